@@ -1,0 +1,1 @@
+"""Bluetooth LE strap: PMD / Heart Rate codecs, bleak session, virtual strap."""

@@ -1,0 +1,1 @@
+"""Beat classification (ONNX runtime) and rhythm analysis."""

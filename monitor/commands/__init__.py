@@ -1,0 +1,1 @@
+"""`ecgmon` subcommands, one module each; monitor.cli registers them."""

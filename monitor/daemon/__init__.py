@@ -1,0 +1,1 @@
+"""Pipeline wiring, asyncio service and the local status socket."""

@@ -1,0 +1,1 @@
+"""Encrypted local log: keys, recipients, records, export."""

@@ -1,0 +1,1 @@
+"""Textual terminal UI: live, history and review screens."""
