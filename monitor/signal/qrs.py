@@ -80,7 +80,7 @@ class _RRHistory:
         if not self.regular:
             self.regular.append(rr)
             return
-        mean = float(np.mean(self.regular))
+        mean = sum(self.regular) / len(self.regular)
         if 0.92 * mean <= rr <= 1.16 * mean:
             self.regular.append(rr)
         elif len(self.recent) == self.recent.maxlen:
@@ -91,7 +91,7 @@ class _RRHistory:
     def expected(self) -> float | None:
         if not self.regular:
             return None
-        return float(np.mean(self.regular))
+        return sum(self.regular) / len(self.regular)
 
 
 class QrsDetector:
@@ -184,7 +184,7 @@ class QrsDetector:
         prev = band[0] if self._prev_band is None else self._prev_band
         deriv = np.diff(band, prepend=prev) * self.fs
         self._prev_band = float(band[-1])
-        energy = deriv * deriv
+        energy = np.abs(deriv)
         feature, self._mwi_zi = signal.lfilter(self._mwi_b, 1.0, energy, zi=self._mwi_zi)
         # Steepest slope over the integration window ending at each sample.
         slope_src = np.concatenate([self._slope_tail, np.abs(deriv)])
@@ -273,13 +273,14 @@ class QrsDetector:
             trigger = self._last_beat.index + round(wait)
             if trigger > until:
                 return
-            last = self._last_beat.index
+            last = self._last_beat
+            earliest = last.index + max(self._t_wave, round(0.5 * expected))
             pool = [
                 c
                 for c in self._recent
-                if c.index <= trigger
-                and c.index - last >= self._refractory
+                if earliest <= c.index <= trigger
                 and c.height > 0.5 * self._levels.threshold
+                and c.slope >= 0.5 * last.slope
             ]
             if not pool:
                 self._searched = True  # until the next beat
@@ -306,7 +307,7 @@ class QrsDetector:
         if hi <= lo:
             return max(centre, 0)
         seg = self._located[lo - self._buf_start : hi - self._buf_start]
-        return int(lo + np.argmax(np.abs(seg)))
+        return lo + int(np.abs(seg).argmax())
 
     def _trim(self) -> None:
         keep_from = self._n - self._history
