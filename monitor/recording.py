@@ -121,8 +121,13 @@ def _load_csv(path: Path, fs: float, column: str | None, units: str) -> Recordin
     scale = _UNIT_TO_UV.get(units.strip().lower())
     if scale is None:
         raise InputError(f"unknown unit {units!r} (use uV or mV)")
-    with path.open(newline="") as handle:
-        rows = [row for row in csv.reader(handle) if row and not row[0].startswith("#")]
+    try:
+        with path.open(newline="") as handle:
+            rows = [row for row in csv.reader(handle) if row and not row[0].startswith("#")]
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(f"{path.name}: not a text file of numbers ({exc})") from exc
+    except OSError as exc:
+        raise InputError(f"{path.name}: cannot read it ({exc.strerror or exc})") from exc
     if not rows:
         raise InputError(f"{path.name}: the file holds no samples")
     header: list[str] | None = None
