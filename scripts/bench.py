@@ -170,7 +170,7 @@ def measure_all(
                 ["wall s for the replay", wall.fmt(3)],
                 ["CPU s scaled to 24 h", day_cpu.fmt(3)],
                 ["x real time (CPU)", fmt_speed(speed)],
-                ["peak RSS (ru_maxrss), MB", rss.fmt(1)],
+                ["peak RSS (VmHWM of the child), MB", rss.fmt(1)],
                 ["RSS after imports, before the replay, MB", base.fmt(1)],
                 ["beats found", f"{results[0].beats:,}"],
             ],
@@ -217,7 +217,7 @@ def render(
     goals = [
         [
             f"24 h end to end in < {GOAL_E2E_S:g} s CPU (> 17,280x real time)",
-            f"{facts.get('e2e_day_cpu', 'n/a')} ({facts.get('e2e_speed', 'n/a')})"
+            f"{facts.get('e2e_day_cpu', 'n/a')} CPU, {facts.get('e2e_speed', 'n/a')}"
             + (
                 ""
                 if facts.get("e2e_full") == "yes"
