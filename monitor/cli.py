@@ -16,9 +16,7 @@ from collections.abc import Sequence
 from monitor import NON_DIAGNOSTIC_NOTICE, __version__
 from monitor.errors import EcgmonError
 
-COMMAND_MODULES: tuple[str, ...] = (
-    "monitor.commands.analyze",
-)
+COMMAND_MODULES: tuple[str, ...] = ("monitor.commands.analyze",)
 
 
 def build_parser() -> argparse.ArgumentParser:
