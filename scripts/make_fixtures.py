@@ -315,8 +315,9 @@ def noise(rng: np.random.Generator, n: int, span: tuple[float, float]) -> np.nda
     floor = rng.normal(0, 6.0, n)
     inside = np.clip(np.minimum(t - span[0], span[1] - t), 0.0, 2.0) / 2.0  # 2 s fades
     # Muscle (EMG-like): broadband 15-55 Hz in bursts of a few seconds.
-    muscle = signal.sosfiltfilt(signal.butter(4, [15, 55], "bandpass", fs=FS, output="sos"),
-                                rng.normal(0, 1, n))
+    muscle = signal.sosfiltfilt(
+        signal.butter(4, [15, 55], "bandpass", fs=FS, output="sos"), rng.normal(0, 1, n)
+    )
     muscle *= 70.0 / muscle.std()
     bursts = 0.5 + 0.5 * np.abs(np.sin(2 * np.pi * 0.11 * t + rng.uniform(0, 6.3)))
     # Baseline wander: breathing and body movement, 0.1-0.6 Hz, several hundred uV.
@@ -376,12 +377,18 @@ def make(out_dir: Path) -> dict[str, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "fixtures",
-                        help="output folder (default: the repository's fixtures/)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path(__file__).resolve().parents[1] / "fixtures",
+        help="output folder (default: the repository's fixtures/)",
+    )
     args = parser.parse_args()
     counts = make(args.out)
-    print(f"wrote {args.out}/synthetic_130hz.csv: {counts['samples']} samples, "
-          f"{counts['beats']} beats (N {counts['N']}, S {counts['S']}, V {counts['V']})")
+    print(
+        f"wrote {args.out}/synthetic_130hz.csv: {counts['samples']} samples, "
+        f"{counts['beats']} beats (N {counts['N']}, S {counts['S']}, V {counts['V']})"
+    )
 
 
 if __name__ == "__main__":
