@@ -20,6 +20,7 @@ import pytest
 
 from monitor.cli import main
 from monitor.evaluation import load_reference, score_detections
+from monitor.signal.resample import resample_record
 
 wfdb = pytest.importorskip("wfdb", reason="needs the wfdb extra to read annotation files")
 
@@ -106,6 +107,38 @@ def test_readme_main_job_runs_as_written(
     record = Path(args[2]).stem
     assert (tmp_path / out_name / f"{record}.ecgmon").is_file()
     assert "beats" in stdout
+
+
+def test_csv_at_another_rate_in_millivolts_is_written_at_its_own_rate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The fixture resampled to 360 Hz, in mV, in the second column of a CSV."""
+    x = np.loadtxt(FIXTURE, skiprows=1)[: round(100 * FS)]
+    y = resample_record(x, FS, 360.0) / 1000.0
+    path = tmp_path / "strap360.csv"
+    path.write_text("t_s,ecg_mv\n" + "".join(f"{i / 360:.4f},{v:.5f}\n" for i, v in enumerate(y)))
+    code, _, err = run_cli(
+        [
+            "analyze",
+            str(path),
+            "--fs",
+            "360",
+            "--units",
+            "mV",
+            "--column",
+            "ecg_mv",
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    ann = wfdb.rdann(str(tmp_path / "out" / "strap360"), "ecgmon")
+    assert ann.fs == 360.0
+    beats, _, _ = truth()
+    beats_360 = np.round(beats[beats < x.size] * 360.0 / FS).astype(int)
+    _, fn, fp = score_detections(beats_360, np.asarray(ann.sample), 360.0)
+    assert fn == 0 and fp == 0, f"{fn} missed, {fp} false of {beats_360.size}"
 
 
 # -- a real WFDB record ------------------------------------------------------------------
