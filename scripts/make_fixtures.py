@@ -250,9 +250,9 @@ def integrate_ecgsyn(beats: list[Beat], n_out: int) -> np.ndarray:
 
     z_out = np.empty(n_out)
     j = 0
-    omega, _, terms = interval_params(j)
-    # Start on the limit cycle at the phase that puts theta = 0 at the first R-peak.
-    theta_start = -omega * (r_times[0] - 0.0) + 2 * math.pi
+    omega, start, terms = interval_params(j)
+    # Start (t = 0) on the limit cycle at the phase that puts theta = 0 at the first R-peak.
+    theta_start = 2 * math.pi - omega * r_times[0]
     x, y, z = math.cos(theta_start), math.sin(theta_start), 0.0
     two_pi = 2 * math.pi
     breath = 2 * math.pi * HF_HZ
@@ -274,7 +274,6 @@ def integrate_ecgsyn(beats: list[Beat], n_out: int) -> np.ndarray:
         z0 = BASELINE_Z * math.sin(breath * t)
         return alpha * x - omega * y, alpha * y + omega * x, force - (z - z0)
 
-    start = bounds[0]
     for step in range(n_steps):
         t = step * h
         while t >= bounds[j + 1] - 1e-12:

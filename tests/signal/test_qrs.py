@@ -116,6 +116,17 @@ def test_finds_every_beat_of_the_synthetic_fixture() -> None:
         assert np.min(np.abs(found - beat)) <= window, f"ectopic beat at {beat / FS:.2f} s missed"
 
 
+@pytest.mark.parametrize("gain", [-1.0, 0.25, 4.0, -4.0])
+def test_polarity_and_gain_do_not_matter(gain: float) -> None:
+    """A strap worn upside down inverts the ECG; skin contact changes its size."""
+    syn = synthetic()
+    found = detect_qrs(gain * syn.samples, FS)
+    if gain == -1.0:
+        assert np.array_equal(found, detect_qrs(syn.samples, FS))
+    se, ppv = se_ppv(syn.beats[syn.clean(syn.beats)], found[syn.clean(found)], FS)
+    assert se >= BAR and ppv >= BAR, f"gain {gain:g}: Se {se:.2f}% +P {ppv:.2f}%"
+
+
 # -- chunk-size invariance --------------------------------------------------------------
 
 chunk_lengths = st.lists(st.one_of(st.integers(0, 12), st.integers(0, 4000)), max_size=40)
