@@ -114,6 +114,11 @@ def test_finds_every_beat_of_the_synthetic_fixture() -> None:
     window = round(0.15 * FS)
     for beat in syn.beats[syn.labels != "N"]:
         assert np.min(np.abs(found - beat)) <= window, f"ectopic beat at {beat / FS:.2f} s missed"
+    # In the noisy stretch (muscle noise, strong wander) noise must not flood the output:
+    # fewer than one false beat in ten (a quality gate, not an accuracy claim).
+    noisy_ref, noisy_found = syn.beats[~syn.clean(syn.beats)], found[~syn.clean(found)]
+    _, _, fp = score_detections(noisy_ref, noisy_found, FS)
+    assert fp <= 0.1 * noisy_ref.size, f"{fp} false beats among {noisy_ref.size} in the noise"
 
 
 @pytest.mark.parametrize("gain", [-1.0, 0.25, 4.0, -4.0])
