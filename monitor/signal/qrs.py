@@ -34,6 +34,10 @@ INTEGRATION_S = 0.12
 """Moving-window integration length: about the width of a wide QRS."""
 CONFIRM_S = 0.20
 """A feature peak is a candidate once it is the largest within this distance both sides."""
+FEATURE_FLOOR = 100.0
+"""Smallest feature peak (uV/s of band-passed slope, integrated) that can be a QRS:
+about a 6 uV complex, far below any real beat, but above the rounding residue of
+a flat line, so an adaptive threshold never learns from nothing."""
 REFRACTORY_S = 0.20
 """No two beats closer than this (the myocardium cannot re-depolarise sooner)."""
 T_WAVE_S = 0.36
@@ -225,7 +229,7 @@ class QrsDetector:
         window_max = ndimage.maximum_filter1d(seg, 2 * r + 1, mode="constant", cval=-np.inf)
         rel = np.arange(start - lo, end - lo)
         rising = seg[rel] > seg[rel - 1]
-        ok = (seg[rel] >= window_max[rel]) & rising & (seg[rel] > 0)
+        ok = (seg[rel] >= window_max[rel]) & rising & (seg[rel] > FEATURE_FLOOR)
         self._scan_from = end
         return [
             _Candidate(int(k + lo), float(seg[k]), self._at(self._slope, int(k + lo)))
