@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -58,9 +57,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="also measure the daemon replaying at real time for 5 minutes",
     )
+    p.add_argument("--no-peers", action="store_true", help="skip the peer detectors")
     p.add_argument("--no-pin", action="store_true", help="do not pin the process to one CPU")
     p.add_argument("--worker", choices=["e2e"], help=argparse.SUPPRESS)
     p.add_argument("--index", type=Path, help=argparse.SUPPRESS)
+    p.add_argument("--mode", choices=["replay", "live"], default="replay", help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
 
@@ -85,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker == "e2e":
         from benchkit.e2e import worker
 
-        return worker(args.index)
+        return worker(args.index, args.mode)
     ensure_one_core(pin=not args.no_pin)
     return run(args)
 
@@ -128,66 +129,19 @@ def run(args: argparse.Namespace) -> int:
 def measure_all(
     corpus: Corpus, repeats: int, args: argparse.Namespace, facts: dict[str, str]
 ) -> list[Section]:
-    from benchkit.e2e import run_child, write_day
+    from benchkit.e2e import e2e_section
     from benchkit.qrs import side_by_side
-    from benchkit.report import Section, Status, skipped, table
+    from benchkit.report import skipped
     from benchkit.stages import DAEMON, STORE, stage_section
-    from benchkit.timing import Stats, fmt_speed
 
     sections: list[Section] = []
     log("side-by-side QRS ...")
-    qrs = side_by_side(corpus, repeats, log)
+    qrs = side_by_side(corpus, repeats, log, peers=not args.no_peers)
     sections.append(qrs.section)
     sections.append(stage_section(corpus, qrs))
 
-    log("end-to-end replay in a child process ...")
-    with tempfile.TemporaryDirectory(prefix="ecgmon-bench-") as tmp:
-        index = write_day(corpus, Path(tmp))
-        results = [run_child(index, THIS) for _ in range(repeats)]
-    cpu = Stats(tuple(r.cpu_s for r in results))
-    wall = Stats(tuple(r.wall_s for r in results))
-    rss = Stats(tuple(r.peak_rss_mb for r in results))
-    base = Stats(tuple(r.rss_after_imports_mb for r in results))
-    speed = cpu.inverse_scaled(corpus.duration_s)
-    day_cpu = cpu.scaled(DAY_S / corpus.duration_s)
-    chain = " -> ".join(results[0].chain)
-    full = len(results[0].chain) >= 6
-    facts["e2e_chain"] = chain
-    facts["e2e_day_cpu"] = day_cpu.fmt(2, " s")
-    facts["e2e_speed"] = fmt_speed(speed)
-    facts["e2e_goal_met"] = "met" if day_cpu.median < GOAL_E2E_S else "not met"
-    facts["rss"] = rss.fmt(0, " MB")
-    facts["rss_goal_met"] = "met" if rss.max < GOAL_RSS_MB else "not met"
-    facts["e2e_full"] = "yes" if full else "no"
-    body = [
-        f"Chain measured: **{chain}**, one stream per record, {corpus.describe()}; "
-        "a fresh process per repeat, every numeric library on one thread, pinned to one CPU.",
-        "",
-        *table(
-            ["measure", "median (min-max)"],
-            [
-                ["CPU s for the replay", cpu.fmt(3)],
-                ["wall s for the replay", wall.fmt(3)],
-                ["CPU s scaled to 24 h", day_cpu.fmt(3)],
-                ["x real time (CPU)", fmt_speed(speed)],
-                ["peak RSS (VmHWM of the child), MB", rss.fmt(1)],
-                ["RSS after imports, before the replay, MB", base.fmt(1)],
-                ["beats found", f"{results[0].beats:,}"],
-            ],
-            "lr",
-        ),
-    ]
-    reason = (
-        ""
-        if full
-        else (
-            "decode, classify, rhythm and the encrypted log are not on this branch yet; "
-            "this is the subset of the chain that exists (see Stage by stage)"
-        )
-    )
-    sections.append(
-        Section("End-to-end replay", Status.MEASURED if full else Status.PARTIAL, body, reason)
-    )
+    log("end-to-end replay in child processes ...")
+    sections.append(e2e_section(corpus, repeats, THIS, facts))
 
     why = DAEMON.missing()
     if why is not None:

@@ -175,11 +175,13 @@ class QrsResults:
     filter_timed: Timed
 
 
-def side_by_side(corpus: Corpus, repeats: int, log: Callable[[str], None]) -> QrsResults:
+def side_by_side(
+    corpus: Corpus, repeats: int, log: Callable[[str], None], peers: bool = True
+) -> QrsResults:
     hours = corpus.duration_s
     outcomes: list[Outcome] = []
     notes: list[str] = []
-    for det in (ECGMON_60, ECGMON_1, *PEERS):
+    for det in (ECGMON_60, ECGMON_1, *(PEERS if peers else ())):
         why = available(det)
         if why is not None:
             notes.append(f"- {det.name}: skipped, {why}")

@@ -1,0 +1,144 @@
+"""The chain the end-to-end replay runs: as much of the daemon's data path as exists.
+
+The daemon turns each strap notification into an `EcgFrame`, feeds it to
+`monitor.pipeline.Pipeline` (filter -> QRS -> classifier -> quality/VF/rhythm/alerts,
+built by `monitor.daemon.runner.build_pipeline`, the daemon's own stage choice), and
+hands the frame, the beats and the episodes to the encrypted log sink
+(`monitor.daemon.storage.EncryptedLogSink` over `monitor.store.writer.LogWriter`).
+`build_chain` assembles exactly that from whatever is installed and names every part
+it used or could not use, so the report states the chain it measured.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from monitor.frame import EcgFrame
+
+
+def has(module: str, attr: str = "") -> bool:
+    try:
+        mod = importlib.import_module(module)
+    except ImportError:
+        return False
+    return not attr or hasattr(mod, attr)
+
+
+@dataclass
+class Chain:
+    """feed(frame) -> beats decided; finish() -> beats still pending; close() the log."""
+
+    labels: list[str]
+    missing: list[str]
+    feed: Callable[[EcgFrame], int]
+    finish: Callable[[], int]
+    close: Callable[[], None]
+    log_dir: Path | None = None
+    counters: dict[str, int] = field(default_factory=dict)
+
+
+def _signal_path(fs: float) -> Chain:
+    from monitor.signal.filters import ecg_filter
+    from monitor.signal.qrs import QrsDetector
+
+    filt, qrs = ecg_filter(fs), QrsDetector(fs)
+
+    def feed(frame: EcgFrame) -> int:
+        filt.process(frame.samples_uv)
+        return int(qrs.process(frame.samples_uv).size)
+
+    return Chain(
+        ["0.5-40 Hz filter", "QRS"],
+        ["monitor.pipeline (daemon branch)"],
+        feed,
+        lambda: int(qrs.flush().size),
+        lambda: None,
+    )
+
+
+def _pipeline() -> tuple[Any, list[str], list[str]]:
+    """The daemon's pipeline with every stage it finds, its stage names and what is missing."""
+    if has("monitor.daemon.runner", "build_pipeline"):
+        runner = importlib.import_module("monitor.daemon.runner")
+        pipeline, problems = runner.build_pipeline()
+    else:
+        pipeline, problems = importlib.import_module("monitor.pipeline").Pipeline(), []
+    stages = getattr(getattr(pipeline, "summary", None), "stages", {}) or {}
+    labels = ["0.5-40 Hz filter", "QRS"]
+    for name, impl in stages.items():
+        if impl and impl != "none":
+            labels.append(f"{name} ({impl})")
+    return pipeline, labels, [str(p) for p in problems]
+
+
+def _sink(log_dir: Path, clock: Callable[[], float], stream_t0: Callable[[], int]) -> Any:
+    from monitor.daemon.storage import EncryptedLogSink
+    from monitor.store.keys import Identity
+    from monitor.store.writer import LogWriter
+
+    recipients = [Identity.generate().recipient, Identity.generate("clinician").recipient]
+    writer = LogWriter(log_dir / "ecgmon-log.sqlite", recipients, clock=clock)
+    return EncryptedLogSink(writer, stream_t0)
+
+
+def build_chain(fs: float, log_dir: Path) -> Chain:
+    """The fullest chain this installation has (see the module docstring)."""
+    if not has("monitor.pipeline", "Pipeline"):
+        return _signal_path(fs)
+    pipeline, labels, missing = _pipeline()
+    sink = None
+    if has("monitor.daemon.storage", "EncryptedLogSink") and has("monitor.store.writer"):
+        state = {"t0": 0, "now": 0.0}
+        sink = _sink(log_dir, lambda: state["now"], lambda: int(state["t0"]))
+        labels.append("encrypted log (EncryptedLogSink + LogWriter)")
+    else:
+        missing.append("encrypted log: monitor.store / monitor.daemon.storage not installed")
+    counters = {"episodes": 0, "alerts": 0}
+
+    def handle(out: Any) -> int:
+        beats = list(getattr(out, "beats", []))
+        if sink is not None:
+            if beats:
+                sink.write_beats(beats)
+            for ep in getattr(out, "episodes", []):
+                t0 = state["t0"]
+                end = getattr(ep, "end_s", None)
+                sink.write_event(
+                    "episode",
+                    str(ep.kind),
+                    t0 + round(ep.start_s * 1e9),
+                    None if end is None else t0 + round(end * 1e9),
+                    {"kind": str(ep.kind)},
+                )
+        counters["episodes"] += len(getattr(out, "episodes", []))
+        counters["alerts"] += len(getattr(out, "alerts", []))
+        return len(beats)
+
+    def feed(frame: EcgFrame) -> int:
+        if sink is not None:
+            if not state["t0"]:
+                state["t0"] = frame.t0_ns
+            state["now"] = (frame.t0_ns - state["t0"]) / 1e9
+        out = pipeline.process(frame)
+        if sink is not None:
+            sink.write_frame(frame)
+        return handle(out)
+
+    def finish() -> int:
+        return handle(pipeline.flush())
+
+    def close() -> None:
+        if sink is not None:
+            sink.close()
+
+    return Chain(labels, missing, feed, finish, close, log_dir if sink else None, counters)
+
+
+def frame_of(samples_uv: np.ndarray, t0_ns: int, fs: float) -> EcgFrame:
+    return EcgFrame(t0_ns, fs, np.asarray(samples_uv, dtype=np.float64))
