@@ -138,10 +138,10 @@ def measure_all(
     log("side-by-side QRS ...")
     qrs = side_by_side(corpus, repeats, log, peers=not args.no_peers)
     sections.append(qrs.section)
-    sections.append(stage_section(corpus, qrs))
-
     log("end-to-end replay in child processes ...")
-    sections.append(e2e_section(corpus, repeats, THIS, facts))
+    e2e = e2e_section(corpus, repeats, THIS, facts)
+    sections.append(stage_section(corpus, qrs, e2e))
+    sections.append(e2e.section)
 
     why = DAEMON.missing()
     if why is not None:

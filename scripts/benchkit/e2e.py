@@ -105,6 +105,7 @@ class ChildResult:
     frames: int
     log_bytes: int
     counters: dict[str, int] = field(default_factory=dict)
+    stage_cpu: dict[str, float] = field(default_factory=dict)
 
 
 def run_child(index: Path, script: Path, mode: str) -> ChildResult:
@@ -167,7 +168,7 @@ def worker(index_path: Path, mode: str) -> int:
     data = index_path.parent / index["data"]
     replay_n = round(REPLAY_S * fs)
     with tempfile.TemporaryDirectory(prefix="ecgmon-bench-log-") as tmp:
-        chain = build_chain(fs, Path(tmp))
+        chain = build_chain(fs, Path(tmp), timed=mode == "replay")
         rss_imports = peak_rss_mb()
         beats = samples = frames = 0
         pending: list[np.ndarray] = []
@@ -192,6 +193,12 @@ def worker(index_path: Path, mode: str) -> int:
         beats += chain.finish()
         chain.close()
         cpu, wall = time.process_time() - c0, time.perf_counter() - w0
+        stage_cpu = dict(chain.stage_cpu)
+        if mode == "replay":  # reading + decoding alone, as a separate pass
+            d0 = time.process_time()
+            for _ in _frames(data, bool(index["pmd"]), fs):
+                pass
+            stage_cpu["read + decode"] = time.process_time() - d0
         log_bytes = 0
         if chain.log_dir is not None:
             log_bytes = sum(p.stat().st_size for p in chain.log_dir.rglob("*") if p.is_file())
@@ -212,6 +219,7 @@ def worker(index_path: Path, mode: str) -> int:
             frames=frames,
             log_bytes=log_bytes,
             counters=dict(chain.counters),
+            stage_cpu=stage_cpu,
         )
     print(json.dumps(asdict(result)))
     return 0
@@ -220,7 +228,15 @@ def worker(index_path: Path, mode: str) -> int:
 DAY_S = 86_400.0
 
 
-def e2e_section(corpus: Corpus, repeats: int, script: Path, facts: dict[str, str]) -> Section:
+@dataclass
+class E2E:
+    section: Section
+    stage_cpu: dict[str, Stats]
+    total_cpu: Stats
+    missing: list[str]
+
+
+def e2e_section(corpus: Corpus, repeats: int, script: Path, facts: dict[str, str]) -> E2E:
     """Replay and live feeding of the day in fresh processes, with the goals' figures."""
     with tempfile.TemporaryDirectory(prefix="ecgmon-bench-") as tmp:
         index = write_day(corpus, Path(tmp))
@@ -300,4 +316,10 @@ def e2e_section(corpus: Corpus, repeats: int, script: Path, facts: dict[str, str
     body += [f"- Not in this chain: {m}" for m in first.missing]
     status = Status.MEASURED if full else Status.PARTIAL
     reason = "" if full else "parts of the chain are not on this branch yet (listed below)"
-    return Section("End-to-end replay", status, body, reason)
+    stage_cpu = {
+        name: Stats(tuple(r.stage_cpu.get(name, 0.0) for r in runs["replay"]))
+        for name in first.stage_cpu
+    }
+    return E2E(
+        Section("End-to-end replay", status, body, reason), stage_cpu, replay_cpu, first.missing
+    )
