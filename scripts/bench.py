@@ -57,6 +57,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="also measure the daemon replaying at real time for 5 minutes",
     )
+    p.add_argument(
+        "--live-seconds", type=float, default=300.0, help="measured window of --live (300)"
+    )
     p.add_argument("--no-peers", action="store_true", help="skip the peer detectors")
     p.add_argument("--no-pin", action="store_true", help="do not pin the process to one CPU")
     p.add_argument("--worker", choices=["e2e"], help=argparse.SUPPRESS)
@@ -150,6 +153,13 @@ def measure_all(
         sections.append(
             skipped("Live cost (daemon at real time)", "takes 5 minutes; run with --live")
         )
+    else:
+        from benchkit.live import live_section, measure_live
+
+        log("live cost: the daemon at real time ...")
+        record = corpus.source / "100"
+        result = measure_live(record, args.live_seconds, log)
+        sections.append(live_section(result, record, facts))
     why = STORE.missing()
     if why is not None:
         sections.append(skipped("Storage per 24 h", why))
