@@ -135,7 +135,9 @@ def measure_all(
     from benchkit.e2e import e2e_section
     from benchkit.qrs import side_by_side
     from benchkit.report import skipped
-    from benchkit.stages import DAEMON, STORE, stage_section
+    from benchkit.stages import DAEMON, STORE_BENCH, stage_section
+
+    from monitor.evaluation import MITDB_RECORDS
 
     sections: list[Section] = []
     log("side-by-side QRS ...")
@@ -160,9 +162,15 @@ def measure_all(
         record = corpus.source / "100"
         result = measure_live(record, args.live_seconds, log)
         sections.append(live_section(result, record, facts))
-    why = STORE.missing()
+    why = STORE_BENCH.missing()
     if why is not None:
-        sections.append(skipped("Storage per 24 h", why))
+        sections.append(skipped("Log writes and storage", why))
+    else:
+        from benchkit.storage import storage_section
+
+        log("log writes and storage ...")
+        hours = None if len(corpus.records) == len(MITDB_RECORDS) else corpus.duration_s / 3600
+        sections.append(storage_section(corpus.source, hours, repeats, facts))
     return sections
 
 
@@ -202,10 +210,11 @@ def render(
             facts.get("live_goal_met", "waiting"),
         ],
         [
-            "storage per 24 h",
+            "storage per 24 h (no goal set)",
             facts.get("storage", "not measured"),
             "waiting" if "storage" not in facts else "-",
         ],
+        ["log writes (no goal set)", facts.get("log_mb_s", "not measured"), "-"],
     ]
     lines = [
         "# Benchmarks",

@@ -134,10 +134,10 @@ def peak_rss_mb() -> float:
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024.0  # kB
+                return int(line.split()[1]) * 1024 / 1e6  # kB (KiB) -> MB
     except OSError:
         pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6  # KiB on Linux -> MB
 
 
 def _frames(data: Path, pmd: bool, fs: float) -> Iterator[tuple[int, np.ndarray]]:

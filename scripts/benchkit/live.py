@@ -52,7 +52,7 @@ def _peak_rss_mb(pid: int) -> float:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024.0
+                return int(line.split()[1]) * 1024 / 1e6  # KiB -> MB
     except OSError:
         pass
     return float("nan")
