@@ -164,6 +164,8 @@ class StrapSession:
         self._link_reason = ""
         self._hr_feeds_watchdog = False
         self._end_ns: int | None = None
+        self.device_name = ""
+        self.device_address = ""
         self._bridge_from_ns: int | None = None
 
     # ------------------------------------------------------------------ public
@@ -280,6 +282,8 @@ class StrapSession:
         """One connection from connect to link loss. Returns (streamed, reason it ended)."""
         config = self.config
         label = device.name or device.address
+        self.device_name = device.name or ""
+        self.device_address = device.address
         self._set_state(SessionState.CONNECTING, device=label)
         link = asyncio.Event()
         self._link_event = link

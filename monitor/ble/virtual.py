@@ -123,6 +123,7 @@ class VirtualStrap:
         rssi: int = -58,
         ecg: bool = True,
         sensor_start_ns: int = pmd.H10_DEFAULT_SENSOR_NS,
+        r_peaks: np.ndarray | Sequence[int] | None = None,
     ) -> None:
         if speed <= 0:
             raise ValueError("speed must be positive")
@@ -137,6 +138,7 @@ class VirtualStrap:
         values = np.clip(np.rint(np.asarray(samples_uv, dtype=np.float64)),
                          -ECG_CLIP_UV, ECG_CLIP_UV).astype(np.int32)
         self.samples_uv = values
+        self.r_peaks = None if r_peaks is None else np.asarray(r_peaks, dtype=np.int64)
         self.samples_per_frame = pmd.samples_per_frame(self.faults.mtu)
         self.battery_percent = self.faults.battery_percent
         self._source: _Source | None = None
@@ -171,6 +173,23 @@ class VirtualStrap:
         recording = load_recording(path, fs=fs, column=column, units=units)
         samples = resample_record(recording.samples_uv, recording.fs, float(pmd.H10_ECG_FS))
         return cls(samples, float(pmd.H10_ECG_FS), **kwargs)
+
+    @classmethod
+    def from_source(cls, source: str | Path | None, *, seconds: float = 600.0,
+                    fs: float | None = None, **kwargs: Any) -> VirtualStrap:
+        """What `--virtual [--source PATH]` means on the command line.
+
+        None: `seconds` of the synthetic ECG; a `.jsonl` file: a capture; anything
+        else: a recording (WFDB record or CSV; a CSV needs `fs`).
+        """
+        if source is None:
+            from monitor.ble.synthetic import synthetic_ecg
+
+            samples, peaks = synthetic_ecg(seconds, float(pmd.H10_ECG_FS))
+            return cls(samples, float(pmd.H10_ECG_FS), r_peaks=peaks, **kwargs)
+        if str(source).endswith(".jsonl"):
+            return cls.from_capture(source, **kwargs)
+        return cls.from_recording(source, fs=fs, **kwargs)
 
     @classmethod
     def from_capture(cls, path: str | Path, **kwargs: Any) -> VirtualStrap:
@@ -404,9 +423,12 @@ class VirtualStrap:
         """HR notifications once a second, RR from the source's R peaks (flags 0x10)."""
         if len(self.samples_uv) < 2 * self.fs:
             return []
-        from monitor.signal.qrs import detect_qrs
+        peaks = self.r_peaks
+        if peaks is None:
+            from monitor.signal.qrs import detect_qrs
 
-        peaks = np.asarray(detect_qrs(self.samples_uv.astype(np.float64), self.fs), dtype=np.int64)
+            peaks = np.asarray(detect_qrs(self.samples_uv.astype(np.float64), self.fs),
+                               dtype=np.int64)
         times = peaks / self.fs
         out: list[tuple[float, bytes]] = []
         last_bpm = 0
