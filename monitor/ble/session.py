@@ -80,6 +80,13 @@ RawObserver = Callable[[str, str, bytes, int], None]
 """(characteristic uuid, kind 'notify'|'read'|'write', bytes, host ns) for captures."""
 
 STRAP_SERVICES = (pmd.PMD_SERVICE_UUID, hrs.HR_SERVICE_UUID)
+PERMANENT_REFUSALS = frozenset({
+    pmd.Status.INVALID_OP_CODE, pmd.Status.INVALID_MEASUREMENT_TYPE, pmd.Status.NOT_SUPPORTED,
+    pmd.Status.INVALID_PARAMETER, pmd.Status.INVALID_RESOLUTION,
+    pmd.Status.INVALID_SAMPLE_RATE, pmd.Status.INVALID_MTU,
+})
+"""START refusals that another attempt cannot fix: continue with heart rate only.
+Anything else (INVALID_STATE, DEVICE_IN_CHARGER, ...) fails the attempt and retries."""
 
 
 @dataclass(frozen=True)
@@ -325,6 +332,8 @@ class StrapSession:
                         ecg_on = await self._start_ecg(client)
                         reason = "" if ecg_on else "the strap does not offer ECG"
                     except ControlPointError as exc:
+                        if exc.status not in PERMANENT_REFUSALS:
+                            raise  # e.g. INVALID_STATE: worth another attempt after backoff
                         reason = str(exc)
                 if not ecg_on:
                     if not hr_on:

@@ -28,76 +28,83 @@ from monitor.ble.pmd import EcgDataFrame
 
 
 class ClockMap:
-    """Sensor ns -> host ns with drift, from (sensor timestamp, host receive time) pairs."""
+    """Sensor ns -> host ns with drift, from (sensor timestamp, host receive time) pairs.
+
+    The slope is a least-squares line through the fastest frame of each of
+    `segments` equal stretches of the window (the lower envelope), so frames that
+    were held up somewhere do not tilt it; it is refitted every `refit_every`
+    frames once the window spans `min_span_s`.
+    """
 
     segments = 8
+    refit_every = 16
 
     def __init__(self, window: int = 1024, min_span_s: float = 30.0) -> None:
-        self._pairs: deque[tuple[int, int]] = deque(maxlen=window)
-        self._min_span_ns = int(min_span_s * 1e9)
+        self._window = window
+        self._sensor = np.zeros(window, dtype=np.float64)
+        self._host = np.zeros(window, dtype=np.float64)
+        self._count = 0
+        self._min_span_ns = min_span_s * 1e9
         self._ref_sensor = 0
+        self._ref_host = 0
         self._offset = 0.0
         self._slope = 1.0
 
     def reset(self) -> None:
-        """Forget everything (a different strap, or its clock was reset)."""
-        self._pairs.clear()
+        """Forget everything (the strap's clock was reset, or the host's jumped)."""
+        self._count = 0
         self._slope = 1.0
 
     @property
     def ready(self) -> bool:
-        return bool(self._pairs)
+        return self._count > 0
 
     @property
     def drift_ppm(self) -> float:
         """How fast the strap's clock runs against the host's, in parts per million."""
         return (1.0 / self._slope - 1.0) * 1e6
 
-    @property
-    def offset_ns(self) -> int:
-        """host ns - sensor ns at the most recent observation (includes the fastest latency)."""
-        if not self._pairs:
-            return 0
-        sensor = self._pairs[-1][0]
-        return self.to_host(sensor) - sensor
-
     def observe(self, sensor_ns: int, host_ns: int) -> int:
-        """Add a pair; returns the latency of this frame against the map, in ns.
-
-        The slope is a least-squares line through the fastest frame of each of
-        `segments` equal stretches of the window (the lower envelope), so frames
-        that were held up somewhere do not tilt it.
-        """
-        if not self._pairs:
+        """Add a pair; returns the latency of this frame against the map, in ns."""
+        if self._count == 0:
             self._ref_sensor = sensor_ns
-        self._pairs.append((sensor_ns, host_ns))
-        sensor = np.array([p[0] - self._ref_sensor for p in self._pairs], dtype=np.float64)
-        host = np.array([p[1] for p in self._pairs], dtype=np.float64)
-        span = sensor[-1] - sensor[0]
-        if len(self._pairs) >= 16 and span >= self._min_span_ns:
+            self._ref_host = host_ns
+            self._offset = 0.0
+        x = float(sensor_ns - self._ref_sensor)
+        y = float(host_ns - self._ref_host)
+        slot = self._count % self._window
+        self._sensor[slot] = x
+        self._host[slot] = y
+        self._count += 1
+        if self._count == 1 or self._count % self.refit_every == 0:
+            self._refit()
+        else:
+            self._offset = min(self._offset, y - self._slope * x)
+        return host_ns - self.to_host(sensor_ns)
+
+    def _refit(self) -> None:
+        n = min(self._count, self._window)
+        sensor = self._sensor[:n]
+        host = self._host[:n]
+        lo, hi = float(sensor.min()), float(sensor.max())
+        if n >= 16 and hi - lo >= self._min_span_ns:
             lag = host - sensor
-            edges = np.linspace(sensor[0], sensor[-1], self.segments + 1)
-            which = np.clip(np.searchsorted(edges, sensor, side="right") - 1, 0,
-                            self.segments - 1)
-            xs, ys = [], []
-            for segment in range(self.segments):
-                members = np.flatnonzero(which == segment)
-                if members.size:
-                    best = members[np.argmin(lag[members])]
-                    xs.append(sensor[best])
-                    ys.append(host[best])
-            if len(xs) >= 3:
-                x = np.array(xs)
-                y = np.array(ys)
-                slope = float(np.polyfit(x - x.mean(), y - y.mean(), 1)[0])
+            which = np.minimum(((sensor - lo) / (hi - lo) * self.segments).astype(np.int64),
+                               self.segments - 1)
+            order = np.lexsort((lag, which))
+            first = np.flatnonzero(np.r_[True, which[order][1:] != which[order][:-1]])
+            best = order[first]
+            if best.size >= 3:
+                xs, ys = sensor[best], host[best]
+                xm, ym = xs.mean(), ys.mean()
+                slope = float(((xs - xm) * (ys - ym)).sum() / ((xs - xm) ** 2).sum())
                 if 0.9 < slope < 1.1:  # a clock cannot be 10 % off; anything else is noise
                     self._slope = slope
         self._offset = float((host - self._slope * sensor).min())
-        return host_ns - self.to_host(sensor_ns)
 
     def to_host(self, sensor_ns: int | float) -> int:
         """Host time (ns) of an instant given on the strap's clock."""
-        return round(self._offset + self._slope * (sensor_ns - self._ref_sensor))
+        return self._ref_host + round(self._offset + self._slope * (sensor_ns - self._ref_sensor))
 
     def host_duration(self, sensor_duration_ns: float) -> int:
         return round(self._slope * sensor_duration_ns)
