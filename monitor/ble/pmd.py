@@ -285,13 +285,13 @@ CpIndication = CpResponse | MeasurementStopped | FeatureRead
 
 
 def encode_response(response: CpResponse) -> bytes:
-    """Bytes of a control-point response indication."""
+    """Bytes of a control-point response indication (5 bytes plus parameters)."""
     head = bytes(
         (CP_RESPONSE_CODE, response.opcode & 0xFF, response.measurement & 0xFF,
          response.status & 0xFF)
     )
     if response.status != Status.SUCCESS:
-        return head
+        return head + b"\x00"  # a real H10 sends the (zero) 'more' byte on errors too
     return head + bytes((int(response.more),)) + response.parameters
 
 

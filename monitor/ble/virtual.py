@@ -392,12 +392,15 @@ class VirtualStrap:
 
     def _start_stream(self) -> None:
         self._streaming = True
-        now = self._loop_time()
-        if self._stream_origin is None:
-            self._stream_origin = now
+        self._mark_origin()
         connection = self._connection
         if connection is not None:
-            connection.start_tasks(now)
+            connection.start_ecg(self._loop_time())
+
+    def _mark_origin(self) -> None:
+        """The source's timeline starts with the first stream anybody asked for."""
+        if self._stream_origin is None:
+            self._stream_origin = self._loop_time()
 
     def source(self) -> _Source:
         if self._source is None:
@@ -462,6 +465,8 @@ class _Connection:
         self.client = client
         self.subscriptions: dict[str, NotifyCallback] = {}
         self.tasks: list[asyncio.Task[None]] = []
+        self.ecg_task: asyncio.Task[None] | None = None
+        self.hr_task: asyncio.Task[None] | None = None
         self.closed = False
 
     def notify(self, uuid: str, data: bytes) -> None:
@@ -475,11 +480,18 @@ class _Connection:
             task.cancel()
         self.tasks.clear()
 
-    def start_tasks(self, now: float) -> None:
-        for task in self.tasks:
-            task.cancel()
-        self.tasks = [asyncio.ensure_future(self._send_ecg(now)),
-                      asyncio.ensure_future(self._send_hr())]
+    def start_ecg(self, now: float) -> None:
+        if self.ecg_task is not None:
+            self.ecg_task.cancel()
+        self.ecg_task = asyncio.ensure_future(self._send_ecg(now))
+        self.tasks.append(self.ecg_task)
+
+    def start_hr(self) -> None:
+        """Heart rate flows as soon as it is subscribed, with or without PMD."""
+        if self.hr_task is None:
+            self.strap._mark_origin()
+            self.hr_task = asyncio.ensure_future(self._send_hr())
+            self.tasks.append(self.hr_task)
 
     async def _sleep_until(self, strap_s: float) -> None:
         """Sleep until `strap_s` seconds after the stream origin (scaled by speed)."""
@@ -548,7 +560,7 @@ class _Connection:
             if due < elapsed:
                 continue
             await self._sleep_until(due)
-            if self.closed or not strap._streaming:
+            if self.closed:
                 return
             self.notify(hrs.HR_MEASUREMENT_UUID, payload)
 
@@ -703,6 +715,8 @@ class VirtualBleakClient(BaseBleakClient):
                            callback: NotifyCallback, **kwargs: Any) -> None:
         connection = self._require()
         connection.subscriptions[characteristic.uuid] = callback
+        if characteristic.uuid == hrs.HR_MEASUREMENT_UUID:
+            connection.start_hr()
 
     async def stop_notify(self, characteristic: BleakGATTCharacteristic) -> None:
         connection = self._require()
