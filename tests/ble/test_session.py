@@ -118,7 +118,8 @@ def test_link_loss_reconnects_and_reports_the_loss() -> None:
     lost = run.of(StateChanged)[states.index(S.RECONNECTING)]
     assert lost.reason == "strap disconnected" and lost.retry_in_s is not None
     # while out of range the scans fail, with growing backoff
-    misses = [s for s in run.of(StateChanged) if s.state is S.RECONNECTING and "not found" in s.reason]
+    misses = [s for s in run.of(StateChanged)
+              if s.state is S.RECONNECTING and "not found" in s.reason]
     assert misses and [m.attempt for m in misses] == list(range(1, len(misses) + 1))
     (gap,) = run.of(Gap)
     total = frames_sent(run) * N
@@ -232,6 +233,7 @@ def test_backoff_is_bounded_and_jittered() -> None:
     rng = random.Random(1)
     config = SessionConfig(backoff_initial_s=1.0, backoff_max_s=60.0, backoff_jitter=0.25)
     delays = [backoff_delay(n, config, rng) for n in range(1, 40)]
-    assert max(delays) <= 60.0 and delays[-1] == 60.0 or delays[-1] >= 45.0
+    assert max(delays) <= 60.0 and set(delays[10:]) == {60.0}
     assert len(set(delays[:6])) == 6  # jitter: no two straps retry in lockstep
-    assert all(0.75 * 2 ** (n - 1) <= d <= 1.25 * 2 ** (n - 1) for n, d in enumerate(delays[:5], 1))
+    for n, delay in enumerate(delays[:5], start=1):
+        assert 0.75 * 2 ** (n - 1) <= delay <= 1.25 * 2 ** (n - 1)

@@ -93,7 +93,7 @@ def test_reconnection_bridges_on_the_strap_clock_or_restarts() -> None:
     out += seq.restart()
     out += feed(seq, [10, 11])
     assert [item.samples for item in out if isinstance(item, Missing)] == [7 * N]
-    out = seq.restart()
+    out = list(seq.restart())
     reset = EcgDataFrame(T0 + 5, np.zeros(N, dtype=np.int32))  # strap clock back to 2019-01-01
     out += seq.push(reset)
     assert isinstance(out[0], Restarted) and isinstance(out[1], Placed)

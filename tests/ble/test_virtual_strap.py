@@ -24,7 +24,8 @@ class Indications:
         self.data.append(bytes(data))
 
 
-async def connected(vstrap: VirtualStrap, subscribe: bool = True) -> tuple[BleakClient, Indications]:
+async def connected(vstrap: VirtualStrap,
+                    subscribe: bool = True) -> tuple[BleakClient, Indications]:
     device = await BleakScanner.find_device_by_name(vstrap.name, timeout=2.0,
                                                    backend=vstrap.scanner_backend)
     assert device is not None
