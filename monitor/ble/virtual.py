@@ -33,7 +33,7 @@ What it does, like an H10 on the air (byte sources in docs/PROTOCOL.md):
 Time: all pacing uses the event loop's clock divided by `speed` (1.0 = real
 time, 50.0 = fifty times faster). `strap.clock` is the matching host clock in
 Unix ns, to give the session so that strap and host agree. Tests run the loop
-on virtual time (tests/ble/simloop.py) and take no wall time at all.
+on virtual time (monitor/ble/simtime.py) and take no wall time at all.
 
 Fault switches (`Faults`) act on frame indices of the source (frame k holds
 samples k*n .. k*n+n-1): drop, duplicate, reorder (sent after the next),
@@ -124,6 +124,7 @@ class VirtualStrap:
         ecg: bool = True,
         sensor_start_ns: int = pmd.H10_DEFAULT_SENSOR_NS,
         r_peaks: np.ndarray | Sequence[int] | None = None,
+        host_start_ns: int | None = None,
     ) -> None:
         if speed <= 0:
             raise ValueError("speed must be positive")
@@ -146,12 +147,14 @@ class VirtualStrap:
         self._connection: _Connection | None = None
         self._streaming = False
         self._stream_origin: float | None = None
+        self._hr_origin: float | None = None
         self._invisible_until = -1.0
         self._disconnects = 0
         self._stalled = False
         self._refusals = 0
         self._hangs = 0
         self._exhausted = False
+        self._host_start_ns = host_start_ns
         self._clock_base: tuple[float, int] | None = None
         self.log: list[tuple[str, bytes]] = []
         """Every control-point write the strap received, for tests: ("write", bytes)."""
@@ -225,7 +228,8 @@ class VirtualStrap:
         """Host time in Unix ns as the strap sees it (event-loop time scaled by `speed`)."""
         loop_now = asyncio.get_running_loop().time()
         if self._clock_base is None:
-            self._clock_base = (loop_now, time.time_ns())
+            wall = self._host_start_ns if self._host_start_ns is not None else time.time_ns()
+            self._clock_base = (loop_now, wall)
         loop0, wall0 = self._clock_base
         return wall0 + round((loop_now - loop0) * self.speed * 1e9)
 
@@ -392,15 +396,15 @@ class VirtualStrap:
 
     def _start_stream(self) -> None:
         self._streaming = True
-        self._mark_origin()
+        if self._stream_origin is None:
+            self._stream_origin = self._loop_time()  # the ECG timeline starts at the first START
         connection = self._connection
         if connection is not None:
             connection.start_ecg(self._loop_time())
 
-    def _mark_origin(self) -> None:
-        """The source's timeline starts with the first stream anybody asked for."""
-        if self._stream_origin is None:
-            self._stream_origin = self._loop_time()
+    def _mark_hr_origin(self) -> None:
+        if self._hr_origin is None:
+            self._hr_origin = self._loop_time()
 
     def source(self) -> _Source:
         if self._source is None:
@@ -451,10 +455,13 @@ class VirtualStrap:
         assert self._capture is not None
         frames = self._capture.notifications(pmd.PMD_DATA_UUID)
         hr = self._capture.notifications(hrs.HR_MEASUREMENT_UUID)
-        t0 = frames[0].t_ns if frames else (hr[0].t_ns if hr else 0)
+        # the first frame comes one frame's worth of samples after START, as on an H10
+        lead_ns = round((self.samples_per_frame - 1) / pmd.H10_ECG_FS * 1e9)
+        t0 = frames[0].t_ns - lead_ns if frames else 0
         times = [(r.t_ns - t0) / 1e9 for r in frames]
+        h0 = hr[0].t_ns - 1_000_000_000 if hr else 0  # the first beat report ~1 s in
         return _Source(lambda k: times[k], lambda k: frames[k].data, len(frames),
-                       [((r.t_ns - t0) / 1e9, r.data) for r in hr])
+                       [((r.t_ns - h0) / 1e9, r.data) for r in hr])
 
 
 class _Connection:
@@ -489,15 +496,15 @@ class _Connection:
     def start_hr(self) -> None:
         """Heart rate flows as soon as it is subscribed, with or without PMD."""
         if self.hr_task is None:
-            self.strap._mark_origin()
+            self.strap._mark_hr_origin()
             self.hr_task = asyncio.ensure_future(self._send_hr())
             self.tasks.append(self.hr_task)
 
-    async def _sleep_until(self, strap_s: float) -> None:
-        """Sleep until `strap_s` seconds after the stream origin (scaled by speed)."""
+    async def _sleep_until(self, strap_s: float, origin: float | None) -> None:
+        """Sleep until `strap_s` seconds after `origin` (loop time), scaled by speed."""
         strap = self.strap
-        assert strap._stream_origin is not None
-        target = strap._stream_origin + strap_s / strap.speed
+        assert origin is not None
+        target = origin + strap_s / strap.speed
         delay = target - asyncio.get_running_loop().time()
         if delay > 0:
             await asyncio.sleep(delay)
@@ -521,7 +528,7 @@ class _Connection:
         while k < source.frame_count and strap._streaming and not self.closed:
             extra = max(extra, faults.delay_s.get(k, 0.0))
             due = source.frame_due_s(k)
-            await self._sleep_until(due + extra)
+            await self._sleep_until(due + extra, strap._stream_origin)
             if not strap._streaming or self.closed:
                 return
             if stall_at is not None and due >= stall_at:
@@ -554,12 +561,12 @@ class _Connection:
     async def _send_hr(self) -> None:
         strap = self.strap
         source = strap.source()
-        assert strap._stream_origin is not None
-        elapsed = (asyncio.get_running_loop().time() - strap._stream_origin) * strap.speed
+        assert strap._hr_origin is not None
+        elapsed = (asyncio.get_running_loop().time() - strap._hr_origin) * strap.speed
         for due, payload in source.hr:
             if due < elapsed:
                 continue
-            await self._sleep_until(due)
+            await self._sleep_until(due, strap._hr_origin)
             if self.closed:
                 return
             self.notify(hrs.HR_MEASUREMENT_UUID, payload)

@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from monitor.ble.events import SessionEvent, SessionState, StateChanged, StreamStopped
-from monitor.ble.session import SessionConfig, StrapSession
+from monitor.ble.session import RawObserver, SessionConfig, StrapSession
+from monitor.ble.simtime import run_virtual
 from monitor.ble.synthetic import synthetic_ecg
 from monitor.ble.virtual import Faults, VirtualStrap
 from monitor.frame import EcgFrame
-from tests.ble.simloop import run_virtual
 
 N = 73
 
@@ -66,6 +66,7 @@ def run_session(
     stop: Callable[[object], bool] = until_stream_end,
     limit_s: float = 7200.0,
     seed: int = 7,
+    observer: RawObserver | None = None,
 ) -> Run:
     """Stream until `stop(item)` (default: the strap says its source ended) or FAILED."""
     config = config or SessionConfig(scan_timeout_s=3.0)
@@ -73,7 +74,7 @@ def run_session(
     async def main() -> Run:
         session = StrapSession(config, scanner_backend=vstrap.scanner_backend,
                                client_backend=vstrap.client_backend, clock=vstrap.clock,
-                               rng=random.Random(seed))
+                               rng=random.Random(seed), raw_observer=observer)
         items: list[EcgFrame | SessionEvent] = []
         async with asyncio.timeout(limit_s):
             async with session:

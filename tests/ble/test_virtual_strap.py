@@ -7,9 +7,9 @@ import asyncio
 from bleak import BleakClient, BleakScanner
 
 from monitor.ble import battery, hrs, pmd
+from monitor.ble.simtime import run_virtual
 from monitor.ble.virtual import Faults, VirtualStrap
 from tests.ble.helpers import strap
-from tests.ble.simloop import run_virtual
 
 
 class Indications:

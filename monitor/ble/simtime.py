@@ -1,10 +1,12 @@
-"""An asyncio event loop on virtual time, for deterministic and instant BLE tests.
+"""An asyncio event loop on virtual time: replays and tests as fast as the CPU allows.
 
 It is the real `SelectorEventLoop` (real tasks, futures, timeouts, bleak's own
 `asyncio.timeout`), except that `time()` is a counter and, whenever the loop
 would sleep waiting for its next timer, the counter jumps to that timer instead.
 A 30-minute strap session therefore runs as fast as the CPU allows, with the
-same order of events on every run.
+same order of events on every run. Tests, scripts/make_capture.py and any
+as-fast-as-possible replay of the virtual strap use it; it must never drive a
+real radio (it does not wait for real I/O).
 """
 
 from __future__ import annotations
