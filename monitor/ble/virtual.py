@@ -39,8 +39,8 @@ Fault switches (`Faults`) act on frame indices of the source (frame k holds
 samples k*n .. k*n+n-1): drop, duplicate, reorder (sent after the next),
 delay, malformed, plus disconnect after N seconds, out of range for a while,
 stall while connected, refuse START, hang on connect, battery level, clock
-drift, MTU, stale stream after link loss, and replies that arrive before the
-write returns.
+drift, MTU, stale stream after link loss, replies that arrive before the
+write returns, and BlueZ's echo of reads as notifications.
 """
 
 from __future__ import annotations
@@ -94,6 +94,9 @@ class Faults:
     mtu: int = pmd.H10_DEFAULT_MTU
     stale_stream: bool = False
     reply_before_write_returns: bool = False
+    echo_reads: bool = False
+    """BlueZ with StartNotify: a read of a subscribed characteristic also arrives as a
+    notification (bleak bluezdbus client.py start_notify comment)."""
 
 
 @dataclass
@@ -690,9 +693,12 @@ class VirtualBleakClient(BaseBleakClient):
 
     async def read_gatt_char(self, characteristic: BleakGATTCharacteristic, *,
                              use_cached: bool = False, **kwargs: Any) -> bytearray:
-        self._require()
+        connection = self._require()
         assert self._strap is not None
-        return bytearray(self._strap.read(characteristic.uuid))
+        value = self._strap.read(characteristic.uuid)
+        if self._strap.faults.echo_reads and characteristic.uuid in connection.subscriptions:
+            asyncio.get_running_loop().call_soon(connection.notify, characteristic.uuid, value)
+        return bytearray(value)
 
     async def read_gatt_descriptor(self, descriptor: BleakGATTDescriptor, *,
                                    use_cached: bool = False, **kwargs: Any) -> bytearray:

@@ -26,6 +26,7 @@ from monitor.ble.events import (
     Malformed,
     SessionState,
     StateChanged,
+    StreamStopped,
 )
 from monitor.ble.session import SessionConfig, StrapSession
 from monitor.commands.scan import add_virtual_arguments, virtual_strap
@@ -83,6 +84,7 @@ def _say(quiet: bool, text: str) -> None:
 
 async def _record(args: argparse.Namespace, recorder: _Recorder) -> None:
     kwargs: dict[str, Any] = {}
+    strap = None
     if args.virtual:
         strap = virtual_strap(args)
         kwargs = {"scanner_backend": strap.scanner_backend,
@@ -113,6 +115,9 @@ async def _record(args: argparse.Namespace, recorder: _Recorder) -> None:
             elif isinstance(item, Malformed):
                 recorder.malformed = item.count
                 _say(args.quiet, f"malformed notification skipped: {item.error}")
+            elif isinstance(item, StreamStopped) and strap is not None and strap.exhausted:
+                _say(args.quiet, "the virtual strap's source has ended")
+                break
             elif isinstance(item, BatteryLevel):
                 _say(args.quiet, f"battery: {item.percent} %")
             elif not isinstance(item, HeartRate):

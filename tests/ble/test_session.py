@@ -26,6 +26,7 @@ from monitor.ble.events import (
     StateChanged,
 )
 from monitor.ble.session import SessionConfig, backoff_delay
+from monitor.ble.simtime import run_virtual
 from monitor.ble.virtual import Faults
 from tests.ble.helpers import N, Run, expected_samples, run_session, strap
 
@@ -216,6 +217,19 @@ def test_reply_before_write_returns_and_stale_stream() -> None:
     start = "02000001820001010e00"
     assert [d.hex() for _, d in run.strap.log] == ["0300", start, "0300", start, "0300"]
     assert run.strap.control_point(pmd.stop_request()) == bytes.fromhex("f003000000")
+
+
+def test_bluez_echo_of_the_feature_read_is_ignored() -> None:
+    # the session reads the CP before subscribing, so the echo cannot happen to it;
+    # should a stack deliver one anyway, the CP handler takes it without complaint
+    run = run_session(strap(20, Faults(echo_reads=True)))
+    session = run.session
+
+    async def echo() -> None:
+        session._on_cp(None, bytearray(pmd.encode_features({pmd.MeasurementType.ECG})))
+
+    run_virtual(echo())
+    assert session.malformed == 0 and len(run.samples()) == frames_sent(run) * N
 
 
 def test_gives_up_after_max_attempts_with_reason() -> None:

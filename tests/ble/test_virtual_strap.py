@@ -144,3 +144,16 @@ def test_disconnect_callback_fires_for_link_loss_and_for_disconnect() -> None:
         assert calls == ["lost", "lost"]
 
     run_virtual(main())
+
+
+def test_bluez_read_echo_fault() -> None:
+    vstrap = strap(10, Faults(echo_reads=True))
+
+    async def main() -> None:
+        client, got = await connected(vstrap)
+        await client.read_gatt_char(pmd.PMD_CP_UUID)
+        await asyncio.sleep(0.01)
+        assert got.cp == [bytes.fromhex("0f05" + "00" * 15)]
+        await client.disconnect()
+
+    run_virtual(main())
