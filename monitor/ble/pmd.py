@@ -68,6 +68,7 @@ class MeasurementType(enum.IntEnum):
     TEMPERATURE = 12
     OFFLINE_RECORDING = 13
     OFFLINE_HR = 14
+    OFFLINE_TEMP = 15
 
 
 class Status(enum.IntEnum):
