@@ -49,7 +49,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--scan-timeout", type=float, default=10.0,
                         help="seconds to look for the strap per attempt (default 10)")
     parser.add_argument("--attempts", type=int, default=5,
-                        help="give up after this many failed attempts in a row (default 5)")
+                        help="give up after this many failed attempts in a row "
+                        "(default 5; 0 = never give up)")
     parser.add_argument("--quiet", action="store_true", help="only the final summary")
     add_virtual_arguments(parser)
     parser.set_defaults(func=run)
@@ -90,7 +91,8 @@ async def _record(args: argparse.Namespace, recorder: _Recorder) -> None:
         kwargs = {"scanner_backend": strap.scanner_backend,
                   "client_backend": strap.client_backend, "clock": strap.clock}
     config = SessionConfig(address=args.address, name=args.name,
-                           scan_timeout_s=args.scan_timeout, max_attempts=args.attempts)
+                           scan_timeout_s=args.scan_timeout,
+                           max_attempts=args.attempts or None)
     session = StrapSession(config, raw_observer=recorder.observe, **kwargs)
     recorder.session = session
     clock: Callable[[], int] = kwargs.get("clock", time.time_ns)

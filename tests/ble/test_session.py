@@ -128,6 +128,22 @@ def test_link_loss_reconnects_and_reports_the_loss() -> None:
     assert gap.samples % N == 0 and gap.duration_ns / 1e9 > 8.0
 
 
+def test_survives_hours_out_of_range() -> None:
+    faults = Faults(disconnect_after_s=20.0, out_of_range_s=3 * 3600.0)
+    streaming = []
+
+    def back_again(item: object) -> bool:
+        if isinstance(item, StateChanged) and item.state is S.STREAMING:
+            streaming.append(item)
+        return len(streaming) == 2
+
+    run = run_session(strap(3 * 3600 + 300, faults), stop=back_again, limit_s=4 * 3600)
+    retries = [s for s in run.of(StateChanged) if s.state is S.RECONNECTING]
+    assert len(retries) > 100 and max(r.retry_in_s or 0 for r in retries) == 60.0
+    away_s = (streaming[1].t_ns - streaming[0].t_ns) / 1e9
+    assert 3 * 3600 < away_s < 3 * 3600 + 120  # back within one capped backoff + scan
+
+
 def test_stall_is_detected_by_the_watchdog_and_recovered() -> None:
     run = run_session(strap(60, Faults(stall_after_s=15.0)), SessionConfig(watchdog_s=2.5))
     (stall,) = run.of(Stalled)
