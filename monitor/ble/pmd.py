@@ -318,7 +318,7 @@ def decode_cp(data: bytes) -> CpIndication:
     raise BleDecodeError(f"unknown PMD control-point packet 0x{code:02x}")
 
 
-_FEATURE_BITS: tuple[tuple[int, int, MeasurementType], ...] = (
+FEATURE_BITS: tuple[tuple[int, int, MeasurementType], ...] = (
     (1, 0, MeasurementType.ECG),
     (1, 1, MeasurementType.PPG),
     (1, 2, MeasurementType.ACC),
@@ -339,7 +339,7 @@ def encode_features(features: frozenset[MeasurementType] | set[MeasurementType])
     """The 17-byte CP read value; an H10 gives `0F 05 00...` (ECG + ACC)."""
     out = bytearray(17)
     out[0] = CP_FEATURE_READ_CODE
-    for index, bit, kind in _FEATURE_BITS:
+    for index, bit, kind in FEATURE_BITS:
         if kind in features:
             out[index] |= 1 << bit
     return bytes(out)
@@ -350,7 +350,7 @@ def decode_features(data: bytes) -> FeatureRead:
     if len(data) < 2 or data[0] != CP_FEATURE_READ_CODE:
         raise BleDecodeError("not a PMD feature read")
     found = {
-        kind for index, bit, kind in _FEATURE_BITS
+        kind for index, bit, kind in FEATURE_BITS
         if index < len(data) and data[index] & (1 << bit)
     }
     return FeatureRead(frozenset(found))
