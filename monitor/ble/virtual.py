@@ -75,7 +75,20 @@ ECG_CLIP_UV = 20_000
 
 @dataclass(frozen=True)
 class Faults:
-    """Everything that can go wrong, switched on per test. Indices are source frames."""
+    """Everything that can go wrong, switched on per test. Indices are source frames.
+
+    drop / duplicate / malformed: frames never sent, sent twice, sent truncated.
+    reorder: frame k is sent right after frame k+1. delay_s: {k: seconds} frame k
+    (and the ones queued behind it) leaves that much later.
+    disconnect_after_s: link loss that long after START (at most max_disconnects
+    times); out_of_range_s: then invisible to scans and connects for that long.
+    stall_after_s: once, stop sending while staying connected.
+    refuse_start: refuse that many STARTs (-1: all) with refuse_status.
+    hang_on_connect: that many connects never complete.
+    battery_percent, clock_drift_ppm (strap clock vs host), mtu (frame size; under
+    70 the H10 refuses), stale_stream (a stream survives link loss: the next START
+    is ALREADY_IN_STATE until STOP), reply_before_write_returns, echo_reads.
+    """
 
     drop: frozenset[int] = frozenset()
     duplicate: frozenset[int] = frozenset()
