@@ -46,10 +46,9 @@ from bleak import BleakClient, BleakScanner
 from bleak.backends.client import BaseBleakClient
 from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData, BaseBleakScanner
-from bleak.exc import BleakError
 
 from monitor.ble import battery, hrs, pmd
-from monitor.ble.errors import BleDecodeError, ControlPointError, StrapError, bluetooth_unavailable
+from monitor.ble.errors import BleDecodeError, ControlPointError, bluetooth_unavailable
 from monitor.ble.events import (
     BatteryLevel,
     DuplicateFrame,
@@ -249,7 +248,7 @@ class StrapSession:
                     ever_connected = True
                     streamed, reason = await self._connection(device)
                     failures = 0 if streamed else failures + 1
-                except (TimeoutError, _AttemptFailed, BleakError, OSError, StrapError) as exc:
+                except Exception as exc:  # any failure ends this attempt, never the session
                     unavailable = bluetooth_unavailable(exc)
                     if unavailable is not None and not ever_connected:
                         self._set_state(SessionState.FAILED, reason=unavailable)
@@ -299,6 +298,9 @@ class StrapSession:
         def on_disconnect(_: BleakClient) -> None:
             self._link_reason = self._link_reason or "strap disconnected"
             link.set()
+            waiter = self._cp_waiter
+            if waiter is not None and not waiter[1].done():  # no reply will come now
+                waiter[1].set_exception(_AttemptFailed("strap disconnected during a request"))
 
         kwargs: dict[str, Any] = {}
         if self._client_backend is not None:
