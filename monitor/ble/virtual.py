@@ -6,9 +6,10 @@ are passed with `backend=` to the real `BleakScanner`/`BleakClient`, so the
 session code under test (and the daemon's `--replay`, and `ecgmon demo`) is the
 exact code that talks to a real strap. Only the radio is fake.
 
-    strap = VirtualStrap(samples_uv, fs=130.0, speed=1.0, faults=Faults(drop={12}))
-    session = StrapSession(SessionConfig(), scanner_backend=strap.scanner_backend,
-                           client_backend=strap.client_backend, clock=strap.clock)
+    strap = VirtualStrap(samples_uv, fs=130.0, speed=1.0, faults=Faults(drop=frozenset({12})))
+    session = StrapSession(SessionConfig(), **strap.session_kwargs())
+    # = scanner_backend=strap.scanner_backend, client_backend=strap.client_backend,
+    #   clock=strap.clock
 
     VirtualStrap.from_recording("../shared/data/mitdb/100")   # any WFDB/CSV, resampled to 130 Hz
     VirtualStrap.from_capture("fixtures/captures/h10_synthetic.jsonl")  # bit-for-bit replay
@@ -226,6 +227,11 @@ class VirtualStrap:
         return strap
 
     # ------------------------------------------------------------------ public state
+
+    def session_kwargs(self) -> dict[str, Any]:
+        """What `StrapSession(config, **strap.session_kwargs())` needs to use this strap."""
+        return {"scanner_backend": self.scanner_backend, "client_backend": self.client_backend,
+                "clock": self.clock}
 
     @property
     def exhausted(self) -> bool:
