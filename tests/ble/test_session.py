@@ -267,3 +267,20 @@ def test_backoff_is_bounded_and_jittered() -> None:
     assert len(set(delays[:6])) == 6  # jitter: no two straps retry in lockstep
     for n, delay in enumerate(delays[:5], start=1):
         assert 0.75 * 2 ** (n - 1) <= delay <= 1.25 * 2 ** (n - 1)
+
+
+@pytest.mark.parametrize("config", [
+    SessionConfig(name="Polar H10", scan_timeout_s=2.0),
+    SessionConfig(name="Polar H10 0A1B2C3D", scan_timeout_s=2.0),
+    SessionConfig(address="a0:9e:1a:0a:1b:2c", scan_timeout_s=2.0),
+])
+def test_connects_by_name_prefix_or_address(config: SessionConfig) -> None:
+    run = run_session(strap(10), config)
+    assert S.STREAMING in run.states() and run.session.device_address == "A0:9E:1A:0A:1B:2C"
+
+
+def test_wrong_name_is_not_found() -> None:
+    run = run_session(strap(10), SessionConfig(name="Polar H9", scan_timeout_s=1.0,
+                                               max_attempts=1))
+    assert run.states() == [S.SCANNING, S.FAILED]
+    assert run.of(StateChanged)[-1].reason == "Polar H9 not found within 1 s"
