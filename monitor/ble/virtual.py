@@ -41,7 +41,8 @@ samples k*n .. k*n+n-1): drop, duplicate, reorder (sent after the next),
 delay, malformed, plus disconnect after N seconds, out of range for a while,
 stall while connected, refuse START, hang on connect, battery level, clock
 drift, MTU, stale stream after link loss, replies that arrive before the
-write returns, and BlueZ's echo of reads as notifications.
+write returns or so late that ECG frames come first, and BlueZ's echo of reads
+as notifications.
 """
 
 from __future__ import annotations
@@ -88,7 +89,8 @@ class Faults:
     hang_on_connect: that many connects never complete.
     battery_percent, clock_drift_ppm (strap clock vs host), mtu (frame size; under
     70 the H10 refuses), stale_stream (a stream survives link loss: the next START
-    is ALREADY_IN_STATE until STOP), reply_before_write_returns, echo_reads.
+    is ALREADY_IN_STATE until STOP), reply_before_write_returns, reply_delay_s,
+    echo_reads.
     """
 
     drop: frozenset[int] = frozenset()
@@ -108,6 +110,8 @@ class Faults:
     mtu: int = pmd.H10_DEFAULT_MTU
     stale_stream: bool = False
     reply_before_write_returns: bool = False
+    reply_delay_s: float = 0.0
+    """CP replies this late: with over ~0.55 s, ECG frames arrive before START's reply."""
     echo_reads: bool = False
     """BlueZ with StartNotify: a read of a subscribed characteristic also arrives as a
     notification (bleak bluezdbus client.py start_notify comment)."""
@@ -732,8 +736,12 @@ class VirtualBleakClient(BaseBleakClient):
         if characteristic.uuid != pmd.PMD_CP_UUID:
             raise BleakError(f"characteristic {characteristic.uuid} is not writable")
         reply = self._strap.control_point(bytes(data))
-        if self._strap.faults.reply_before_write_returns:
+        faults = self._strap.faults
+        if faults.reply_before_write_returns:
             connection.notify(pmd.PMD_CP_UUID, reply)
+        elif faults.reply_delay_s > 0:
+            asyncio.get_running_loop().call_later(faults.reply_delay_s / self._strap.speed,
+                                                  connection.notify, pmd.PMD_CP_UUID, reply)
         else:
             asyncio.get_running_loop().call_soon(connection.notify, pmd.PMD_CP_UUID, reply)
         await asyncio.sleep(0)

@@ -235,6 +235,13 @@ def test_reply_before_write_returns_and_stale_stream() -> None:
     assert run.strap.control_point(pmd.stop_request()) == bytes.fromhex("f003000000")
 
 
+def test_frames_before_the_start_reply_are_kept() -> None:
+    run = run_session(strap(30, Faults(reply_delay_s=1.2)))
+    streaming = next(s for s in run.of(StateChanged) if s.state is S.STREAMING)
+    assert run.before(streaming) == 2 * N  # two frames came before START's reply
+    assert len(run.samples()) == frames_sent(run) * N and not run.of(Gap)
+
+
 def test_bluez_echo_of_the_feature_read_is_ignored() -> None:
     # the session reads the CP before subscribing, so the echo cannot happen to it;
     # should a stack deliver one anyway, the CP handler takes it without complaint
