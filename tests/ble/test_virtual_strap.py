@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from bleak import BleakClient, BleakScanner
+from bleak.exc import BleakDeviceNotFoundError
 
 from monitor.ble import battery, hrs, pmd
 from monitor.ble.simtime import run_virtual
@@ -155,5 +156,24 @@ def test_bluez_read_echo_fault() -> None:
         await asyncio.sleep(0.01)
         assert got.cp == [bytes.fromhex("0f05" + "00" * 15)]
         await client.disconnect()
+
+    run_virtual(main())
+
+
+def test_connect_by_address_string_and_unknown_address() -> None:
+    vstrap = strap(10)
+
+    async def main() -> None:
+        client = BleakClient(vstrap.address, backend=vstrap.client_backend)
+        await client.connect()
+        assert client.is_connected and client.name == vstrap.name
+        await client.disconnect()
+        stranger = BleakClient("00:00:00:00:00:01", backend=vstrap.client_backend)
+        try:
+            await stranger.connect()
+        except BleakDeviceNotFoundError:
+            pass
+        else:
+            raise AssertionError("connected to a strap that does not exist")
 
     run_virtual(main())
