@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from bleak import BleakClient, BleakScanner
 from bleak.exc import BleakDeviceNotFoundError
 
@@ -169,11 +170,7 @@ def test_connect_by_address_string_and_unknown_address() -> None:
         assert client.is_connected and client.name == vstrap.name
         await client.disconnect()
         stranger = BleakClient("00:00:00:00:00:01", backend=vstrap.client_backend)
-        try:
+        with pytest.raises(BleakDeviceNotFoundError):
             await stranger.connect()
-        except BleakDeviceNotFoundError:
-            pass
-        else:
-            raise AssertionError("connected to a strap that does not exist")
 
     run_virtual(main())
