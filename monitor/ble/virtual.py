@@ -89,8 +89,8 @@ class Faults:
     hang_on_connect: that many connects never complete.
     battery_percent, clock_drift_ppm (strap clock vs host), mtu (frame size; under
     70 the H10 refuses), stale_stream (a stream survives link loss: the next START
-    is ALREADY_IN_STATE until STOP), reply_before_write_returns, reply_delay_s,
-    echo_reads.
+    is ALREADY_IN_STATE until STOP), stuck_stops, reply_before_write_returns,
+    reply_delay_s, echo_reads.
     """
 
     drop: frozenset[int] = frozenset()
@@ -109,6 +109,9 @@ class Faults:
     clock_drift_ppm: float = 0.0
     mtu: int = pmd.H10_DEFAULT_MTU
     stale_stream: bool = False
+    stuck_stops: int = 0
+    """That many STOPs are answered with success but leave the stream running
+    (polar-ble-sdk issue #255: ALREADY_IN_STATE that only a battery pull cleared); -1: all."""
     reply_before_write_returns: bool = False
     reply_delay_s: float = 0.0
     """CP replies this late: with over ~0.55 s, ECG frames arrive before START's reply."""
@@ -173,6 +176,7 @@ class VirtualStrap:
         self._disconnects = 0
         self._stalled = False
         self._refusals = 0
+        self._stuck = 0
         self._hangs = 0
         self._exhausted = False
         self._host_start_ns = host_start_ns
@@ -310,8 +314,8 @@ class VirtualStrap:
             return
         self._connection = None
         connection.close()
-        if solicited or not self.faults.stale_stream:
-            self._streaming = False
+        if (solicited or not self.faults.stale_stream) and self.faults.stuck_stops >= 0:
+            self._streaming = False  # a stream that cannot be stopped survives any disconnect
         if not solicited and self.faults.out_of_range_s > 0:
             self._invisible_until = self._loop_time() + self.faults.out_of_range_s / self.speed
 
@@ -399,6 +403,10 @@ class VirtualStrap:
         if kind == pmd.MeasurementType.ACC:
             return status(pmd.Status.NOT_SUPPORTED)  # the virtual strap streams ECG only
         if op == pmd.Opcode.STOP_MEASUREMENT:
+            if self._streaming and (self.faults.stuck_stops < 0
+                                    or self._stuck < self.faults.stuck_stops):
+                self._stuck += 1
+                return status(pmd.Status.SUCCESS)
             self._streaming = False
             return status(pmd.Status.SUCCESS)
         settings = request.settings

@@ -255,6 +255,23 @@ def test_bluez_echo_of_the_feature_read_is_ignored() -> None:
     assert session.malformed == 0 and len(run.samples()) == frames_sent(run) * N
 
 
+def test_already_in_state_gets_stop_and_start_again() -> None:
+    faults = Faults(stale_stream=True, stuck_stops=1, disconnect_after_s=10.0)
+    run = run_session(strap(40, faults))
+    start = "02000001820001010e00"
+    writes = [d.hex() for _, d in run.strap.log]
+    # 2nd connection: STOP (ignored by the strap), START -> 06, STOP, START -> ok; then close
+    assert writes == ["0300", start, "0300", start, "0300", start, "0300"]
+    assert run.states().count(S.STREAMING) == 2
+
+
+def test_stream_that_never_stops_fails_with_the_reason() -> None:
+    faults = Faults(stale_stream=True, stuck_stops=-1, disconnect_after_s=10.0)
+    run = run_session(strap(40, faults), SessionConfig(scan_timeout_s=2.0, max_attempts=3))
+    assert run.states()[-1] is S.FAILED
+    assert "already in state" in run.of(StateChanged)[-1].reason
+
+
 def test_gives_up_after_max_attempts_with_reason() -> None:
     config = SessionConfig(address="00:11:22:33:44:55", scan_timeout_s=2.0, max_attempts=4)
     run = run_session(strap(10), config)
