@@ -56,6 +56,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from bleak import BleakClient, BleakScanner
 from bleak.args import SizedBuffer
 from bleak.backends.characteristic import BleakGATTCharacteristic
 from bleak.backends.client import BaseBleakClient, NotifyCallback
@@ -235,6 +236,14 @@ class VirtualStrap:
         return strap
 
     # ------------------------------------------------------------------ public state
+
+    def bleak_scanner(self, **kwargs: Any) -> BleakScanner:
+        """bleak's real BleakScanner, hearing this strap."""
+        return BleakScanner(backend=self.scanner_backend, **kwargs)
+
+    def bleak_client(self, **kwargs: Any) -> BleakClient:
+        """bleak's real BleakClient, bound to this strap (by address)."""
+        return BleakClient(self.address, backend=self.client_backend, **kwargs)
 
     def session_kwargs(self) -> dict[str, Any]:
         """What `StrapSession(config, **strap.session_kwargs())` needs to use this strap."""

@@ -61,6 +61,9 @@ def test_scan_sees_an_h10_advertisement() -> None:
         none = await BleakScanner.discover(timeout=0.5, service_uuids=[pmd.PMD_SERVICE_UUID],
                                            backend=vstrap.scanner_backend)
         assert none == []
+        async with vstrap.bleak_scanner() as scanner:
+            await asyncio.sleep(0.3)
+        assert [d.name for d in scanner.discovered_devices] == [vstrap.name]
 
     run_virtual(main())
 
@@ -165,7 +168,7 @@ def test_connect_by_address_string_and_unknown_address() -> None:
     vstrap = strap(10)
 
     async def main() -> None:
-        client = BleakClient(vstrap.address, backend=vstrap.client_backend)
+        client = vstrap.bleak_client()
         await client.connect()
         assert client.is_connected and client.name == vstrap.name
         await client.disconnect()
