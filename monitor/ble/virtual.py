@@ -11,6 +11,7 @@ exact code that talks to a real strap. Only the radio is fake.
     # = scanner_backend=strap.scanner_backend, client_backend=strap.client_backend,
     #   clock=strap.clock
 
+    strap.bleak_scanner(), strap.bleak_client()                # bleak's own classes, bound to it
     VirtualStrap.from_recording("../shared/data/mitdb/100")   # any WFDB/CSV, resampled to 130 Hz
     VirtualStrap.from_capture("fixtures/captures/h10_synthetic.jsonl")  # bit-for-bit replay
 
