@@ -16,7 +16,11 @@ from collections.abc import Sequence
 from monitor import NON_DIAGNOSTIC_NOTICE, __version__
 from monitor.errors import EcgmonError
 
-COMMAND_MODULES: tuple[str, ...] = ("monitor.commands.analyze",)
+COMMAND_MODULES: tuple[str, ...] = (
+    "monitor.commands.analyze",
+    "monitor.commands.scan",
+    "monitor.commands.record",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
