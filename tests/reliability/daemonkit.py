@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -62,9 +62,9 @@ class DaemonProc:
     proc: subprocess.Popen[str]
     sock: Path
     log: Path
+    err: Path
     client_preexec: Callable[[], None] | None = None
     """Set when the daemon runs as another user: clients must run as that user too."""
-    output: list[str] = field(default_factory=list)
 
     def lines(self, want: str, timeout: float = 10.0) -> dict[str, Any]:
         """Connect, read messages until one of type `want`; return it."""
@@ -107,9 +107,10 @@ class DaemonProc:
         return int(self.proc.returncode)
 
     def stderr(self) -> str:
-        if self.proc.stderr is None or self.proc.poll() is None:
+        try:
+            return self.err.read_text(errors="replace")
+        except OSError:
             return ""
-        return self.proc.stderr.read()
 
 
 def start(
@@ -136,16 +137,21 @@ def start(
     ]  # fmt: skip
     if recipients is not None:
         cmd += ["--recipients-file", str(recipients)]
+    # stderr to a file, never a pipe nobody reads: a full pipe would block the daemon.
+    err = (root / "daemon.err").open("a")
     proc = subprocess.Popen(
         cmd,
         env=daemon_env(root),
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=err,
         text=True,
         preexec_fn=preexec,
         cwd=root,
     )
-    daemon = DaemonProc(proc, sock, log, client_preexec=preexec if as_other_user else None)
+    err.close()
+    daemon = DaemonProc(
+        proc, sock, log, root / "daemon.err", client_preexec=preexec if as_other_user else None
+    )
     if wait:
         deadline = time.monotonic() + READY_S
         while True:
