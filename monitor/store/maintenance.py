@@ -80,7 +80,7 @@ def purge_before(path: Path, identity: Identity, before_ns: int) -> list[int]:
                 end = payload_time_range(item.payload)[1]
                 last_end[item.position.seg_no] = max(end, last_end.get(item.position.seg_no, end))
     newest = max(segs, default=-1)
-    victims = [s for s, end in sorted(last_end.items()) if end < before_ns and s != newest]
+    victims = [s for s, end in sorted(last_end.items()) if end <= before_ns and s != newest]
     if not victims:
         return []
     conn = _maintenance_conn(path)
