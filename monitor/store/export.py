@@ -220,7 +220,7 @@ def write_edf(data: ExportData, out: Path) -> list[Path]:
         }])
         # EDF+ keeps local clock time; pyedflib writes the sub-second part too.
         writer.setStartdatetime(datetime.fromtimestamp(t0 / 1e9))
-        writer.setEquipment("ecgmon (non-diagnostic)")
+        writer.setEquipment("ecgmon_non-diagnostic")
         writer.writeSamples([signal])
         for t, beat in data.beats:
             writer.writeAnnotation((t - t0) / 1e9, -1, f"beat {beat.label}")
