@@ -26,6 +26,7 @@ CREATE INDEX IF NOT EXISTS stanzas_seg ON stanzas(seg);
 CREATE TABLE IF NOT EXISTS records(id INTEGER PRIMARY KEY, body BLOB NOT NULL);
 """
 BUSY_TIMEOUT_MS = 10_000
+PAGE_SIZE = 16384
 
 
 def _configure(conn: sqlite3.Connection) -> None:
@@ -92,6 +93,9 @@ def open_for_write(path: Path) -> sqlite3.Connection:
             "SELECT count(*) FROM sqlite_master WHERE type='table'").fetchone()[0]
         if existing:
             check_format(conn, path)
+        if not existing:
+            # 1.3 kB records waste a quarter of 4 kB pages; 16 kB pages waste ~5 %.
+            conn.execute(f"PRAGMA page_size={PAGE_SIZE}")
         mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         if mode != "wal":
             raise StoreError(f"{path}: SQLite refused WAL mode")

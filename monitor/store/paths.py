@@ -1,7 +1,7 @@
 """Where ecgmon keeps its configuration (public keys only) and its log.
 
 Both come from platformdirs, and both can be moved with an environment variable
-(ECGMON_CONFIG_DIR, ECGMON_DATA_DIR) or an explicit argument, so tests and
+(ECGMON_CONFIG_DIR, ECGMON_LOG_DIR) or an explicit argument, so tests and
 scripts never touch the user's real folders.
 """
 
@@ -29,10 +29,10 @@ def config_dir(override: str | os.PathLike[str] | None = None) -> Path:
 
 
 def data_dir(override: str | os.PathLike[str] | None = None) -> Path:
-    """The data folder holding the log: argument, else $ECGMON_DATA_DIR, else platformdirs."""
+    """The data folder holding the log: argument, else $ECGMON_LOG_DIR, else platformdirs."""
     if override is not None:
         return Path(override)
-    env = os.environ.get("ECGMON_DATA_DIR")
+    env = os.environ.get("ECGMON_LOG_DIR")
     if env:
         return Path(env)
     return Path(platformdirs.user_data_dir(APP_NAME))

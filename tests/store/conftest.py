@@ -18,7 +18,7 @@ T0 = 1_764_057_600_000_000_000  # 2025-11-25T08:00:00Z
 def store_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Every test gets its own config and data folders, and cheap scrypt for new files."""
     monkeypatch.setenv("ECGMON_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.setenv("ECGMON_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("ECGMON_LOG_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("ECGMON_SCRYPT_LOG_N", "10")
     monkeypatch.delenv("ECGMON_PASSPHRASE", raising=False)
     yield tmp_path
