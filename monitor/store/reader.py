@@ -32,6 +32,7 @@ from monitor.store.records import (
     Payload,
     RecordType,
     bucket_size,
+    close_body,
     decode_payload,
     payload_time_range,
     unframe,
@@ -307,6 +308,9 @@ class LogReader:
                 yield Problem(str(pos), f"authentic but cannot be decoded ({exc})")
                 continue
             if rtype == RecordType.CLOSE:
+                if plain != close_body(seq):
+                    yield Problem(str(pos), "close record does not match its position")
+                    continue
                 state.closed = True
             yield StoredRecord(pos, rtype, payload)
         if state is not None:

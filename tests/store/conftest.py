@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -69,7 +69,7 @@ def sample_payloads(n_blocks: int) -> list[Payload]:
     return out
 
 
-def write_log(path: Path, recipients: list[Identity], payloads: list[Payload],
+def write_log(path: Path, recipients: list[Identity], payloads: Sequence[Payload],
               rotate_every: int = 0) -> None:
     with LogWriter(path, [r.recipient for r in recipients]) as writer:
         for k, payload in enumerate(payloads):

@@ -128,7 +128,7 @@ def test_export_wfdb_and_edf(tmp_path: Path, patient: Identity, log_path: Path) 
         assert edf.getSampleFrequency(0) == 130
         data = edf.readSignal(0)
         assert abs(data[:1300] - ecg_block(0).samples_uv).max() < 1.0
-        onsets, _, texts = edf.readAnnotations()
+        _onsets, _, texts = edf.readAnnotations()
         assert sum(t == "beat V" for t in texts) == 16
         assert "signal gap (no ECG recorded)" in list(texts)
 

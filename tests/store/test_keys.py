@@ -88,7 +88,7 @@ def test_truncated_identity_file(tmp_path: Path, patient: Identity) -> None:
     content = path.read_bytes()
     for cut in (0, 10, len(content) // 2, len(content) - 5):
         path.write_bytes(content[:cut])
-        with pytest.raises(IdentityError, match="truncated or corrupt|not an ecgmon identity"):
+        with pytest.raises(IdentityError, match=r"truncated or corrupt|not an ecgmon identity"):
             load_identity_file(path, "pw")
 
 

@@ -216,7 +216,7 @@ def test_duplicated_record(written: Path, patient: Identity) -> None:
     rows = _bodies(written)
     # Re-insert a copy of record 3 right after it, shifting the rest down by one.
     _exec(written, "DELETE FROM records")
-    for _, body in rows[:3] + [rows[2]] + rows[3:]:
+    for _, body in [*rows[:3], rows[2], *rows[3:]]:
         _exec(written, "INSERT INTO records(body) VALUES (?)", body)
     message = _first_problem(written, patient)
     assert message.startswith("record 4 (segment 0, #2)") and "duplicated" in message

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-from itertools import islice
 import subprocess
 import sys
+from itertools import islice
 from pathlib import Path
 
 from monitor.store import Identity, LogReader
