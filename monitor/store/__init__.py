@@ -2,8 +2,10 @@
 
 The API the daemon and the TUI use:
 
-- writing (public keys only): `LogWriter(path, recipients).append(payload)`
-- reading: `LogReader(path).records(identity, start_ns=..., end_ns=...)`,
+- writing (public keys only): `open_writer()` (default log, configured recipients) or
+  `LogWriter(path, recipients)`; `.append(payload)` returns once the record is on disk
+  (False while the disk is full: records wait in memory, `.status` says so)
+- reading: `open_reader()` or `LogReader(path)`; `.records(identity, start_ns=..., end_ns=...)`,
   `LogReader(path).verify(identity=None)` -> `VerifyReport`
 - payloads: `EcgBlock`, `BeatBatch` (of `ClassifiedBeat`), `Event` (episode, alert,
   device, summary; a `kind` string and JSON-able data)
@@ -13,6 +15,8 @@ The API the daemon and the TUI use:
 - locations: `paths.default_log_path()`, `paths.recipients_path()` (env overridable)
 """
 
+from monitor.store import paths
+from monitor.store.defaults import open_reader, open_writer
 from monitor.store.errors import (
     FormatVersionError,
     IdentityError,
@@ -45,6 +49,6 @@ __all__ = [
     "NotALogError", "PassphraseError", "Payload", "Position", "Problem", "Recipient",
     "RecordType", "StorageFullError", "StoreError", "StoredRecord", "TamperError",
     "VerifyReport", "WriterStatus", "WrongIdentityError", "add_recipient", "export",
-    "load_identity_file", "load_recipients", "purge_before", "read_public_key_of_identity_file",
-    "remove_recipient", "share_segments", "write_identity_file",
+    "load_identity_file", "load_recipients", "open_reader", "open_writer", "paths",
+    "purge_before", "read_public_key_of_identity_file", "remove_recipient", "share_segments", "write_identity_file",
 ]

@@ -288,3 +288,17 @@ def test_share_then_purge(log_path: Path, patient: Identity, clinician: Identity
 
 def test_tag_size_is_sixteen() -> None:
     assert TAG_SIZE == 16
+
+
+def test_default_writer_uses_configured_recipients(patient: Identity) -> None:
+    from monitor.store import StoreError, add_recipient, open_reader, open_writer, paths
+
+    with pytest.raises(StoreError, match="keys init"):
+        open_writer()
+    add_recipient(paths.recipients_path(), patient.recipient)
+    with open_writer() as writer:
+        writer.append(ecg_block(0))
+        assert writer.status.pending == 0 and writer.status.last_error is None
+    assert paths.default_log_path().exists()
+    with open_reader() as reader:
+        assert [r.payload for r in reader.records(patient)] == [ecg_block(0)]
