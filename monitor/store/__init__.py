@@ -50,5 +50,6 @@ __all__ = [
     "RecordType", "StorageFullError", "StoreError", "StoredRecord", "TamperError",
     "VerifyReport", "WriterStatus", "WrongIdentityError", "add_recipient", "export",
     "load_identity_file", "load_recipients", "open_reader", "open_writer", "paths",
-    "purge_before", "read_public_key_of_identity_file", "remove_recipient", "share_segments", "write_identity_file",
+    "purge_before", "read_public_key_of_identity_file", "remove_recipient", "share_segments",
+    "write_identity_file",
 ]
