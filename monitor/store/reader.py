@@ -277,11 +277,13 @@ class LogReader:
                 if state is not None:
                     finished[state.seg_no] = state
                     yield from self._finish(state, report)
-                for missing in range(state.seg_no + 1 if state else 0, seg_no):
+                for skipped in range(state.seg_no + 1 if state else 0, seg_no):
+                    if skipped not in headers:
+                        continue  # reported by the next segment's link check
                     # segments with no records at all (e.g. crash right after opening)
-                    empty = self._start(missing, headers, stanzas, identity, finished, report)
+                    empty = self._start(skipped, headers, stanzas, identity, finished, report)
                     yield from empty[1]
-                    finished[missing] = empty[0]
+                    finished[skipped] = empty[0]
                     yield from self._finish(empty[0], report)
                 state, problems = self._start(seg_no, headers, stanzas, identity, finished, report)
                 yield from problems

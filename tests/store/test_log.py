@@ -302,3 +302,18 @@ def test_default_writer_uses_configured_recipients(patient: Identity) -> None:
     assert paths.default_log_path().exists()
     with open_reader() as reader:
         assert [r.payload for r in reader.records(patient)] == [ecg_block(0)]
+
+
+def test_removed_segment_and_empty_segment(log_path: Path, patient: Identity) -> None:
+    for _ in range(3):
+        write_log(log_path, [patient], sample_payloads(2))
+    LogWriter(log_path, [patient.recipient]).close()  # a segment with only a close record
+    with LogReader(log_path) as reader:
+        assert reader.verify(patient).ok
+    bodies = _bodies(log_path)
+    for rowid, body in bodies:
+        if int.from_bytes(body[1:5], "big") == 1:
+            _exec(log_path, "DELETE FROM records WHERE id=?", rowid)
+    _exec(log_path, "DELETE FROM segments WHERE seg=1")
+    assert _first_problem(log_path, None) == "segment 2: segment 1 is missing"
+    assert _first_problem(log_path, patient) == "segment 2: segment 1 is missing"
