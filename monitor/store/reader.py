@@ -235,11 +235,15 @@ class LogReader:
     def _walk(self, identity: Identity | None, report: VerifyReport,
               progress: Callable[[float], None] | None) -> Iterator[StoredRecord | Problem]:
         # One read transaction: a consistent snapshot even while the writer appends.
-        self._conn.execute("BEGIN")
         try:
-            yield from self._walk_snapshot(identity, report, progress)
-        finally:
-            self._conn.execute("COMMIT")
+            self._conn.execute("BEGIN")
+            try:
+                yield from self._walk_snapshot(identity, report, progress)
+            finally:
+                self._conn.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            raise TamperError(f"log {self.path}: the database file is damaged ({exc}); "
+                              "copy it before trying to repair it") from None
 
     def _walk_snapshot(self, identity: Identity | None, report: VerifyReport,
                        progress: Callable[[float], None] | None,

@@ -317,3 +317,13 @@ def test_removed_segment_and_empty_segment(log_path: Path, patient: Identity) ->
     _exec(log_path, "DELETE FROM segments WHERE seg=1")
     assert _first_problem(log_path, None) == "segment 2: segment 1 is missing"
     assert _first_problem(log_path, patient) == "segment 2: segment 1 is missing"
+
+
+def test_truncated_database_file_is_one_clear_error(log_path: Path, patient: Identity) -> None:
+    write_log(log_path, [patient], sample_payloads(40))
+    content = log_path.read_bytes()
+    assert len(content) > 3 * 16384
+    log_path.write_bytes(content[: len(content) // 2])
+    with pytest.raises((TamperError, NotALogError), match="damaged|not an ecgmon log"):
+        with LogReader(log_path) as reader:
+            reader.verify(patient)
