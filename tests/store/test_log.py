@@ -324,6 +324,6 @@ def test_truncated_database_file_is_one_clear_error(log_path: Path, patient: Ide
     content = log_path.read_bytes()
     assert len(content) > 3 * 16384
     log_path.write_bytes(content[: len(content) // 2])
-    with pytest.raises((TamperError, NotALogError), match="damaged|not an ecgmon log"):
-        with LogReader(log_path) as reader:
-            reader.verify(patient)
+    with pytest.raises((TamperError, NotALogError), match=r"damaged|not an ecgmon log"), \
+            LogReader(log_path) as reader:
+        reader.verify(patient)
