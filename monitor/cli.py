@@ -21,6 +21,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "monitor.commands.keys",
     "monitor.commands.log",
     "monitor.commands.export",
+    "monitor.commands.scan",
+    "monitor.commands.record",
 )
 
 
