@@ -110,12 +110,19 @@ def export(path: Path, identity: Identity, fmt: str, out: Path, *, start_ns: int
         _import("wfdb", "wfdb", "WFDB export")
     elif fmt == "edf":
         _import("pyedflib", "edf", "EDF+ export")
-    data = collect(path, identity, start_ns, end_ns, progress)
+    def half(first: float) -> Callable[[float], None] | None:
+        if progress is None:
+            return None
+        return lambda f: progress(first + 0.5 * f)
+
+    data = collect(path, identity, start_ns, end_ns, half(0.0))
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(f"cannot create output directory {out}: {exc.strerror}") from None
-    files = writer(data, out)
+    files = writer(data, out, half(0.5))
+    if progress is not None:
+        progress(1.0)
     notice = out / "NOTICE.txt"
     notice.write_text(NON_DIAGNOSTIC_NOTICE + "\n")
     return ExportResult([*files, notice], sum(len(b.samples_uv) for b in data.blocks),
@@ -129,12 +136,15 @@ def _import(module: str, extra: str, purpose: str) -> Any:
         raise MissingExtraError(module, extra, purpose) from None
 
 
-def write_csv(data: ExportData, out: Path) -> list[Path]:
+def write_csv(data: ExportData, out: Path,
+              progress: Callable[[float], None] | None = None) -> list[Path]:
     ecg, beats, events = out / "ecg.csv", out / "beats.csv", out / "events.csv"
     with ecg.open("w", newline="") as handle:
         w = csv.writer(handle)
         w.writerow(["time_ns", "uV"])
-        for b in data.blocks:
+        for k, b in enumerate(data.blocks):
+            if progress is not None and k % 64 == 0:
+                progress(k / len(data.blocks))
             times = b.t0_ns + np.round(np.arange(len(b.samples_uv)) * (1e9 / b.fs)).astype(np.int64)
             w.writerows(zip(times.tolist(), b.samples_uv.tolist(), strict=True))
     with beats.open("w", newline="") as handle:
@@ -160,7 +170,8 @@ def _event_note(e: Event) -> str:
     return f"{e.category}:{e.kind}" + ("" if e.end_ns is None else " start")
 
 
-def write_wfdb(data: ExportData, out: Path) -> list[Path]:
+def write_wfdb(data: ExportData, out: Path,
+               progress: Callable[[float], None] | None = None) -> list[Path]:
     wfdb = _import("wfdb", "wfdb", "WFDB export")
     if not data.blocks:
         raise InputError("no ECG in the chosen range: nothing to export")
@@ -194,7 +205,8 @@ def write_wfdb(data: ExportData, out: Path) -> list[Path]:
     return files
 
 
-def write_edf(data: ExportData, out: Path) -> list[Path]:
+def write_edf(data: ExportData, out: Path,
+              progress: Callable[[float], None] | None = None) -> list[Path]:
     pyedflib = _import("pyedflib", "edf", "EDF+ export")
     if not data.blocks:
         raise InputError("no ECG in the chosen range: nothing to export")

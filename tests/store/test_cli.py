@@ -191,3 +191,15 @@ def test_passphrase_from_environment(pw: Path, monkeypatch: pytest.MonkeyPatch,
     _write_day_part(log, 1)
     assert main(["log", "verify", str(log), "--identity", str(paths.default_identity_path())]) == 0
     assert "from env" not in capsys.readouterr().out
+
+
+def test_export_reports_progress_to_the_end(tmp_path: Path, patient: Identity,
+                                            log_path: Path) -> None:
+    from monitor.store import export
+
+    with LogWriter(log_path, [patient.recipient]) as writer:
+        for i in range(600):
+            writer.append(ecg_block(i, n=130))
+    seen: list[float] = []
+    export(log_path, patient, "csv", tmp_path / "c", progress=seen.append)
+    assert seen == sorted(seen) and seen[-1] == 1.0 and len(seen) > 3
