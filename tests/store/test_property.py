@@ -45,7 +45,8 @@ events = st.builds(
 payloads = st.lists(st.one_of(ecg_blocks, beat_batches, events), max_size=25)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(payloads, st.lists(st.integers(0, 25), max_size=3))
 def test_records_written_are_read_back_identical(items: list[Payload],
                                                  rotations: list[int]) -> None:
