@@ -42,6 +42,14 @@ GAP_THRESHOLD_NS = 2_000_000_000
 """A pause in the raw ECG longer than this is reported as a gap."""
 
 
+def overlaps(span: tuple[int, int], start_ns: int | None, end_ns: int | None) -> bool:
+    """Whether [a, b) meets [start_ns, end_ns); an instant (a == b) counts if start <= a < end."""
+    a, b = span
+    if end_ns is not None and a >= end_ns:
+        return False
+    return start_ns is None or b > start_ns or (a == b == start_ns)
+
+
 @dataclass(frozen=True)
 class Position:
     """Where a record is: its ordinal in storage order (1-based) and its chain address."""
@@ -205,23 +213,87 @@ class LogReader:
                 ) -> Iterator[StoredRecord]:
         """Decoded records overlapping [start_ns, end_ns), in order; TamperError on damage.
 
-        Segments the identity cannot open (shared later, or shredded) are skipped; if it
-        opens none at all, WrongIdentityError.
+        With a range, only the segments around it are read and authenticated (each
+        segment's chain stands on its own), so reviewing an hour of a month-long log is
+        quick; `verify` checks everything. Segments the identity cannot open (shared
+        later, or shredded) are skipped; if it opens none at all, WrongIdentityError.
         """
         report = VerifyReport(self.path, keyed=True)
+        rows = None
+        if start_ns is not None or end_ns is not None:
+            rows = self._rows_around(identity, start_ns, end_ns)
         opened = False
-        for item in self._walk(identity, report, progress):
+        for item in self._walk(identity, report, progress, rows):
             if isinstance(item, Problem):
                 raise TamperError(f"log {self.path}: {item}")
             opened = True
             if item.payload is None:
                 continue
-            a, b = payload_time_range(item.payload)
-            if (start_ns is not None and b < start_ns) or (end_ns is not None and a >= end_ns):
-                continue
-            yield item
+            if overlaps(payload_time_range(item.payload), start_ns, end_ns):
+                yield item
         if not opened and report.unreadable:
             raise WrongIdentityError(f"this identity is not a recipient of log {self.path}")
+
+    def _rows_around(self, identity: Identity, start_ns: int | None,
+                     end_ns: int | None) -> tuple[int, int | None] | None:
+        """Row-id range of the segments around [start_ns, end_ns), or None to read all.
+
+        A segment's start is the time of its first record; the range runs from one
+        segment before the last segment starting at or before start_ns to one segment
+        after the first starting at or after end_ns (margins for beats and events stored
+        a little after the time they describe). Anything unexpected means: read all.
+        """
+        headers, stanzas = self._load_segments()
+        firsts: list[tuple[int, int]] = []
+        for rowid, prefix in self._conn.execute(
+                "SELECT id, substr(body, 2, 4) FROM records ORDER BY id"):
+            seg_no = int.from_bytes(prefix, "big")
+            if not firsts or firsts[-1][0] != seg_no:
+                firsts.append((seg_no, rowid))
+        times: list[int] = []
+        kept: list[int] = []
+        for seg_no, rowid in firsts:
+            t = self._first_time(identity, seg_no, rowid, headers, stanzas)
+            if t == "foreign":
+                continue
+            if not isinstance(t, int) or (times and t < times[-1]):
+                return None
+            times.append(t)
+            kept.append(rowid)
+        if not kept:
+            return None
+        lo = max(0, sum(t <= start_ns for t in times) - 2) if start_ns is not None else 0
+        hi = (min(len(kept), sum(t < end_ns for t in times) + 1) if end_ns is not None
+              else len(kept))
+        return kept[lo], (kept[hi] if hi < len(kept) else None)
+
+    def _first_time(self, identity: Identity, seg_no: int, rowid: int,
+                    headers: dict[int, bytes], stanzas: dict[int, list[bytes]],
+                    ) -> int | str | None:
+        """Start time of the segment's first record; "foreign" if the identity cannot open
+        it (shredded, or not shared with it); None if anything is damaged."""
+        try:
+            header = SegmentHeader.parse(headers[seg_no])
+        except (KeyError, ValueError):
+            return None
+        file_key = None
+        for stanza in stanzas.get(seg_no, []):
+            file_key = crypto.unwrap_file_key(stanza, identity, header.segment_id)
+            if file_key is not None:
+                break
+        if file_key is None:
+            return "foreign"
+        keys = SegmentKeys.derive(file_key, header.segment_id)
+        (body,) = self._conn.execute("SELECT body FROM records WHERE id=?", (rowid,)).fetchone()
+        padded = crypto.open_record(keys, header.segment_id, 0, header.chain_start, body)
+        if padded is None:
+            return None
+        try:
+            rtype, plain = unframe(padded)
+            payload = decode_payload(rtype, plain)
+        except (ValueError, KeyError, IndexError):
+            return None
+        return None if payload is None else payload_time_range(payload)[0]
 
     # --- the walk ---------------------------------------------------------------------
 
@@ -233,12 +305,13 @@ class LogReader:
         return headers, stanzas
 
     def _walk(self, identity: Identity | None, report: VerifyReport,
-              progress: Callable[[float], None] | None) -> Iterator[StoredRecord | Problem]:
+              progress: Callable[[float], None] | None,
+              rows: tuple[int, int | None] | None = None) -> Iterator[StoredRecord | Problem]:
         # One read transaction: a consistent snapshot even while the writer appends.
         try:
             self._conn.execute("BEGIN")
             try:
-                yield from self._walk_snapshot(identity, report, progress)
+                yield from self._walk_snapshot(identity, report, progress, rows)
             finally:
                 self._conn.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
@@ -247,14 +320,21 @@ class LogReader:
 
     def _walk_snapshot(self, identity: Identity | None, report: VerifyReport,
                        progress: Callable[[float], None] | None,
+                       rows: tuple[int, int | None] | None,
                        ) -> Iterator[StoredRecord | Problem]:
         headers, stanzas = self._load_segments()
-        total = max(1, self.record_count())
+        lo, hi = rows if rows is not None else (0, None)
+        hi_sql = hi if hi is not None else 1 << 62
+        total = max(1, int(self._conn.execute(
+            "SELECT count(*) FROM records WHERE id >= ? AND id < ?", (lo, hi_sql)).fetchone()[0]))
         report.segments = len(headers)
         finished: dict[int, _SegState] = {}
         state: _SegState | None = None
-        ordinal = 0
-        for (body,) in self._conn.execute("SELECT body FROM records ORDER BY id"):
+        ordinal = int(self._conn.execute("SELECT count(*) FROM records WHERE id < ?",
+                                         (lo,)).fetchone()[0])
+        first_seg: int | None = None
+        for (body,) in self._conn.execute(
+                "SELECT body FROM records WHERE id >= ? AND id < ? ORDER BY id", (lo, hi_sql)):
             ordinal += 1
             report.records += 1
             if progress is not None and ordinal % 512 == 0:
@@ -264,6 +344,8 @@ class LogReader:
                 continue
             version, seg_no, seq = RECORD_PREFIX.unpack_from(body)
             pos = Position(ordinal, seg_no, seq)
+            if first_seg is None:
+                first_seg = seg_no if rows is not None else 0
             if version != FORMAT_VERSION:
                 yield Problem(str(pos), f"unknown record version {version}")
                 continue
@@ -281,7 +363,7 @@ class LogReader:
                 if state is not None:
                     finished[state.seg_no] = state
                     yield from self._finish(state, report)
-                for skipped in range(state.seg_no + 1 if state else 0, seg_no):
+                for skipped in range(state.seg_no + 1 if state else first_seg or 0, seg_no):
                     if skipped not in headers:
                         continue  # reported by the next segment's link check
                     # segments with no records at all (e.g. crash right after opening)
@@ -322,6 +404,10 @@ class LogReader:
         if state is not None:
             finished[state.seg_no] = state
             yield from self._finish(state, report)
+        if rows is not None:  # a range: the segments around it, no whole-log notes
+            if progress is not None:
+                progress(1.0)
+            return
         for seg_no in sorted(set(headers) - set(finished)):
             trailing, problems = self._start(seg_no, headers, stanzas, identity, finished, report)
             yield from problems

@@ -20,6 +20,8 @@ from monitor.store import (
     share_segments,
 )
 from monitor.store.crypto import HEADER_SIZE, RECORD_PREFIX, TAG_SIZE
+from monitor.store.reader import overlaps
+from monitor.store.records import Payload, payload_time_range
 from tests.store.conftest import T0, ecg_block, sample_payloads, write_log
 
 
@@ -327,3 +329,40 @@ def test_truncated_database_file_is_one_clear_error(log_path: Path, patient: Ide
     with pytest.raises((TamperError, NotALogError), match=r"damaged|not an ecgmon log"), \
             LogReader(log_path) as reader:
         reader.verify(patient)
+
+
+def _overlapping(payloads: list[Payload], start: int, end: int) -> list[Payload]:
+    return [p for p in payloads if overlaps(payload_time_range(p), start, end)]
+
+
+def test_range_read_touches_only_the_segments_around_it(log_path: Path,
+                                                         patient: Identity) -> None:
+    payloads = sample_payloads(60)
+    write_log(log_path, [patient], payloads, rotate_every=10)  # ~15 segments
+    start, end = T0 + 300 * 10**9, T0 + 360 * 10**9
+    with LogReader(log_path) as reader:
+        got = [r.payload for r in reader.records(patient, start_ns=start, end_ns=end)]
+    assert got == _overlapping(payloads, start, end) and len(got) > 10
+    # Damage the first segment: a full read fails there, the range read never looks.
+    _flip(log_path, _bodies(log_path)[1][0], 30)
+    with LogReader(log_path) as reader:
+        assert [r.payload for r in reader.records(patient, start_ns=start, end_ns=end)] == got
+        with pytest.raises(TamperError, match=r"record 2 \(segment 0, #1\)"):
+            list(reader.records(patient))
+    # Damage inside the range: reported with its position in the whole log.
+    rows = _bodies(log_path)
+    target = next(k for k, (_, body) in enumerate(rows) if int.from_bytes(body[1:5], "big") == 8)
+    _flip(log_path, rows[target + 2][0], 30)
+    with LogReader(log_path) as reader, pytest.raises(TamperError, match=f"record {target + 3} "):
+        list(reader.records(patient, start_ns=start, end_ns=end))
+
+
+def test_range_read_after_purge_and_open_ended(log_path: Path, patient: Identity) -> None:
+    payloads = [ecg_block(i) for i in range(40)]
+    write_log(log_path, [patient], payloads, rotate_every=5)
+    purge_before(log_path, patient, ecg_block(12).t0_ns)
+    with LogReader(log_path) as reader:
+        tail = [r.payload for r in reader.records(patient, start_ns=ecg_block(30).t0_ns)]
+        head = [r.payload for r in reader.records(patient, end_ns=ecg_block(17).t0_ns)]
+    assert tail == payloads[30:]
+    assert head == payloads[10:17]

@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 
 from monitor.classify.beat import ClassifiedBeat
 from monitor.store import BeatBatch, EcgBlock, Event, Identity, LogReader, LogWriter, Payload
+from monitor.store.reader import overlaps
+from monitor.store.records import payload_time_range
 
 IDENTITY = Identity.generate()
 ints64 = st.integers(min_value=-(2**62), max_value=2**62)
@@ -61,3 +63,31 @@ def test_records_written_are_read_back_identical(items: list[Payload],
             got = [r.payload for r in reader.records(IDENTITY) if r.payload is not None]
             assert reader.verify(IDENTITY).ok
     assert got == items
+
+
+@settings(max_examples=25, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.integers(1, 40), min_size=1, max_size=40),
+       st.lists(st.integers(0, 40), max_size=6),
+       st.integers(-5, 45), st.integers(0, 30))
+def test_a_range_read_equals_the_full_read_filtered(gaps: list[int], rotations: list[int],
+                                                   start_block: int, length: int) -> None:
+    """Blocks at increasing times, segments of any length: the range read (which skips
+    far segments) returns exactly what filtering the full read returns."""
+    t, items = 0, []
+    for gap in gaps:
+        t += gap
+        items.append(EcgBlock(t * 10**9, 100.0, np.arange(100, dtype=np.int16)))
+    start, end = start_block * 10**9 * 10, (start_block + length) * 10**9 * 10
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "log.sqlite"
+        with LogWriter(path, [IDENTITY.recipient]) as writer:
+            for k, item in enumerate(items):
+                if k in rotations:
+                    writer.rotate()
+                writer.append(item)
+        with LogReader(path) as reader:
+            ranged = [r.payload for r in reader.records(IDENTITY, start_ns=start, end_ns=end)]
+            full = [r.payload for r in reader.records(IDENTITY)]
+    assert ranged == [p for p in full
+                      if overlaps(payload_time_range(p), start, end)]  # type: ignore[arg-type]
