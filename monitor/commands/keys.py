@@ -93,7 +93,8 @@ def run_add(args: argparse.Namespace) -> int:
 def run_remove(args: argparse.Namespace) -> int:
     removed = remove_recipient(paths.recipients_path(), args.key_or_label)
     print(f"removed {removed.label} {removed.text}: it can still read data already shared "
-          "with it, not new data (after the daemon's next segment)")
+          "with it; new data stops being encrypted to it from the daemon's next segment "
+          "(within the hour)")
     return 0
 
 

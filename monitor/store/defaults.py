@@ -13,10 +13,16 @@ from monitor.store.writer import LogWriter
 
 
 def open_writer(log_path: Path | None = None, **options: Any) -> LogWriter:
-    """A writer on the default log (or `log_path`), encrypting to the configured recipients."""
-    recipients = load_recipients(paths.recipients_path())
+    """A writer on the default log (or `log_path`), encrypting to the configured recipients.
+
+    The recipients file is read again at every segment rotation, so keys added or
+    removed with `ecgmon keys` apply from the next segment (within the hour).
+    """
+    source = paths.recipients_path()
+    recipients = load_recipients(source)
     if not recipients:
         raise StoreError("no recipients configured: run 'ecgmon keys init' first")
+    options.setdefault("reload_recipients", lambda: load_recipients(source))
     return LogWriter(log_path or paths.default_log_path(), recipients, **options)
 
 

@@ -101,6 +101,7 @@ class LogWriter:
         clock: Callable[[], float] = time.monotonic,
         random_bytes: Callable[[int], bytes] = os.urandom,
         compress: bool = True,
+        reload_recipients: Callable[[], Sequence[Recipient]] | None = None,
     ) -> None:
         if not recipients:
             raise StoreError("no recipients: run 'ecgmon keys init' first")
@@ -111,6 +112,7 @@ class LogWriter:
         self._clock = clock
         self._random = random_bytes
         self._compress = compress
+        self._reload = reload_recipients
         self._pending: list[_PendingSegment | bytes] = []
         self._last_error: str | None = None
         self._lock = WriterLock(self.path)
@@ -229,6 +231,20 @@ class LogWriter:
                                   "not exist; run 'ecgmon log verify'")
         return seg_no + 1, header.segment_id, 0, header.chain_start
 
+    def _refresh_recipients(self) -> None:
+        """Pick up `ecgmon keys add-/remove-recipient` at a segment boundary."""
+        if self._reload is None:
+            return
+        try:
+            fresh = tuple(self._reload())
+        except StoreError as exc:
+            log.warning("log %s: keeping the current recipients (%s)", self.path, exc)
+            return
+        if fresh:
+            self.recipients = fresh
+        else:
+            log.warning("log %s: the recipient list is empty; keeping the current one", self.path)
+
     def _new_segment(self, seg_no: int, prev_id: bytes, prev_count: int,
                      prev_tag: bytes) -> _Segment:
         file_key = self._random(FILE_KEY_SIZE)
@@ -246,6 +262,7 @@ class LogWriter:
     def _rotate(self) -> None:
         seg = self._segment
         self._seal(RecordType.CLOSE, close_body(seg.seq))
+        self._refresh_recipients()
         self._segment = self._new_segment(seg.seg_no + 1, seg.segment_id, seg.seq, seg.prev_tag)
 
     def _seal(self, rtype: RecordType, body: bytes) -> None:

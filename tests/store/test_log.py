@@ -366,3 +366,23 @@ def test_range_read_after_purge_and_open_ended(log_path: Path, patient: Identity
         head = [r.payload for r in reader.records(patient, end_ns=ecg_block(17).t0_ns)]
     assert tail == payloads[30:]
     assert head == payloads[10:17]
+
+
+def test_recipient_changes_apply_from_the_next_segment(patient: Identity,
+                                                       clinician: Identity) -> None:
+    from monitor.store import add_recipient, open_writer, paths, remove_recipient
+
+    add_recipient(paths.recipients_path(), patient.recipient)
+    with open_writer() as writer:
+        writer.append(ecg_block(0))
+        add_recipient(paths.recipients_path(), clinician.recipient)
+        writer.rotate()
+        writer.append(ecg_block(1))
+        remove_recipient(paths.recipients_path(), "patient")
+        writer.rotate()
+        writer.append(ecg_block(2))
+    with LogReader(paths.default_log_path()) as reader:
+        assert [r.payload for r in reader.records(patient)] == [ecg_block(0), ecg_block(1)]
+        assert [r.payload for r in reader.records(clinician)] == [ecg_block(1), ecg_block(2)]
+        report = reader.verify(clinician)
+    assert report.ok and report.unreadable == [0]
