@@ -52,6 +52,16 @@ class EcgBlock:
         if self.samples_uv.dtype not in (np.int16, np.int32):
             raise ValueError("EcgBlock samples must be int16 or int32 microvolts")
 
+    @classmethod
+    def from_uv(cls, t0_ns: int, fs: float, samples_uv: np.ndarray) -> EcgBlock:
+        """From float microvolts (an `EcgFrame`'s samples): rounded to whole uV, int16
+        when every value fits, else int32."""
+        rounded = np.rint(np.asarray(samples_uv, dtype=np.float64))
+        if rounded.size and not np.isfinite(rounded).all():
+            raise ValueError("ECG samples must be finite")
+        fits16 = rounded.size == 0 or (rounded.min() >= -32768 and rounded.max() <= 32767)
+        return cls(t0_ns, fs, rounded.astype(np.int16 if fits16 else np.int32))
+
     @property
     def end_ns(self) -> int:
         return self.t0_ns + round(len(self.samples_uv) * 1e9 / self.fs)

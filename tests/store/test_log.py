@@ -386,3 +386,19 @@ def test_recipient_changes_apply_from_the_next_segment(patient: Identity,
         assert [r.payload for r in reader.records(clinician)] == [ecg_block(1), ecg_block(2)]
         report = reader.verify(clinician)
     assert report.ok and report.unreadable == [0]
+
+
+def test_ecg_block_from_float_microvolts() -> None:
+    import numpy as np
+
+    from monitor.frame import EcgFrame
+    from monitor.store import EcgBlock
+
+    frame = EcgFrame(T0, 130.0, np.array([0.4, -1.6, 250.2]))
+    block = EcgBlock.from_uv(frame.t0_ns, frame.fs, frame.samples_uv)
+    assert block.samples_uv.dtype == np.int16 and list(block.samples_uv) == [0, -2, 250]
+    wide = EcgBlock.from_uv(T0, 130.0, np.array([40000.0, -1.0]))
+    assert wide.samples_uv.dtype == np.int32 and list(wide.samples_uv) == [40000, -1]
+    assert wide.end_ns == T0 + round(2 * 1e9 / 130)
+    with pytest.raises(ValueError, match="finite"):
+        EcgBlock.from_uv(T0, 130.0, np.array([np.nan]))
