@@ -1,4 +1,4 @@
-"""`ecgmon log verify|purge`: check the encrypted log, and crypto-shred old data."""
+"""`ecgmon log verify|copy|purge`: check, copy and crypto-shred the encrypted log."""
 
 from __future__ import annotations
 
@@ -27,6 +27,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--passphrase-file", type=Path, help="passphrase from a file (for scripts)")
     p.set_defaults(func=run_verify)
 
+    p = sub.add_parser("copy", help="a consistent copy of the log, e.g. for a clinician",
+                       description="Copies the log, including records the running daemon "
+                       "has not yet moved out of SQLite's WAL file. The copy is as "
+                       "encrypted as the log.")
+    p.add_argument("log", type=Path, nargs="?", help="log file (default: data dir)")
+    p.add_argument("--out", type=Path, required=True, help="file to create")
+    p.set_defaults(func=run_copy)
+
     p = sub.add_parser("purge", help="make all data before DATE unreadable for good",
                        description="Deletes the wrapped keys of every segment that ends before "
                        "DATE (crypto-shredding). The identity is needed to see segment times.")
@@ -47,6 +55,15 @@ def run_verify(args: argparse.Namespace) -> int:
         report = reader.verify(identity, progress=ProgressBar("verify").update)
     print(report.render())
     return 0 if report.ok else 1
+
+
+def run_copy(args: argparse.Namespace) -> int:
+    log_path = args.log or paths.default_log_path()
+    with LogReader(log_path) as reader:
+        count = reader.record_count()
+        reader.copy_to(args.out)
+    print(f"copied {count} records of {log_path} to {args.out}")
+    return 0
 
 
 def run_purge(args: argparse.Namespace) -> int:

@@ -24,7 +24,7 @@ from monitor.store.crypto import (
     SegmentKeys,
 )
 from monitor.store.db import open_for_read
-from monitor.store.errors import TamperError, WrongIdentityError
+from monitor.store.errors import StoreError, TamperError, WrongIdentityError
 from monitor.store.keys import Identity
 from monitor.store.records import (
     MIN_BUCKET,
@@ -172,6 +172,22 @@ class LogReader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def copy_to(self, destination: Path) -> None:
+        """A consistent copy of the log, including what is still in the WAL (for handing
+        the log to a clinician while the daemon keeps writing). Never overwrites."""
+        destination = Path(destination)
+        if destination.exists():
+            raise StoreError(f"{destination} already exists; refusing to overwrite it")
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        target = sqlite3.connect(destination)
+        try:
+            self._conn.backup(target)
+        except sqlite3.Error as exc:
+            target.close()
+            destination.unlink(missing_ok=True)
+            raise StoreError(f"cannot copy log {self.path}: {exc}") from None
+        target.close()
 
     def record_count(self) -> int:
         return int(self._conn.execute("SELECT count(*) FROM records").fetchone()[0])

@@ -203,3 +203,21 @@ def test_export_reports_progress_to_the_end(tmp_path: Path, patient: Identity,
     seen: list[float] = []
     export(log_path, patient, "csv", tmp_path / "c", progress=seen.append)
     assert seen == sorted(seen) and seen[-1] == 1.0 and len(seen) > 3
+
+
+def test_log_copy_while_the_writer_runs(tmp_path: Path, patient: Identity, log_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    from monitor.store import LogReader
+
+    with LogWriter(log_path, [patient.recipient]) as writer:
+        for i in range(5):
+            writer.append(ecg_block(i))
+        assert (log_path.parent / (log_path.name + "-wal")).exists()
+        copy = tmp_path / "handover" / "log.sqlite"
+        assert main(["log", "copy", str(log_path), "--out", str(copy)]) == 0
+        assert "copied 5 records" in capsys.readouterr().out
+        assert main(["log", "copy", str(log_path), "--out", str(copy)]) == 2
+        assert "already exists" in capsys.readouterr().err
+    assert not (copy.parent / "log.sqlite-wal").exists()
+    with LogReader(copy) as reader:
+        assert [r.payload for r in reader.records(patient)] == [ecg_block(i) for i in range(5)]
