@@ -378,7 +378,7 @@ class LogReader:
                     continue
                 if state is not None:
                     finished[state.seg_no] = state
-                    yield from self._finish(state, report)
+                    self._finish(state, report)
                 for skipped in range(state.seg_no + 1 if state else first_seg or 0, seg_no):
                     if skipped not in headers:
                         continue  # reported by the next segment's link check
@@ -386,7 +386,7 @@ class LogReader:
                     empty = self._start(skipped, headers, stanzas, identity, finished, report)
                     yield from empty[1]
                     finished[skipped] = empty[0]
-                    yield from self._finish(empty[0], report)
+                    self._finish(empty[0], report)
                 state, problems = self._start(seg_no, headers, stanzas, identity, finished, report)
                 yield from problems
             if seq != state.expected_seq:
@@ -419,7 +419,7 @@ class LogReader:
             yield StoredRecord(pos, rtype, payload)
         if state is not None:
             finished[state.seg_no] = state
-            yield from self._finish(state, report)
+            self._finish(state, report)
         if rows is not None:  # a range: the segments around it, no whole-log notes
             if progress is not None:
                 progress(1.0)
@@ -428,7 +428,7 @@ class LogReader:
             trailing, problems = self._start(seg_no, headers, stanzas, identity, finished, report)
             yield from problems
             finished[seg_no] = trailing
-            yield from self._finish(trailing, report)
+            self._finish(trailing, report)
         newest = max(headers, default=None)
         if newest is not None and finished[newest].keys is None:
             report.open_tail.append(
@@ -487,7 +487,7 @@ class LogReader:
                 state.keys = None
         return state, problems
 
-    def _finish(self, state: _SegState, report: VerifyReport) -> Iterator[Problem]:
+    @staticmethod
+    def _finish(state: _SegState, report: VerifyReport) -> None:
         if state.closed:
             report.closed_segments += 1
-        return iter(())
