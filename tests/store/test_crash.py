@@ -68,3 +68,50 @@ def test_disk_full_reported_kept_and_resumed(log_path: Path, patient: Identity) 
         blocks = [r.payload for r in reader.records(patient) if r.payload is not None]
     assert report.ok, report.render()
     assert blocks == [ecg_block(i) for i in range(total)]
+
+
+class _FullDisk:
+    """Wraps the writer's SQLite connection: every INSERT fails while `full` is set."""
+
+    def __init__(self, conn: object) -> None:
+        self.conn = conn
+        self.full = False
+
+    def execute(self, sql: str, *args: object) -> object:
+        import sqlite3
+
+        if self.full and sql.startswith("INSERT"):
+            raise sqlite3.OperationalError("database or disk is full")
+        return self.conn.execute(sql, *args)  # type: ignore[attr-defined]
+
+    def executemany(self, sql: str, *args: object) -> object:
+        return self.execute(sql, *args) if self.full else \
+            self.conn.executemany(sql, *args)  # type: ignore[attr-defined]
+
+    def close(self) -> None:
+        self.conn.close()  # type: ignore[attr-defined]
+
+
+def test_disk_full_across_a_segment_rotation(log_path: Path, patient: Identity) -> None:
+    """Records and a whole new segment wait in memory, then land in order, chain intact."""
+    now = [0.0]
+    writer = LogWriter(log_path, [patient.recipient], clock=lambda: now[0], rotate_after_s=60)
+    disk = _FullDisk(writer._conn)
+    writer._conn = disk  # type: ignore[assignment]
+    assert writer.append(ecg_block(0))
+    disk.full = True
+    assert not writer.append(ecg_block(1))
+    now[0] = 100.0  # the next append rotates: close record + new segment, all held
+    assert not writer.append(ecg_block(2))
+    assert writer.status.pending == 3 and "disk full" in (writer.status.last_error or "")
+    with LogReader(log_path) as reader:  # the log on disk stays consistent meanwhile
+        assert reader.verify(patient).ok
+        assert [r.payload for r in reader.records(patient)] == [ecg_block(0)]
+    disk.full = False
+    assert writer.append(ecg_block(3))
+    assert writer.status.pending == 0 and writer.status.last_error is None
+    writer.close()
+    with LogReader(log_path) as reader:
+        report = reader.verify(patient)
+        assert [r.payload for r in reader.records(patient)] == [ecg_block(i) for i in range(4)]
+    assert report.ok and report.segments == 2 and report.closed_segments == 2
