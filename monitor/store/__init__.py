@@ -5,9 +5,13 @@ The API the daemon and the TUI use:
 - writing (public keys only): `open_writer()` (default log, configured recipients) or
   `LogWriter(path, recipients)`; `.append(payload)` returns once the record is on disk
   (False while the disk is full: records wait in memory, `.status` says so)
-- reading: `open_reader()` or `LogReader(path)`; `.records(identity, start_ns=..., end_ns=...)`,
-  `LogReader(path).verify(identity=None)` -> `VerifyReport`
-- payloads: `EcgBlock`, `BeatBatch` (of `ClassifiedBeat`), `Event` (episode, alert,
+- reading: `open_reader()` or `LogReader(path)`;
+  `.records(identity, start_ns=..., end_ns=..., types=[RecordType.EPISODE, ...])` yields
+  authenticated `StoredRecord`s (only the segments around a range are read);
+  `.verify(identity=None)` -> `VerifyReport` (`.render()` is the CLI's report);
+  `.copy_to(path)` for handing the log over while the daemon writes
+- payloads to write: `EcgBlock.from_uv(t0_ns, fs, frame.samples_uv)`,
+  `BeatBatch(stream_t0_ns, fs, beats)` (of `ClassifiedBeat`), `Event` (episode, alert,
   device, summary; a `kind` string and JSON-able data)
 - keys: `Identity`, `Recipient`, `load_identity_file`, `write_identity_file`,
   `load_recipients`, `add_recipient`, `remove_recipient`

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -226,20 +226,23 @@ class LogReader:
 
     def records(self, identity: Identity, *, start_ns: int | None = None,
                 end_ns: int | None = None, progress: Callable[[float], None] | None = None,
-                ) -> Iterator[StoredRecord]:
+                types: Iterable[RecordType] | None = None) -> Iterator[StoredRecord]:
         """Decoded records overlapping [start_ns, end_ns), in order; TamperError on damage.
 
         With a range, only the segments around it are read and authenticated (each
         segment's chain stands on its own), so reviewing an hour of a month-long log is
-        quick; `verify` checks everything. Segments the identity cannot open (shared
-        later, or shredded) are skipped; if it opens none at all, WrongIdentityError.
+        quick; `verify` checks everything. `types` limits what is decoded and returned
+        (e.g. episodes and alerts for a review list; every record is still
+        authenticated). Segments the identity cannot open (shared later, or shredded)
+        are skipped; if it opens none at all, WrongIdentityError.
         """
+        wanted = None if types is None else frozenset(int(t) for t in types) | {RecordType.CLOSE}
         report = VerifyReport(self.path, keyed=True)
         rows = None
         if start_ns is not None or end_ns is not None:
             rows = self._rows_around(identity, start_ns, end_ns)
         opened = False
-        for item in self._walk(identity, report, progress, rows):
+        for item in self._walk(identity, report, progress, rows, wanted):
             if isinstance(item, Problem):
                 raise TamperError(f"log {self.path}: {item}")
             opened = True
@@ -322,12 +325,13 @@ class LogReader:
 
     def _walk(self, identity: Identity | None, report: VerifyReport,
               progress: Callable[[float], None] | None,
-              rows: tuple[int, int | None] | None = None) -> Iterator[StoredRecord | Problem]:
+              rows: tuple[int, int | None] | None = None,
+              wanted: frozenset[int] | None = None) -> Iterator[StoredRecord | Problem]:
         # One read transaction: a consistent snapshot even while the writer appends.
         try:
             self._conn.execute("BEGIN")
             try:
-                yield from self._walk_snapshot(identity, report, progress, rows)
+                yield from self._walk_snapshot(identity, report, progress, rows, wanted)
             finally:
                 self._conn.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
@@ -337,6 +341,7 @@ class LogReader:
     def _walk_snapshot(self, identity: Identity | None, report: VerifyReport,
                        progress: Callable[[float], None] | None,
                        rows: tuple[int, int | None] | None,
+                       wanted: frozenset[int] | None,
                        ) -> Iterator[StoredRecord | Problem]:
         headers, stanzas = self._load_segments()
         lo, hi = rows if rows is not None else (0, None)
@@ -405,6 +410,8 @@ class LogReader:
                 yield Problem(str(pos), "fails authentication: altered, reordered, or a "
                               "record before it was removed or inserted")
                 continue
+            if wanted is not None and padded[0] not in wanted:
+                continue  # authentic; not decoded because the caller does not want it
             try:
                 rtype, plain = unframe(padded)
                 payload = decode_payload(rtype, plain)

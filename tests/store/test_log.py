@@ -402,3 +402,19 @@ def test_ecg_block_from_float_microvolts() -> None:
     assert wide.end_ns == T0 + round(2 * 1e9 / 130)
     with pytest.raises(ValueError, match="finite"):
         EcgBlock.from_uv(T0, 130.0, np.array([np.nan]))
+
+
+def test_records_of_chosen_types_only(log_path: Path, patient: Identity) -> None:
+    from monitor.store import Event, RecordType
+
+    payloads = sample_payloads(30)
+    write_log(log_path, [patient], payloads, rotate_every=20)
+    events = [p for p in payloads if isinstance(p, Event)]
+    with LogReader(log_path) as reader:
+        got = [r.payload for r in reader.records(
+            patient, types=[RecordType.EPISODE, RecordType.DEVICE])]
+        assert got == events and len(events) > 5
+    # Types are not a way around the chain: damage to an ECG record still stops it.
+    _flip(log_path, _bodies(log_path)[0][0], 40)
+    with LogReader(log_path) as reader, pytest.raises(TamperError, match="record 1 "):
+        list(reader.records(patient, types=[RecordType.EPISODE]))
