@@ -20,7 +20,7 @@ import numpy as np
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from monitor.classify.beat import ClassifiedBeat
-from monitor.store.keys import Identity
+from monitor.store.keys import Identity, Recipient
 from monitor.store.records import (
     BeatBatch,
     EcgBlock,
@@ -58,6 +58,7 @@ class StoreMeasurement:
     cpu_s: float
     wall_s: float
     seal_cpu_s: float
+    block_cpu_s: float
     batch_cpu_s: float
 
     @property
@@ -68,6 +69,11 @@ class StoreMeasurement:
     def writer_mb_per_s(self) -> float:
         """Raw ECG payload (sample bytes as given) per CPU second, whole daemon-style write."""
         return self.ecg_payload_bytes / 1e6 / max(self.cpu_s, 1e-9)
+
+    @property
+    def block_mb_per_s(self) -> float:
+        """Raw ECG payload per CPU second when each block and its beats share a commit."""
+        return self.ecg_payload_bytes / 1e6 / max(self.block_cpu_s, 1e-9)
 
     @property
     def batch_mb_per_s(self) -> float:
@@ -88,6 +94,8 @@ class StoreMeasurement:
             f"writer (one commit per record, as the daemon): {self.cpu_s:.2f} s CPU, "
             f"{self.wall_s:.2f} s wall -> {self.writer_mb_per_s:.1f} MB/s of raw ECG payload "
             f"({self.ecg_payload_bytes / 1e6:.1f} MB of int16 samples) per CPU second",
+            f"writer committing each ECG block with its beats: {self.block_cpu_s:.2f} s CPU -> "
+            f"{self.block_mb_per_s:.1f} MB/s of raw ECG payload",
             f"writer committing an hour at a time: {self.batch_cpu_s:.2f} s CPU -> "
             f"{self.batch_mb_per_s:.1f} MB/s of raw ECG payload",
             f"ECG blocks alone, encode+compress+pad+seal (no SQLite): "
@@ -179,41 +187,55 @@ class _SimClock:
         return self.now
 
 
+def _commit_groups(payloads: list[Payload], span_s: float | None) -> list[list[Payload]]:
+    """Payloads grouped per transaction: each alone (None), or per `span_s` of ECG."""
+    if span_s is None:
+        return [[p] for p in payloads]
+    groups: list[list[Payload]] = []
+    start: int | None = None
+    for p in payloads:
+        if isinstance(p, EcgBlock) and (start is None or p.t0_ns - start >= span_s * 1e9 - 1):
+            groups.append([])
+            start = p.t0_ns
+        if not groups:
+            groups.append([])
+        groups[-1].append(p)
+    return groups
+
+
+def _timed_write(groups: list[list[Payload]], recipients: list[Recipient], t0_ns: int,
+                 directory: Path | None) -> tuple[float, float, int]:
+    """(CPU s, wall s, bytes on disk) of writing the groups into a fresh log."""
+    with tempfile.TemporaryDirectory(dir=directory) as tmp:
+        path = Path(tmp) / "bench-log.sqlite"
+        clock = _SimClock()
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        writer = LogWriter(path, recipients, clock=clock)
+        for group in groups:
+            first = group[0]
+            if isinstance(first, EcgBlock):
+                clock.now = (first.t0_ns - t0_ns) / 1e9
+            writer.append_many(group)
+        writer.close()
+        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+        size = sum(f.stat().st_size for f in Path(tmp).iterdir() if f.name.startswith(path.name))
+    return cpu, wall, size
+
+
 def measure_store(day: DaySource, *, hours: float | None = None, directory: Path | None = None,
                   block_s: float = 10.0) -> StoreMeasurement:
-    """Write the day into a fresh log and measure size and CPU time."""
+    """Write the day into fresh logs (commit per record, per block, per hour) and measure."""
     recipients = [Identity.generate().recipient, Identity.generate("clinician").recipient]
     t0_ns = 1_764_057_600_000_000_000
     payloads = list(day_payloads(day, t0_ns, block_s, hours))
     ecg = [p for p in payloads if isinstance(p, EcgBlock)]
     n_samples = sum(len(p.samples_uv) for p in ecg)
     span_h = n_samples / FS / 3600
-    with tempfile.TemporaryDirectory(dir=directory) as tmp:
-        clock = _SimClock()
-        writer = LogWriter(Path(tmp) / "batch.sqlite", recipients, clock=clock)
-        cpu0 = time.process_time()
-        hour: list[Payload] = []
-        for p in payloads:
-            hour.append(p)
-            if isinstance(p, Event):  # hourly summaries mark the hours
-                writer.append_many(hour)
-                hour = []
-                clock.now += 3600
-        writer.append_many(hour)
-        writer.close()
-        batch_cpu = time.process_time() - cpu0
-    with tempfile.TemporaryDirectory(dir=directory) as tmp:
-        path = Path(tmp) / "bench-log.sqlite"
-        clock = _SimClock()
-        cpu0, wall0 = time.process_time(), time.perf_counter()
-        writer = LogWriter(path, recipients, clock=clock)
-        for p in payloads:
-            if isinstance(p, EcgBlock):
-                clock.now = (p.t0_ns - t0_ns) / 1e9
-            writer.append(p)
-        writer.close()
-        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-        size = sum(f.stat().st_size for f in Path(tmp).iterdir() if f.name.startswith(path.name))
+    cpu, wall, size = _timed_write(_commit_groups(payloads, None), recipients, t0_ns, directory)
+    block_cpu, _, _ = _timed_write(_commit_groups(payloads, block_s), recipients, t0_ns,
+                                   directory)
+    batch_cpu, _, _ = _timed_write(_commit_groups(payloads, 3600.0), recipients, t0_ns,
+                                   directory)
     cpu1 = time.process_time()
     aead = ChaCha20Poly1305(bytes(32))
     for k, p in enumerate(ecg):  # the CPU work per ECG block alone, without SQLite
@@ -222,4 +244,4 @@ def measure_store(day: DaySource, *, hours: float | None = None, directory: Path
     return StoreMeasurement(day.name, span_h, len(payloads), n_samples,
                             sum(len(p.beats) for p in payloads if isinstance(p, BeatBatch)),
                             sum(p.samples_uv.nbytes for p in ecg), size, cpu, wall, seal,
-                            batch_cpu)
+                            block_cpu, batch_cpu)
