@@ -14,6 +14,6 @@ def test_measure_store_counts_what_it_wrote(tmp_path: Path) -> None:
     assert result.ecg_payload_bytes == 2 * result.ecg_samples  # int16 samples
     # ECG blocks + beat batches of 10 s each: 18 of each in 3 minutes
     assert result.records == 36
-    assert 0 < result.log_bytes and result.bytes_per_24h == result.log_bytes * 24 / 0.05
+    assert result.log_bytes > 0 and result.bytes_per_24h == result.log_bytes * 24 / 0.05
     assert "MB per 24 h" in result.render()
     assert list(tmp_path.iterdir()) == []  # temporary logs removed
