@@ -48,6 +48,16 @@ def storage_section(
                 ],
                 ["writer, CPU s for the whole write", stats("cpu_s").fmt(2)],
                 ["writer, wall s (includes fsync)", stats("wall_s").fmt(2)],
+                *(
+                    [
+                        [
+                            "writer, each ECG block with its beats in one commit, MB/s",
+                            stats("block_mb_per_s").fmt(1),
+                        ]
+                    ]
+                    if hasattr(first, "block_mb_per_s")
+                    else []
+                ),
                 ["writer committing an hour at a time, MB/s", stats("batch_mb_per_s").fmt(1)],
                 ["encode + compress + pad + seal alone, MB/s", stats("seal_mb_per_s").fmt(1)],
             ],
