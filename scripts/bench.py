@@ -135,7 +135,7 @@ def measure_all(
     from benchkit.e2e import e2e_section
     from benchkit.qrs import side_by_side
     from benchkit.report import skipped
-    from benchkit.stages import DAEMON, STORE_BENCH, stage_section
+    from benchkit.stages import CLASSIFY, DAEMON, STORE_BENCH, stage_section
 
     from monitor.evaluation import MITDB_RECORDS
 
@@ -143,6 +143,14 @@ def measure_all(
     log("side-by-side QRS ...")
     qrs = side_by_side(corpus, repeats, log, peers=not args.no_peers)
     sections.append(qrs.section)
+    why = CLASSIFY.missing()
+    if why is not None:
+        sections.append(skipped("Beat classification: int8 vs float32", why))
+    else:
+        from benchkit.classify import classify_section
+
+        log("beat classification: int8 vs float32 ...")
+        sections.append(classify_section(corpus, qrs.ecgmon_60.peaks, repeats, facts))
     log("end-to-end replay in child processes ...")
     e2e = e2e_section(corpus, repeats, THIS, facts)
     sections.append(stage_section(corpus, qrs, e2e))
