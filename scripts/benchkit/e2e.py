@@ -305,8 +305,9 @@ def e2e_section(corpus: Corpus, repeats: int, script: Path, facts: dict[str, str
         f"- Found {first.beats:,} beats; {counts or 'no rhythm stage counters'}.",
         "- Peak RSS is VmHWM of the child (its own address space). `ru_maxrss` is not used: "
         "Linux carries the parent's peak into a vfork+exec child's `ru_maxrss`.",
-        "- *RSS before replay* is after importing and building every stage (numpy, scipy, "
-        "onnxruntime and the model): most of the peak is the libraries, not the stream.",
+        "- *RSS before replay* is after importing and building every stage of the chain "
+        "(numpy, scipy and, when present, onnxruntime with the model): most of the peak is "
+        "the libraries, not the stream. MB = 10^6 bytes.",
     ]
     if first.log_bytes:
         body.append(
