@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-FEATURE_VERSION = 2
+FEATURE_VERSION = 3
 """Bumped whenever the meaning of a feature changes; the model metadata must match."""
 
 INPUT_FS = 130.0
@@ -65,6 +65,7 @@ RR_FEATURES: tuple[str, ...] = (
     "rr_pre_s",
     "rr_post_s",
     "log_amp_over_running",
+    "log_rr_pre_over_previous_rr",
 )
 """The rhythm/context vector, in order (see `ContextFeaturizer.step`)."""
 N_CONTEXT = len(RR_FEATURES)
@@ -104,6 +105,7 @@ class ContextState:
     """What the featurizer remembers about the patient's previous beats."""
 
     rr_short: float | None = None
+    rr_prev: float | None = None
     rr_long: float | None = None
     log_amp: float | None = None
     template: np.ndarray | None = field(default=None, repr=False)
@@ -142,12 +144,14 @@ class ContextFeaturizer:
                 pre_v,
                 post_v,
                 log_std - amp,
+                np.log(pre_v / (st.rr_prev if st.rr_prev is not None else short)),
             ],
             dtype=np.float32,
         )
         wave = np.stack([window, template]).astype(np.float32)
         # Fold this beat into the context (after it has been described).
         if pre is not None:
+            st.rr_prev = pre
             st.rr_short = pre if st.rr_short is None else (
                 st.rr_short + SHORT_ALPHA * (pre - st.rr_short))
             st.rr_long = pre if st.rr_long is None else (

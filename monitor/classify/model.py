@@ -66,7 +66,8 @@ def _spec_doc() -> dict[str, Any]:
             "context": "float32 (beats, len(context_features)), see "
                        "monitor.classify.features.ContextFeaturizer: RR before/after relative "
                        "to running RR averages of the previous beats (weights 1/8 and 1/128), "
-                       "RR in seconds, log amplitude relative to the running log amplitude",
+                       "RR in seconds, log amplitude relative to the running log amplitude, "
+                       "RR before relative to the RR before it",
         },
         "output": "probabilities: float32 (beats, len(classes)), softmax",
     }

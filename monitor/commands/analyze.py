@@ -51,9 +51,11 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "jsonl":
         write_jsonl(result, args.out / f"{result.record}.jsonl")
     rate = 60.0 * len(result.beats) / max(1e-9, len(recording.samples_uv) / recording.fs)
+    labels = [b.label for b in result.beats if b.label is not None]
+    classes = " ".join(f"{c} {labels.count(c)}" for c in "NSVFQ") if labels else "unclassified"
     print(
         f"{result.record}: {len(result.beats)} beats in {recording.duration_s:.0f} s "
-        f"(mean {rate:.0f} bpm), written to {args.out}/{result.record}.ecgmon"
+        f"(mean {rate:.0f} bpm; {classes}), written to {args.out}/{result.record}.ecgmon"
     )
     return 0
 

@@ -9,9 +9,9 @@ from monitor.classify import features as feat
 from monitor.classify.model import BeatModel, model_dir
 from tests.classify.test_stream import synthetic_ecg
 
-AGREE_SYNTHETIC = 0.95
-"""Synthetic beats are far from the training data, so the two models are least sure
-there; still at least this share gets the same label."""
+AGREE_SYNTHETIC = 0.97
+"""Measured 0.997 (381 beats); synthetic beats are far from the training data, where the
+two models are least sure, hence a wider margin than on real beats."""
 
 
 @pytest.fixture(scope="module")

@@ -30,10 +30,21 @@ FS = 130.0
 MARGIN = 3.0
 """Percentage points below the measured figure a record may fall (a detector change
 on main shifts a few beats) before the test fails."""
-MEASURED: dict[tuple[str, str], float] = {}
-"""(record, class) -> Se % measured end to end by scripts/evaluate_beats.py."""
-AGREE_REAL = 0.0
-"""Share of real DS2 beats (records below) on which int8 and float32 agree, measured."""
+MEASURED: dict[tuple[str, str], float] = {
+    ("100", "N"): 100.0,
+    ("113", "N"): 99.8,
+    ("200", "V"): 93.2,
+    ("221", "V"): 99.0,
+    ("222", "S"): 99.0,
+    ("233", "N"): 95.7,
+    ("233", "V"): 92.8,
+}
+"""(record, class) -> Se % measured end to end by scripts/evaluate_beats.py for the
+shipped model (docs/MODEL.md, per-record table). DS2's weak spot, record 232 (S Se
+2.5 %), is reported there rather than asserted here."""
+AGREE_REAL = 0.997
+"""Share of the beats of the records above on which int8 and float32 give the same
+class, as measured (14,663 beats)."""
 
 
 def run(base: Path, model: BeatModel) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -74,7 +85,8 @@ def test_int8_agrees_with_float32_on_real_beats(mitdb: Path, model: BeatModel) -
         ref = load_reference(mitdb / record)
         x = resample_record(ref.samples_uv, ref.fs, FS)
         wave, context = feat.featurize(filter_ecg(x, FS), detect_qrs(x, FS))
-        agree.append(model.predict(wave, context).argmax(1) == fp32.predict(wave, context).argmax(1))
+        int8_labels = model.predict(wave, context).argmax(1)
+        agree.append(int8_labels == fp32.predict(wave, context).argmax(1))
     assert np.mean(np.concatenate(agree)) >= AGREE_REAL - 0.01
 
 
