@@ -276,7 +276,8 @@ def train(model: BeatNet, train_set: BeatSet, epochs: int, seed: int, label: str
             total += float(loss.detach()) * b.numel()
         msg = f"  {label} epoch {epoch:2d}/{epochs} loss {total / train_set.label.size:.4f}"
         if val is not None:
-            s = scores(val.label, predict_logits(cast(BeatNet, ema.module), val.wave, val.context).argmax(1))
+            averaged = cast(BeatNet, ema.module)
+            s = scores(val.label, predict_logits(averaged, val.wave, val.context).argmax(1))
             if on_epoch is not None:
                 on_epoch(epoch, s)
             msg += (f"  val macroF1 {s['macro_f1']:.1f}  V {s['V_se']:.1f}/{s['V_ppv']:.1f}"
