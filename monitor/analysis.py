@@ -24,7 +24,7 @@ from monitor.signal.resample import resample_record
 if TYPE_CHECKING:
     from monitor.classify.classifier import BeatClassifier
 
-STREAM_CHUNK_S = 10.0
+STREAM_CHUNK_S = 60.0
 """Replay chunk length: large chunks are fast, and chunking never changes results."""
 
 FLAT_UV = 5.0

@@ -70,8 +70,13 @@ def write_annotations(wfdb: object, result: AnalysisResult, out: Path) -> None:
     else:
         symbols, aux = [b.label or "N" for b in result.beats], None
     wfdb.wrann(  # type: ignore[attr-defined]
-        result.record, "ecgmon", sample=np.asarray(samples),
-        symbol=symbols, aux_note=aux, fs=result.fs, write_dir=str(out),
+        result.record,
+        "ecgmon",
+        sample=np.asarray(samples),
+        symbol=symbols,
+        aux_note=aux,
+        fs=result.fs,
+        write_dir=str(out),
     )
 
 
