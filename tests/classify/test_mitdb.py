@@ -31,20 +31,21 @@ MARGIN = 3.0
 """Percentage points below the measured figure a record may fall (a detector change
 on main shifts a few beats) before the test fails."""
 MEASURED: dict[tuple[str, str], float] = {
-    ("100", "N"): 100.0,
-    ("113", "N"): 99.8,
-    ("200", "V"): 93.2,
-    ("221", "V"): 99.0,
-    ("222", "S"): 99.0,
-    ("233", "N"): 95.7,
-    ("233", "V"): 92.8,
+    ("100", "N"): 99.8,
+    ("113", "N"): 99.9,
+    ("200", "V"): 96.9,
+    ("221", "V"): 98.5,
+    ("222", "S"): 72.7,
+    ("228", "V"): 97.0,
+    ("233", "N"): 80.9,
+    ("233", "V"): 96.5,
 }
 """(record, class) -> Se % measured end to end by scripts/evaluate_beats.py for the
-shipped model (docs/MODEL.md, per-record table). DS2's weak spot, record 232 (S Se
-2.5 %), is reported there rather than asserted here."""
-AGREE_REAL = 0.997
+shipped model (docs/MODEL.md, per-record table). DS2's weak spots (record 232, S Se
+26 %; record 219, N Se 32 %) are reported there rather than asserted here."""
+AGREE_REAL = 0.9925
 """Share of the beats of the records above on which int8 and float32 give the same
-class, as measured (14,663 beats)."""
+class, as measured (16,732 beats); the test allows one point less."""
 
 
 def run(base: Path, model: BeatModel) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
