@@ -221,9 +221,10 @@ def report(results: list[Result], shipped: Result, fp32: Result | None, folder: 
         "the runtime 0.5-40 Hz filter; a window of "
         f"{meta['window_before']} samples before and {meta['window_after']} from the R-peak, "
         "divided by its own standard deviation, stacked with the running average of the "
-        "patient's previous beats; plus rhythm context: RR before and after relative to "
-        "running averages of the previous RR intervals (about 8 beats and about 2 minutes), "
-        "and amplitude relative to the previous beats. All causal: a beat is classified "
+        "patient's previous non-premature beats; plus rhythm context: RR before and after "
+        "relative to running averages of the previous RR intervals (about 8 beats and about "
+        "2 minutes), RR before relative to the RR before it, and amplitude relative to the "
+        "previous beats. All causal: a beat is classified "
         "once the next R-peak is known.",
         "- **Architecture**: three 1-D convolution blocks (conv, batch norm, ReLU, max-pool) "
         "over the two-channel window, flattened and joined with the context vector, one "
