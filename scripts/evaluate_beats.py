@@ -106,6 +106,34 @@ def evaluate(name: str, what: str, records: list[beatdata.RecordBeats], folder: 
                   per_record, latency_us(model, wave, context), pipeline)
 
 
+def _num(x: float) -> float | None:
+    return None if np.isnan(x) else round(x, 2)
+
+
+def metrics(cm: np.ndarray) -> dict[str, object]:
+    """Per-class figures in percent; None where undefined (nothing predicted)."""
+    return {
+        "classes": {s.label: {"se": _num(s.se), "ppv": _num(s.ppv), "f1": _num(s.f1),
+                              "beats": s.support}
+                    for s in class_scores(cm) if s.support},
+        "accuracy": round(accuracy(cm), 2),
+        "macro_f1_NSVF": round(macro_f1(cm), 2),
+    }
+
+
+def record_metrics(meta_path: Path, r: Result) -> None:
+    """Add the DS2 figures to a model's metadata (the ONNX file and its sha256 unchanged)."""
+    meta = json.loads(meta_path.read_text())
+    meta["evaluation"] = {
+        "data": "MIT-BIH DS2 (de Chazal 2004), lead MLII at 130 Hz",
+        "script": "scripts/evaluate_beats.py",
+        "date": dt.date.today().isoformat(),
+        "end_to_end": metrics(r.e2e),
+        "reference_positions": metrics(r.ref),
+    }
+    meta_path.write_text(json.dumps(meta, indent=2) + "\n")
+
+
 def fmt(x: float) -> str:
     return "-" if np.isnan(x) else f"{x:.1f}"
 
@@ -183,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(report(results, shipped, fp32, folder)) + "\n")
+    for r in results:
+        record_metrics(folder / f"{r.name}.json", r)
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
 
