@@ -40,6 +40,12 @@ class Stats:
             return f"{self.values[0]:.{digits}f}{unit}"
         return f"{self.median:.{digits}f}{unit} ({self.min:.{digits}f}-{self.max:.{digits}f})"
 
+    def fmt_count(self) -> str:
+        """Whole numbers with thousands separators: 'median (min-max)'."""
+        if len(self.values) == 1:
+            return f"{self.values[0]:,.0f}"
+        return f"{self.median:,.0f} ({self.min:,.0f}-{self.max:,.0f})"
+
     def scaled(self, factor: float) -> Stats:
         return Stats(tuple(v * factor for v in self.values))
 
