@@ -240,9 +240,11 @@ def e2e_section(corpus: Corpus, repeats: int, script: Path, facts: dict[str, str
     """Replay and live feeding of the day in fresh processes, with the goals' figures."""
     with tempfile.TemporaryDirectory(prefix="ecgmon-bench-") as tmp:
         index = write_day(corpus, Path(tmp))
+        # Live feeding costs ~10x the replay: one run unless there are 6+ repeats.
+        live_repeats = max(1, repeats // 3)
         runs = {
-            mode: [run_child(index, script, mode) for _ in range(repeats)]
-            for mode in ("replay", "live")
+            "replay": [run_child(index, script, "replay") for _ in range(repeats)],
+            "live": [run_child(index, script, "live") for _ in range(live_repeats)],
         }
     first = runs["replay"][0]
     full = not first.missing
@@ -287,7 +289,8 @@ def e2e_section(corpus: Corpus, repeats: int, script: Path, facts: dict[str, str
             else ""
         )
         + ". Each run is a fresh process with every numeric library on one thread, "
-        "pinned to one CPU; the day is read from disk frame by frame.",
+        "pinned to one CPU; the day is read from disk frame by frame. Live feeding runs "
+        f"{len(runs['live'])} time(s), the replay {len(runs['replay'])} times.",
         "",
         *table(
             [
