@@ -8,10 +8,12 @@ the recording's own sample rate so they line up with its reference labels.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from monitor.classify.alerts import Alert, AlertManager
+from monitor.classify.rhythm import Episode, final_episodes, make_beats, run_rhythm
 from monitor.errors import InputError
 from monitor.recording import Recording
 from monitor.signal import WORKING_FS
@@ -40,6 +42,9 @@ class AnalysisResult:
     working_fs: float
     beats: list[BeatResult]
     detector_delay_s: float
+    episodes: list[Episode] = field(default_factory=list)
+    """Finished rhythm episodes (and unreadable stretches), times in seconds."""
+    alerts: list[Alert] = field(default_factory=list)
 
 
 def check_signal(recording: Recording) -> None:
@@ -79,7 +84,11 @@ def analyze_recording(
     scale = recording.fs / working_fs
     samples = np.clip(np.round(peaks * scale).astype(np.int64), 0, len(recording.samples_uv) - 1)
     beats = [BeatResult(int(s), float(s) / recording.fs) for s in samples]
-    return AnalysisResult(recording.name, recording.fs, working_fs, beats, detector.delay_s)
+    # Rhythm: every beat is 'N' until the beat classifier labels them.
+    classified = make_beats(peaks, ["N"] * len(peaks), working_fs)
+    events = run_rhythm(x, working_fs, classified)
+    return AnalysisResult(recording.name, recording.fs, working_fs, beats, detector.delay_s,
+                          final_episodes(events), AlertManager().process(events))
 
 
 def _hold_nan(x: np.ndarray) -> np.ndarray:

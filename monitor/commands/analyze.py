@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from monitor.analysis import AnalysisResult, analyze_recording
+from monitor.classify.episode_export import rhythm_annotations, write_episodes_jsonl
 from monitor.errors import InputError
 from monitor.progress import ProgressBar
 from monitor.recording import import_wfdb, load_recording
@@ -23,7 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "analyze",
         help="detect the beats of a recorded ECG (WFDB record or CSV)",
         description="Run the streaming signal path over a recording at 130 Hz and write "
-        "the beats as a WFDB annotation file DIR/<record>.ecgmon at the input's own rate.",
+        "the beats and rhythm episodes as a WFDB annotation file DIR/<record>.ecgmon at the "
+        "input's own rate, and the episodes as DIR/<record>.episodes.jsonl.",
     )
     parser.add_argument("record", help="WFDB record path (e.g. ../shared/data/mitdb/100) or a .csv")
     parser.add_argument("--out", type=Path, required=True, help="output directory")
@@ -47,11 +49,13 @@ def run(args: argparse.Namespace) -> int:
     write_annotations(wfdb, result, args.out)
     if args.format == "jsonl":
         write_jsonl(result, args.out / f"{result.record}.jsonl")
+    write_episodes_jsonl(result.episodes, result.fs, args.out / f"{result.record}.episodes.jsonl")
     rate = 60.0 * len(result.beats) / max(1e-9, len(recording.samples_uv) / recording.fs)
     print(
         f"{result.record}: {len(result.beats)} beats in {recording.duration_s:.0f} s "
         f"(mean {rate:.0f} bpm), written to {args.out}/{result.record}.ecgmon"
     )
+    print(f"{result.record}: {_episode_summary(result)}; {len(result.alerts)} alerts")
     return 0
 
 
@@ -63,6 +67,7 @@ def write_annotations(wfdb: object, result: AnalysisResult, out: Path) -> None:
         samples, symbols, aux = [0], ['"'], ["no beats detected"]
     else:
         symbols, aux = ["N"] * len(samples), None
+    samples, symbols, aux = _with_rhythm(result, samples, symbols, aux)
     wfdb.wrann(  # type: ignore[attr-defined]
         result.record, "ecgmon", sample=np.asarray(samples),
         symbol=symbols, aux_note=aux, fs=result.fs, write_dir=str(out),
@@ -73,3 +78,23 @@ def write_jsonl(result: AnalysisResult, path: Path) -> None:
     with path.open("w") as handle:
         for beat in result.beats:
             handle.write(json.dumps({"sample": beat.sample, "time_s": round(beat.time_s, 4)}) + "\n")
+
+
+def _with_rhythm(result: AnalysisResult, samples: list[int], symbols: list[str],
+                 aux: list[str] | None) -> tuple[list[int], list[str], list[str]]:
+    """Merge the '+' rhythm annotations (aux_note like MIT-BIH's) into the beat annotations."""
+    n_samples = max([*samples, round(max((e.end_s for e in result.episodes), default=0.0)
+                                     * result.fs)]) + 1
+    rows = [(s, sym, note) for s, sym, note in zip(
+        samples, symbols, aux or [""] * len(samples), strict=True)]
+    rows += rhythm_annotations(result.episodes, result.fs, n_samples)
+    rows.sort(key=lambda r: (r[0], r[1] != "+"))
+    return [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]
+
+
+def _episode_summary(result: AnalysisResult) -> str:
+    counts: dict[str, int] = {}
+    for episode in result.episodes:
+        counts[episode.kind] = counts.get(episode.kind, 0) + 1
+    found = ", ".join(f"{kind} {n}" for kind, n in sorted(counts.items()))
+    return f"{len(result.episodes)} episodes ({found or 'none'})"
