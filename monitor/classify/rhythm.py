@@ -79,6 +79,9 @@ EPISODE_KINDS: tuple[str, ...] = (
 )
 
 NO_DATA = "no data (gap in the stream)"
+STATUS_MEMORY_S = 3600
+"""Second verdicts older than this are forgotten even when no beat has come since (an
+hour without a beat is an interruption anyway)."""
 SUPRAVENTRICULAR = frozenset("NS")
 
 
@@ -187,7 +190,7 @@ class RhythmAnalyzer:
         self._next_second = 0  # next second to settle
         self._status: dict[int, str] = {}  # settled seconds: "ok" | "vf" | reason
         self._seconds_known = 0  # seconds with every input present, in order
-        self._counter = 0
+        self._counter: dict[str, int] = {}
         # second machine
         self._bad: tuple[int, Counter[str]] | None = None  # (start, reasons) of unreadable run
         self._vf_run: tuple[int, str | None] | None = None  # (start, id once confirmed)
@@ -214,7 +217,19 @@ class RhythmAnalyzer:
         out: list[Episode] = []
         self._advance_seconds(out, final=False)
         self._advance_beats(out, final=False)
+        self._prune()
         return out
+
+    def _prune(self) -> None:
+        """Forget second verdicts no beat can need any more (memory stays flat)."""
+        limit = self._next_second
+        if self._beats:
+            limit = min(limit, math.floor(self._beats[0].time_s))
+        if self._prev is not None:
+            limit = min(limit, math.floor(self._prev.time_s))
+        limit = max(limit, self._next_second - STATUS_MEMORY_S)
+        for old in [s for s in self._status if s < limit]:
+            del self._status[old]
 
     def flush(self) -> list[Episode]:
         """End of the stream: settle every second and beat, close every episode."""
@@ -246,8 +261,6 @@ class RhythmAnalyzer:
             self._second_events(k, out)
             self._quality.pop(k - CONFIRM_SECONDS, None)
             self._vf.pop(k - CONFIRM_SECONDS, None)
-        for old in [s for s in self._status if s < self._next_second - 120]:
-            del self._status[old]
 
     def _vf_like(self, k: int) -> bool:
         v = self._vf.get(k)
@@ -281,7 +294,7 @@ class RhythmAnalyzer:
                 self._vf_run = (k, None)
             start, ident = self._vf_run
             if ident is None:
-                ident = self._new_id()
+                ident = self._new_id("s")
                 self._vf_run = (start, ident)
                 out.append(Episode(ident, "vf", float(start), float(k + 1), self._vf_confidence(
                     start, k), Evidence(measure=self._vf_measure(start, k)), final=False))
@@ -316,7 +329,7 @@ class RhythmAnalyzer:
         start, reasons = self._bad
         self._bad = None
         reason = reasons.most_common(1)[0][0]
-        out.append(Episode(self._new_id(), "unreadable", float(start), float(k), 1.0,
+        out.append(Episode(self._new_id("s"), "unreadable", float(start), float(k), 1.0,
                            final=True, reason=reason))
 
     # -- beats ------------------------------------------------------------------------
@@ -560,9 +573,10 @@ class RhythmAnalyzer:
 
     # -- episode bookkeeping ----------------------------------------------------------
 
-    def _new_id(self) -> str:
-        self._counter += 1
-        return f"e{self._counter}"
+    def _new_id(self, machine: str = "b") -> str:
+        """Ids per machine ('b' beats, 's' seconds), so interleaving cannot change them."""
+        self._counter[machine] = self._counter.get(machine, 0) + 1
+        return f"{machine}{self._counter[machine]}"
 
     def _confirm(self, kind: str, now_s: float, evidence: Evidence, out: list[Episode],
                  confidence: float) -> None:
