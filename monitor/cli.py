@@ -18,6 +18,8 @@ from monitor.errors import EcgmonError
 
 COMMAND_MODULES: tuple[str, ...] = (
     "monitor.commands.analyze",
+    "monitor.commands.scan",
+    "monitor.commands.record",
 )
 
 
