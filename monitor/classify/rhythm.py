@@ -82,7 +82,8 @@ NO_DATA = "no data (gap in the stream)"
 STATUS_MEMORY_S = 3600
 """Second verdicts older than this are forgotten even when no beat has come since (an
 hour without a beat is an interruption anyway)."""
-SUPRAVENTRICULAR = frozenset("NS")
+VF_OVERRIDES = frozenset({"noise", "baseline wander"})
+"""Unreadable reasons a VF verdict overrides (see `RhythmAnalyzer._vf_like`)."""
 
 
 @dataclass(frozen=True)
@@ -267,8 +268,10 @@ class RhythmAnalyzer:
         q = self._quality.get(k)
         if v is None or not v.vf_like:
             return False
-        # VF is judged on the waveform, so noise does not veto it; no signal does.
-        return q is None or q.readable or q.reason == "noise"
+        # VF is judged on the waveform: its large fast (or slow, coarse) oscillation reads
+        # as noise or wander to the quality stage, so those do not veto it; no signal,
+        # a flat line or a clipped trace do.
+        return q is None or q.readable or q.reason in VF_OVERRIDES
 
     def _settle(self, k: int, known: int) -> str:
         q = self._quality.get(k)
@@ -282,7 +285,7 @@ class RhythmAnalyzer:
                     self._vf_last = k
                     return "vf"
         if self._vf_run is not None and k - self._vf_last <= HOLD_SECONDS and (
-                q.readable or q.reason == "noise"):
+                q.readable or q.reason in VF_OVERRIDES):
             return "vf"  # VF goes on through a few less typical seconds
         return "ok" if q.readable else (q.reason or "noise")
 
