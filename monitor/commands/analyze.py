@@ -24,8 +24,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "analyze",
         help="detect the beats of a recorded ECG (WFDB record or CSV)",
         description="Run the streaming signal path over a recording at 130 Hz and write "
-        "the beats and rhythm episodes as a WFDB annotation file DIR/<record>.ecgmon at the "
-        "input's own rate, and the episodes as DIR/<record>.episodes.jsonl.",
+        "the beats as a WFDB annotation file DIR/<record>.ecgmon at the input's own rate, "
+        "the rhythm episodes as WFDB rhythm annotations DIR/<record>.rhythm ('+' with "
+        "aux_note '(AFIB', '(N', ... like MIT-BIH) and as DIR/<record>.episodes.jsonl.",
     )
     parser.add_argument("record", help="WFDB record path (e.g. ../shared/data/mitdb/100) or a .csv")
     parser.add_argument("--out", type=Path, required=True, help="output directory")
@@ -51,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise InputError(f"cannot create output directory {args.out}: {exc.strerror}") from exc
     write_annotations(wfdb, result, args.out)
+    write_rhythm_annotations(wfdb, result, args.out)
     if args.format == "jsonl":
         write_jsonl(result, args.out / f"{result.record}.jsonl")
     write_episodes_jsonl(result.episodes, result.fs, args.out / f"{result.record}.episodes.jsonl")
@@ -71,7 +73,6 @@ def write_annotations(wfdb: object, result: AnalysisResult, out: Path) -> None:
         samples, symbols, aux = [0], ['"'], ["no beats detected"]
     else:
         symbols, aux = ["N"] * len(samples), None
-    samples, symbols, aux = _with_rhythm(result, samples, symbols, aux)
     wfdb.wrann(  # type: ignore[attr-defined]
         result.record,
         "ecgmon",
@@ -91,16 +92,24 @@ def write_jsonl(result: AnalysisResult, path: Path) -> None:
             )
 
 
-def _with_rhythm(result: AnalysisResult, samples: list[int], symbols: list[str],
-                 aux: list[str] | None) -> tuple[list[int], list[str], list[str]]:
-    """Merge the '+' rhythm annotations (aux_note like MIT-BIH's) into the beat annotations."""
-    n_samples = max([*samples, round(max((e.end_s for e in result.episodes), default=0.0)
-                                     * result.fs)]) + 1
-    rows = [(s, sym, note) for s, sym, note in zip(
-        samples, symbols, aux or [""] * len(samples), strict=True)]
-    rows += rhythm_annotations(result.episodes, result.fs, n_samples)
-    rows.sort(key=lambda r: (r[0], r[1] != "+"))
-    return [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]
+def write_rhythm_annotations(wfdb: object, result: AnalysisResult, out: Path) -> None:
+    """WFDB annotation file `<record>.rhythm`: '+' at each rhythm change, aux_note like MIT-BIH.
+
+    Kept apart from the beat file so beat-by-beat scoring of `.ecgmon` is unchanged.
+    """
+    n_samples = max([0, *(b.sample for b in result.beats)]) + 1
+    n_samples = max(n_samples, round(max((e.end_s for e in result.episodes), default=0.0)
+                                     * result.fs) + 1)
+    rows = rhythm_annotations(result.episodes, result.fs, n_samples)
+    wfdb.wrann(  # type: ignore[attr-defined]
+        result.record,
+        "rhythm",
+        sample=np.asarray([r[0] for r in rows]),
+        symbol=[r[1] for r in rows],
+        aux_note=[r[2] for r in rows],
+        fs=result.fs,
+        write_dir=str(out),
+    )
 
 
 def _episode_summary(result: AnalysisResult) -> str:
