@@ -182,18 +182,38 @@ def reference_labeller(x: np.ndarray, peaks: np.ndarray, ref: RefLike) -> list[C
     return make_beats(peaks, labels, WORKING_FS)
 
 
+def _find_classifier() -> type | None:
+    """ecgmon's streaming BeatClassifier, wherever in monitor.classify it lives (lazy)."""
+    import importlib
+    import pkgutil
+
+    import monitor.classify as package
+
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name in ("rhythm", "alerts", "vf", "episode_export", "beat"):
+            continue
+        module = importlib.import_module(f"monitor.classify.{info.name}")
+        found = getattr(module, "BeatClassifier", None)
+        if isinstance(found, type):
+            return found
+    return None
+
+
 def model_labeller() -> Labeller:
-    """ecgmon's beat classifier, imported lazily; exits clearly when it is not there."""
-    try:
-        from monitor.classify import classifier  # type: ignore[attr-defined]
-    except ImportError:
-        print("--labels model: ecgmon's beat classifier (monitor.classify.classifier) is not "
-              "in this tree yet; use --labels reference", file=sys.stderr)
-        raise SystemExit(2) from None
+    """Beats labelled by ecgmon's beat classifier; exits clearly when it is not there."""
+    classifier_type = _find_classifier()
+    if classifier_type is None:
+        print("--labels model: ecgmon's beat classifier (a BeatClassifier in monitor.classify) "
+              "is not in this tree yet; use --labels reference", file=sys.stderr)
+        raise SystemExit(2)
 
     def label(x: np.ndarray, peaks: np.ndarray, ref: RefLike) -> list[ClassifiedBeat]:
-        beats = classifier.classify_record(x, WORKING_FS, peaks)
-        return list(beats)
+        classifier = classifier_type()
+        beats = list(classifier.process(x, peaks)) + list(classifier.flush())
+        if len(beats) != len(peaks):
+            raise SystemExit(f"--labels model: the classifier returned {len(beats)} beats "
+                             f"for {len(peaks)} R-peaks")
+        return beats
 
     return label
 

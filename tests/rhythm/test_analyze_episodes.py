@@ -43,3 +43,14 @@ def test_analyze_writes_episodes(mitdb, tmp_path: Path, capsys) -> None:
     assert np.all(np.diff(ann.sample) > 0)
     assert set(wfdb.rdann(str(tmp_path / "232"), "ecgmon").symbol) == {"N"}
     assert "episodes" in capsys.readouterr().out
+
+
+def test_fixture_af_stretch_is_one_af_episode(tmp_path: Path) -> None:
+    """fixtures/synthetic_130hz.csv has AF-like RR from 100 to 140 s and nowhere else."""
+    fixture = Path(__file__).resolve().parents[2] / "fixtures" / "synthetic_130hz.csv"
+    assert main(["analyze", str(fixture), "--fs", "130", "--out", str(tmp_path)]) == 0
+    lines = (tmp_path / "synthetic_130hz.episodes.jsonl").read_text().splitlines()
+    af = [e for e in map(json.loads, lines) if e["kind"] == "af"]
+    assert len(af) == 1
+    start, end = af[0]["start_s"], af[0]["end_s"]
+    assert 95.0 <= start <= 110.0 and 130.0 <= end <= 145.0
