@@ -66,6 +66,9 @@ VF_ALERT_S = 5.0
 
 Interval = tuple[float, float]
 
+MEASURED: dict[str, float] = {}
+"""Headline figures collected while the sections are written, for the goals table."""
+
 
 @dataclass
 class Tally:
@@ -265,6 +268,12 @@ def mitdb_tables(results: list[RecordResult], title: str) -> list[str]:
             t.add(r.truth.get(kind, []), intervals(r.episodes, kind))
         if t.ref_n == 0 and t.det_n == 0:
             continue
+        if title.startswith("All"):
+            for key, num, den in (("se_ep", t.ref_hit, t.ref_n), ("p_ep", t.det_hit, t.det_n),
+                                  ("se_dur", t.overlap_s, t.ref_s),
+                                  ("p_dur", t.overlap_s, t.det_s)):
+                if den > 0:
+                    MEASURED[f"{kind}.{key}"] = 100.0 * num / den
         lines.append(f"| {kind} | {t.ref_n} | {pct(t.ref_hit, t.ref_n)} | {t.det_n} | "
                      f"{pct(t.det_hit, t.det_n)} | {t.ref_s / 60:.1f} | {pct(t.overlap_s, t.ref_s)}"
                      f" | {pct(t.overlap_s, t.det_s)} |")
@@ -298,6 +307,11 @@ def af_section(results: list[RecordResult]) -> list[str]:
     others = [r for r in results if r.name not in AF_RECORDS]
     hours = sum(r.duration_s for r in others) / 3600.0
     n_false = sum(len(intervals(r.episodes, "af")) for r in others)
+    if tot.ref_s > 0 and non_af_time > 0:
+        MEASURED["af.se_dur8"] = 100.0 * tot.overlap_s / tot.ref_s
+        MEASURED["af.spec8"] = 100.0 * (non_af_time - false_time) / non_af_time
+    if hours > 0:
+        MEASURED["af.false_per_24h"] = 24.0 * n_false / hours
     where = ", ".join(f"{r.name} ({len(intervals(r.episodes, 'af'))})" for r in others
                       if intervals(r.episodes, "af"))
     lines += ["", f"False AF episodes on the {len(others)} records without AF: {n_false} in "
@@ -365,6 +379,8 @@ def evaluate_cudb(folder: Path, labeller: Labeller) -> list[str]:
                     f"{', '.join(f'{v:.1f}' for v in lat) or '-'} | {len(false_eps)} |")
         print(f"  cudb {name}: {hits}/{len(vf_ref)}", file=sys.stderr)
     med = f"{np.median(latencies):.1f}" if latencies else "n/a"
+    if onsets_all:
+        MEASURED["vf.se"] = 100.0 * hit_all / onsets_all
     return [
         f"VF onsets alerted within {VF_ALERT_S:.0f} s: **{hit_all}/{onsets_all} = "
         f"{pct(hit_all, onsets_all)}%** (even-numbered records, not used to choose the VF "
@@ -409,6 +425,8 @@ def evaluate_nstdb(folder: Path, mitdb: Path, labeller: Labeller) -> list[str]:
                     f"| {noisy:.1f} | {clean_s:.1f} | {kinds} |")
         print(f"  nstdb {name}: {len(false)} false alarms", file=sys.stderr)
     summary = ", ".join(f"{snr} dB: {np.mean(v):.1f}" for snr, v in by_snr.items())
+    MEASURED["nstdb.max_false_6db_up"] = max(
+        float(np.mean(v)) for snr, v in by_snr.items() if int(snr) >= 6)
     return [f"False alarms per hour by SNR (mean of 118 and 119): {summary}.", "", *rows, ""]
 
 
@@ -422,6 +440,43 @@ def _segment_unreadable(episodes: list[Episode], duration_s: float) -> tuple[flo
         if e.kind == "unreadable":
             bad[int(e.start_s): int(np.ceil(e.end_s))] = True
     return 100.0 * bad[noisy].mean(), 100.0 * bad[~noisy].mean()
+
+
+GOALS: tuple[tuple[str, str, str, float, bool], ...] = (
+    ("AF duration Se, records with AF", "af.se_dur8", ">=", 95.0, True),
+    ("AF duration specificity, records with AF", "af.spec8", ">=", 95.0, True),
+    ("false AF episodes per 24 h, records without AF", "af.false_per_24h", "<", 1.0, False),
+    ("VF onsets alerted within 5 s (CUDB)", "vf.se", ">=", 95.0, True),
+    ("pause episode Se", "pause.se_ep", ">=", 95.0, True),
+    ("pause episode +P", "pause.p_ep", ">=", 90.0, True),
+    ("sinus bradycardia episode Se ((SBR)", "brady.se_ep", ">=", 95.0, True),
+    ("sinus bradycardia episode +P ((SBR)", "brady.p_ep", ">=", 90.0, True),
+    ("bigeminy episode Se", "bigeminy.se_ep", ">=", 95.0, True),
+    ("bigeminy episode +P", "bigeminy.p_ep", ">=", 90.0, True),
+    ("trigeminy episode Se", "trigeminy.se_ep", ">=", 95.0, True),
+    ("trigeminy episode +P", "trigeminy.p_ep", ">=", 90.0, True),
+    ("ventricular runs (3+ V, (VT) episode Se", "vrun.se_ep", ">=", 95.0, True),
+    ("ventricular runs (3+ V, (VT) episode +P", "vrun.p_ep", ">=", 90.0, True),
+    ("couplet episode Se", "couplet.se_ep", ">=", 95.0, True),
+    ("couplet episode +P", "couplet.p_ep", ">=", 90.0, True),
+    ("NSTDB false alarms per hour at 6 dB and above (worst SNR)", "nstdb.max_false_6db_up",
+     "<=", 1.0, False),
+)
+
+
+def goals_section() -> list[str]:
+    """The issue's goals against what this run measured (met / missed by how much)."""
+    lines = ["## Goals (issue 6) against this run", "",
+             "| goal | target | measured | verdict |", "| --- | ---: | ---: | --- |"]
+    for name, key, op, target, percent in GOALS:
+        if key not in MEASURED:
+            continue
+        value = MEASURED[key]
+        ok = {">=": value >= target, "<": value < target, "<=": value <= target}[op]
+        unit = "%" if percent else ""
+        verdict = "met" if ok else f"missed by {abs(value - target):.1f}{unit}"
+        lines.append(f"| {name} | {op} {target:g}{unit} | {value:.1f}{unit} | {verdict} |")
+    return [*lines, ""]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -449,6 +504,7 @@ def main(argv: Sequence[str] | None = None) -> int:
            f"by overlap (intervals widened by {TOLERANCE_S} s); duration Se = overlap / "
            "reference time, duration +P = overlap / detected time. Unreadable stretches "
            "count as missed.", ""]
+    intro_end = len(doc)
     if "mitdb" not in args.skip:
         records = args.records or list(MITDB_RECORDS)
         results = evaluate_mitdb(args.data_dir / "mitdb", records, labeller)
@@ -470,6 +526,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         doc += ["## NSTDB: false alarms under electrode-motion noise", ""]
         doc += evaluate_nstdb(args.data_dir / "nstdb", args.data_dir / "mitdb", labeller)
     doc += [f"Run time {time.time() - started:.0f} s.", ""]
+    doc[intro_end:intro_end] = goals_section()
     text = "\n".join(doc)
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
