@@ -304,6 +304,9 @@ class RhythmAnalyzer:
         else:
             self._close_vf(out, k)
         if status not in ("ok", "vf"):
+            if self._bad is not None and _family(status) != _family(
+                    self._bad[1].most_common(1)[0][0]):
+                self._close_bad(out, k)  # leads off after noise (or back): a new episode
             if self._bad is None:
                 self._bad = (k, Counter())
             self._bad[1][status] += 1
@@ -595,6 +598,15 @@ class RhythmAnalyzer:
         if episode.confirmed:
             out.append(Episode(episode.id, kind, episode.start_s, max(end_s, episode.start_s),
                                episode.confidence, episode.evidence, final=True))
+
+
+CONTACT_REASONS = frozenset({NO_DATA, "no signal", "flat line (leads off?)", "saturation"})
+"""Unreadable because of the electrode or the link (fix the strap), as opposed to
+artefact on a working contact (noise, wander: keep still)."""
+
+
+def _family(reason: str) -> str:
+    return "contact" if reason in CONTACT_REASONS else "artefact"
 
 
 def make_beats(

@@ -253,3 +253,39 @@ def test_real_normal_record_100_stays_quiet(mitdb) -> None:
     events, _ = run_mitdb(mitdb, "100")
     found = set(kinds(list(events)))
     assert not found & {"af", "vf", "vt", "nsvt", "pause", "brady", "tachy", "unreadable"}
+
+
+def test_live_stage_matches_the_offline_run_and_handles_a_gap() -> None:
+    """RhythmStage (what the daemon runs) equals run_rhythm, and a gap becomes 'no data'."""
+    from monitor.classify.rhythm import run_rhythm
+    from monitor.classify.rhythm_stage import RhythmStage
+
+    from .test_quality import synthetic_ecg
+
+    x = synthetic_ecg(60, rate_hz=1.0)
+    beats = beats_from_rr([1.0] * 59, start_s=0.3)
+    offline = run_rhythm(x, 130.0, beats)
+    stage = RhythmStage()
+    live: list[Episode] = []
+    for start in range(0, x.size, 73):  # H10-sized notifications
+        chunk = x[start : start + 73]
+        end_s = (start + chunk.size) / 130.0
+        found = [b for b in beats if start / 130.0 <= b.time_s < end_s]
+        live += stage.process(chunk, found).episodes
+    live += stage.flush().episodes
+    key = lambda e: (e.start_s, e.end_s, e.kind, e.final)  # noqa: E731
+    assert sorted(live, key=key) == sorted(offline, key=key)
+
+    stage = RhythmStage()
+    events = stage.process(x[: 30 * 130], beats[:30]).episodes
+    events += stage.gap(12.0).episodes
+    assert stage.stream_time_s == 42.0
+    after = beats_from_rr([1.0] * 29, start_s=42.3)
+    from dataclasses import replace
+
+    after[0] = replace(after[0], rr_before_s=None)
+    events += stage.process(x[30 * 130 :], after).episodes + stage.flush().episodes
+    gaps = [e for e in events if e.kind == "unreadable"]
+    assert [(g.start_s, g.end_s, g.reason) for g in gaps] == [
+        (30.0, 42.0, "no data (gap in the stream)")]
+    assert "pause" not in kinds(events)
