@@ -190,7 +190,6 @@ class RhythmAnalyzer:
         self._vf: dict[int, VfSecond] = {}
         self._next_second = 0  # next second to settle
         self._status: dict[int, str] = {}  # settled seconds: "ok" | "vf" | reason
-        self._seconds_known = 0  # seconds with every input present, in order
         self._counter: dict[str, int] = {}
         # second machine
         self._bad: tuple[int, Counter[str]] | None = None  # (start, reasons) of unreadable run
@@ -257,7 +256,7 @@ class RhythmAnalyzer:
         lookahead = 0 if final or not self.expects_vf else CONFIRM_SECONDS - 1
         while self._next_second < known - lookahead:
             k = self._next_second
-            self._status[k] = self._settle(k, known)
+            self._status[k] = self._settle(k)
             self._next_second += 1
             self._second_events(k, out)
             self._quality.pop(k - CONFIRM_SECONDS, None)
@@ -273,7 +272,7 @@ class RhythmAnalyzer:
         # a flat line or a clipped trace do.
         return q is None or q.readable or q.reason in VF_OVERRIDES
 
-    def _settle(self, k: int, known: int) -> str:
+    def _settle(self, k: int) -> str:
         q = self._quality.get(k)
         if q is None:
             return NO_DATA
