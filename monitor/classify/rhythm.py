@@ -82,6 +82,9 @@ NO_DATA = "no data (gap in the stream)"
 STATUS_MEMORY_S = 3600
 """Second verdicts older than this are forgotten even when no beat has come since (an
 hour without a beat is an interruption anyway)."""
+SUPRAVENTRICULAR = frozenset("NS")
+"""Beats that may sit between the V beats of a bigeminy/trigeminy pattern; fusion (F)
+or unknown (Q) beats break it."""
 VF_OVERRIDES = frozenset({"noise", "baseline wander"})
 """Unreadable reasons a VF verdict overrides (see `RhythmAnalyzer._vf_like`)."""
 
@@ -481,7 +484,7 @@ class RhythmAnalyzer:
 
     def _on_pattern(self, beat: ClassifiedBeat, out: list[Episode]) -> None:
         o = self._ordinal
-        if beat.label == "Q":
+        if beat.label not in SUPRAVENTRICULAR and beat.label != "V":
             self._q_since_v += 1
         for name, p in self._patterns.items():
             if beat.label == "V":
