@@ -107,6 +107,9 @@ class RhythmConfig:
     af_off: float = 0.07
     af_max_ectopic_share: float = 0.5
     af_min_s: float = 30.0
+    af_long_rr_factor: float = 1.7
+    """N-N intervals longer than this times the recent median are left out of the AF
+    statistic (a missed beat doubles an interval); 0 disables."""
     af_stale_factor: int = 4
     """N-N intervals older than this many windows of beats no longer count for AF."""
     bridge_s: float = 10.0
@@ -423,6 +426,11 @@ class RhythmAnalyzer:
                 Evidence((prev.index, beat.index), (round(rr, 3),), round(rr, 3)),
             ))
         normal = prev.label == "N" and beat.label == "N"
+        if normal and self._clean_rr and cfg.af_long_rr_factor > 0:
+            # An N-N interval far longer than the recent ones is more likely a missed
+            # beat than AF: it is not used for the irregularity (nor the rate).
+            typical = float(np.median([r for _, r in self._clean_rr]))
+            normal = rr <= cfg.af_long_rr_factor * typical
         if normal:
             self._rate_rr.append(rr)
             if self._rr and self._rr[-1][1]:
