@@ -426,13 +426,15 @@ class RhythmAnalyzer:
                 Evidence((prev.index, beat.index), (round(rr, 3),), round(rr, 3)),
             ))
         normal = prev.label == "N" and beat.label == "N"
+        if normal:
+            self._rate_rr.append(rr)
         if normal and self._clean_rr and cfg.af_long_rr_factor > 0:
             # An N-N interval far longer than the recent ones is more likely a missed
-            # beat than AF: it is not used for the irregularity (nor the rate).
+            # beat than AF: it is not used for the irregularity (it still counts for
+            # the rate, as sinus pauses in bradycardia should).
             typical = float(np.median([r for _, r in self._clean_rr]))
             normal = rr <= cfg.af_long_rr_factor * typical
         if normal:
-            self._rate_rr.append(rr)
             if self._rr and self._rr[-1][1]:
                 self._pairs.append((self._ordinal, abs(rr - self._rr[-1][0])))
             self._clean_rr.append((self._ordinal, rr))
