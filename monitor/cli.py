@@ -18,6 +18,9 @@ from monitor.errors import EcgmonError
 
 COMMAND_MODULES: tuple[str, ...] = (
     "monitor.commands.analyze",
+    "monitor.commands.keys",
+    "monitor.commands.log",
+    "monitor.commands.export",
     "monitor.commands.scan",
     "monitor.commands.record",
 )
