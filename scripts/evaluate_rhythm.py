@@ -190,34 +190,47 @@ def reference_labeller(x: np.ndarray, peaks: np.ndarray, ref: RefLike) -> list[C
     return make_beats(peaks, labels, WORKING_FS)
 
 
-def _find_classifier() -> type | None:
-    """ecgmon's streaming BeatClassifier, wherever in monitor.classify it lives (lazy)."""
+def _find_classifier() -> object | None:
+    """The module of ecgmon's beat classifier (it has `classify_beats` or a
+    `BeatClassifier`), wherever in monitor.classify it lives; imported lazily."""
     import importlib
     import pkgutil
 
     import monitor.classify as package
 
+    mine = {"rhythm", "rhythm_stage", "alerts", "vf", "episode_export", "beat"}
     for info in pkgutil.iter_modules(package.__path__):
-        if info.name in ("rhythm", "alerts", "vf", "episode_export", "beat"):
+        if info.name in mine:
             continue
         module = importlib.import_module(f"monitor.classify.{info.name}")
-        found = getattr(module, "BeatClassifier", None)
-        if isinstance(found, type):
-            return found
+        if callable(getattr(module, "classify_beats", None)) or isinstance(
+                getattr(module, "BeatClassifier", None), type):
+            return module
     return None
 
 
 def model_labeller() -> Labeller:
-    """Beats labelled by ecgmon's beat classifier; exits clearly when it is not there."""
-    classifier_type = _find_classifier()
-    if classifier_type is None:
-        print("--labels model: ecgmon's beat classifier (a BeatClassifier in monitor.classify) "
-              "is not in this tree yet; use --labels reference", file=sys.stderr)
+    """Beats labelled by ecgmon's beat classifier; exits clearly when it is not there.
+
+    The classifier reads the runtime-filtered 130 Hz ECG (`filter_ecg`), as it was
+    trained on."""
+    from monitor.signal.filters import filter_ecg
+
+    module = _find_classifier()
+    if module is None:
+        print("--labels model: ecgmon's beat classifier (classify_beats / BeatClassifier in "
+              "monitor.classify) is not in this tree yet; use --labels reference",
+              file=sys.stderr)
         raise SystemExit(2)
 
     def label(x: np.ndarray, peaks: np.ndarray, ref: RefLike) -> list[ClassifiedBeat]:
-        classifier = classifier_type()
-        beats = list(classifier.process(x, peaks)) + list(classifier.flush())
+        filtered = filter_ecg(x, WORKING_FS)
+        whole = getattr(module, "classify_beats", None)
+        if callable(whole):
+            beats = list(whole(filtered, peaks, WORKING_FS))
+        else:
+            classifier = module.BeatClassifier()  # type: ignore[attr-defined]
+            beats = list(classifier.process(filtered, peaks)) + list(classifier.flush())
         if len(beats) != len(peaks):
             raise SystemExit(f"--labels model: the classifier returned {len(beats)} beats "
                              f"for {len(peaks)} R-peaks")
