@@ -85,6 +85,8 @@ hour without a beat is an interruption anyway)."""
 SUPRAVENTRICULAR = frozenset("NS")
 """Beats that may sit between the V beats of a bigeminy/trigeminy pattern; fusion (F)
 or unknown (Q) beats break it."""
+AF_BEATS = frozenset("NS")
+"""Beats whose intervals enter the AF irregularity."""
 VF_OVERRIDES = frozenset({"noise", "baseline wander"})
 """Unreadable reasons a VF verdict overrides (see `RhythmAnalyzer._vf_like`)."""
 
@@ -425,9 +427,13 @@ class RhythmAnalyzer:
                 round(min(prev.confidence, beat.confidence), 3),
                 Evidence((prev.index, beat.index), (round(rr, 3),), round(rr, 3)),
             ))
-        normal = prev.label == "N" and beat.label == "N"
-        if normal:
+        if prev.label == "N" and beat.label == "N":
             self._rate_rr.append(rr)
+        # For AF, intervals between supraventricular beats (N or S) count: AF itself makes
+        # conducted beats look premature, so a classifier calls many of them S, and an
+        # isolated S beat moves only two of the window's successive differences, which
+        # the median ignores. V, F and Q beats are left out.
+        normal = prev.label in AF_BEATS and beat.label in AF_BEATS
         if normal and self._clean_rr and cfg.af_long_rr_factor > 0:
             # An N-N interval far longer than the recent ones is more likely a missed
             # beat than AF: it is not used for the irregularity (it still counts for
