@@ -529,6 +529,9 @@ WHY = """### Why goals are missed (causes found by looking at the episodes, not 
   comes mostly from runs of missed or extra beats in noisy records (108, 123). Leaving
   intervals over 1.7x the recent median out of the statistic (a missed beat) was chosen
   on DS1, where it raised AF +P; on all 8 records it costs about 1.5 points of Se.
+  Intervals between S beats count for AF (a classifier calls many AF beats S: on DS1 with
+  model labels this raised AF Se from 86 to 93%); the price is specificity where atrial
+  ectopy is dense (with reference labels, all 8 records: about 87% before, 82% after).
 - **VF (CUDB)**: missed onsets are in stretches the VF features do not yet call VF-like
   (very noisy VF, cu06 and cu30), an onset at the very start of a record (cu21: the
   detector needs a 4 s window), and a slow onset (cu07: confirmed after 8 s). VF episodes
