@@ -41,7 +41,7 @@ def test_analyze_writes_episodes(mitdb, tmp_path: Path, capsys) -> None:
     notes = [n.rstrip("\x00") for n in ann.aux_note]
     assert notes[0] == "(N" and "(PAUSE" in notes and "(SBR" in notes
     assert np.all(np.diff(ann.sample) > 0)
-    assert set(wfdb.rdann(str(tmp_path / "232"), "ecgmon").symbol) == {"N"}
+    assert "+" not in set(wfdb.rdann(str(tmp_path / "232"), "ecgmon").symbol)
     assert "episodes" in capsys.readouterr().out
 
 
