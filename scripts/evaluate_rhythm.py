@@ -508,6 +508,12 @@ GOALS: tuple[tuple[str, str, str, float, bool], ...] = (
 
 WHY = """### Why goals are missed (causes found by looking at the episodes, not tuned away)
 
+- **With model labels**, every ectopy-based row (V runs, couplets, bigeminy, trigeminy,
+  SVT) also carries the beat classifier's errors: a few false V or S beats make false
+  runs and patterns, missed V beats split them. docs/RHYTHM-reference.md runs the same
+  rules on the reference classes, so the difference between the two reports is the
+  classifier's share. The causes below were found with reference labels.
+
 - **Pause +P**: the false pauses are spread over records (208, 232, 108, 201, 203, ...) and
   are RR intervals just over 2 s where the QRS detector missed a beat; the rhythm rules
   see only the detected beats.
