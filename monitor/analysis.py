@@ -8,12 +8,14 @@ the recording's own sample rate so they line up with its reference labels.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from monitor.classify.alerts import Alert, AlertManager
 from monitor.classify.beat import ClassifiedBeat
+from monitor.classify.rhythm import Episode, final_episodes, make_beats, run_rhythm
 from monitor.errors import InputError
 from monitor.recording import Recording
 from monitor.signal import WORKING_FS
@@ -49,6 +51,9 @@ class AnalysisResult:
     working_fs: float
     beats: list[BeatResult]
     detector_delay_s: float
+    episodes: list[Episode] = field(default_factory=list)
+    """Finished rhythm episodes (and unreadable stretches), times in seconds."""
+    alerts: list[Alert] = field(default_factory=list)
 
 
 def check_signal(recording: Recording) -> None:
@@ -100,7 +105,12 @@ def analyze_recording(
     if classifier is not None:
         beats = [BeatResult(b.sample, b.time_s, c.label, c.confidence)
                  for b, c in zip(beats, classified, strict=True)]
-    return AnalysisResult(recording.name, recording.fs, working_fs, beats, detector.delay_s)
+    # Rhythm over the classified beats (all 'N' when classification is off).
+    rhythm_beats = classified if classifier is not None else make_beats(
+        peaks, ["N"] * len(peaks), working_fs)
+    events = run_rhythm(x, working_fs, rhythm_beats)
+    return AnalysisResult(recording.name, recording.fs, working_fs, beats, detector.delay_s,
+                          final_episodes(events), AlertManager().process(events))
 
 
 def _classifier(working_fs: float) -> BeatClassifier:

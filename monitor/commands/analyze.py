@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from monitor.analysis import AnalysisResult, analyze_recording
+from monitor.classify.episode_export import rhythm_annotations, write_episodes_jsonl
 from monitor.errors import InputError
 from monitor.progress import ProgressBar
 from monitor.recording import import_wfdb, load_recording
@@ -24,7 +25,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="detect and classify the beats of a recorded ECG (WFDB record or CSV)",
         description="Run the streaming signal path and the beat classifier over a recording "
         "at 130 Hz and write the beats, labelled N S V F Q, as a WFDB annotation file "
-        "DIR/<record>.ecgmon at the input's own rate.",
+        "DIR/<record>.ecgmon at the input's own rate, the rhythm episodes as WFDB rhythm "
+        "annotations DIR/<record>.rhythm ('+' with aux_note '(AFIB', '(N', ... like MIT-BIH) "
+        "and as DIR/<record>.episodes.jsonl.",
     )
     parser.add_argument("record", help="WFDB record path (e.g. ../shared/data/mitdb/100) or a .csv")
     parser.add_argument("--out", type=Path, required=True, help="output directory")
@@ -48,8 +51,10 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise InputError(f"cannot create output directory {args.out}: {exc.strerror}") from exc
     write_annotations(wfdb, result, args.out)
+    write_rhythm_annotations(wfdb, result, args.out)
     if args.format == "jsonl":
         write_jsonl(result, args.out / f"{result.record}.jsonl")
+    write_episodes_jsonl(result.episodes, result.fs, args.out / f"{result.record}.episodes.jsonl")
     rate = 60.0 * len(result.beats) / max(1e-9, len(recording.samples_uv) / recording.fs)
     labels = [b.label for b in result.beats if b.label is not None]
     classes = " ".join(f"{c} {labels.count(c)}" for c in "NSVFQ") if labels else "unclassified"
@@ -57,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
         f"{result.record}: {len(result.beats)} beats in {recording.duration_s:.0f} s "
         f"(mean {rate:.0f} bpm; {classes}), written to {args.out}/{result.record}.ecgmon"
     )
+    print(f"{result.record}: {_episode_summary(result)}; {len(result.alerts)} alerts")
     return 0
 
 
@@ -88,3 +94,31 @@ def write_jsonl(result: AnalysisResult, path: Path) -> None:
                 row["class"] = beat.label
                 row["confidence"] = round(float(beat.confidence or 0.0), 4)
             handle.write(json.dumps(row) + "\n")
+
+
+def write_rhythm_annotations(wfdb: object, result: AnalysisResult, out: Path) -> None:
+    """WFDB annotation file `<record>.rhythm`: '+' at each rhythm change, aux_note like MIT-BIH.
+
+    Kept apart from the beat file so beat-by-beat scoring of `.ecgmon` is unchanged.
+    """
+    n_samples = max([0, *(b.sample for b in result.beats)]) + 1
+    n_samples = max(n_samples, round(max((e.end_s for e in result.episodes), default=0.0)
+                                     * result.fs) + 1)
+    rows = rhythm_annotations(result.episodes, result.fs, n_samples)
+    wfdb.wrann(  # type: ignore[attr-defined]
+        result.record,
+        "rhythm",
+        sample=np.asarray([r[0] for r in rows]),
+        symbol=[r[1] for r in rows],
+        aux_note=[r[2] for r in rows],
+        fs=result.fs,
+        write_dir=str(out),
+    )
+
+
+def _episode_summary(result: AnalysisResult) -> str:
+    counts: dict[str, int] = {}
+    for episode in result.episodes:
+        counts[episode.kind] = counts.get(episode.kind, 0) + 1
+    found = ", ".join(f"{kind} {n}" for kind, n in sorted(counts.items()))
+    return f"{len(result.episodes)} episodes ({found or 'none'})"
