@@ -114,6 +114,76 @@ def _signal_path(fs: float, timed: bool) -> Chain:
     )
 
 
+def _stages_on_main(fs: float, timed: bool) -> Chain:
+    """filter -> QRS -> BeatClassifier -> RhythmStage, wired here as the daemon would.
+
+    Used only while monitor.pipeline (the daemon's wiring) is not installed, so the
+    classifier and the rhythm layer are measured inside a stream already; the report
+    says the wiring is the benchmark's.
+    """
+    from monitor.signal.filters import ecg_filter
+    from monitor.signal.qrs import QrsDetector
+
+    filt, qrs = ecg_filter(fs), QrsDetector(fs)
+    parts: dict[str, object] = {"ECG filter": filt, "QRS detector": qrs}
+    labels = ["0.5-40 Hz filter", "QRS"]
+    missing = [
+        "monitor.pipeline (daemon branch): the stages are wired by the benchmark instead",
+        "encrypted log: the daemon's sink (daemon branch); the writer alone is measured "
+        "under Log writes and storage",
+    ]
+    classifier = rhythm = None
+    if has("monitor.classify.classifier", "BeatClassifier"):
+        from monitor.classify.classifier import BeatClassifier
+
+        classifier = BeatClassifier(fs=fs)
+        parts["beat classifier"] = classifier
+        labels.append("classifier (BeatClassifier, int8 ONNX)")
+    if has("monitor.classify.rhythm_stage", "RhythmStage"):
+        from monitor.classify.rhythm_stage import RhythmStage
+
+        rhythm = RhythmStage(fs)
+        for attr, name in (
+            ("_quality", "signal quality"),
+            ("_vf", "VF detector"),
+            ("analyzer", "rhythm analysis"),
+            ("alerts", "alerts"),
+        ):
+            if getattr(rhythm, attr, None) is not None:
+                parts[name] = getattr(rhythm, attr)
+        labels.append("rhythm (RhythmStage: quality, VF, rhythm, alerts)")
+    stage_cpu: dict[str, float] = {}
+    if timed:
+        time_stages(parts, stage_cpu)
+    counters = {"episodes": 0, "alerts": 0}
+    seen = [0]
+
+    def after(beats: list[Any], out: Any) -> int:
+        if out is not None:
+            counters["episodes"] += len(out.episodes)
+            counters["alerts"] += len(out.alerts)
+        return len(beats)
+
+    def feed(frame: EcgFrame) -> int:
+        x = frame.samples_uv
+        filtered = filt.process(x)
+        peaks = qrs.process(x)
+        seen[0] += x.size
+        beats = list(classifier.process(filtered, peaks)) if classifier is not None else []
+        out = rhythm.process(x, beats) if rhythm is not None else None
+        return after(beats, out) if classifier is not None else int(peaks.size)
+
+    def finish() -> int:
+        peaks = qrs.flush()
+        if classifier is None:
+            return int(peaks.size)
+        beats = list(classifier.process(np.empty(0), peaks)) + list(classifier.flush())
+        out = rhythm.flush(beats) if rhythm is not None else None
+        return after(beats, out)
+
+    return Chain(labels, missing, feed, finish, lambda: None, None, counters, stage_cpu)
+
+
 def _pipeline() -> tuple[Any, list[str], list[str]]:
     """The daemon's pipeline with every stage it finds, its stage names and what is missing."""
     if has("monitor.daemon.runner", "build_pipeline"):
@@ -131,6 +201,7 @@ def _pipeline() -> tuple[Any, list[str], list[str]]:
 
 def _sink(log_dir: Path, clock: Callable[[], float], stream_t0: Callable[[], int]) -> Any:
     from monitor.daemon.storage import EncryptedLogSink
+
     from monitor.store.keys import Identity
     from monitor.store.writer import LogWriter
 
@@ -143,6 +214,8 @@ def build_chain(fs: float, log_dir: Path, timed: bool = False) -> Chain:
     """The fullest chain this installation has (see the module docstring); with `timed`,
     the CPU time of each stage is summed in `Chain.stage_cpu`."""
     if not has("monitor.pipeline", "Pipeline"):
+        if has("monitor.classify.classifier", "BeatClassifier"):
+            return _stages_on_main(fs, timed)
         return _signal_path(fs, timed)
     pipeline, labels, missing = _pipeline()
     stage_cpu: dict[str, float] = {}
