@@ -103,14 +103,24 @@ def analyze_recording(
     samples = np.clip(np.round(peaks * scale).astype(np.int64), 0, len(recording.samples_uv) - 1)
     beats = [BeatResult(int(s), float(s) / recording.fs) for s in samples]
     if classifier is not None:
-        beats = [BeatResult(b.sample, b.time_s, c.label, c.confidence)
-                 for b, c in zip(beats, classified, strict=True)]
+        beats = [
+            BeatResult(b.sample, b.time_s, c.label, c.confidence)
+            for b, c in zip(beats, classified, strict=True)
+        ]
     # Rhythm over the classified beats (all 'N' when classification is off).
-    rhythm_beats = classified if classifier is not None else make_beats(
-        peaks, ["N"] * len(peaks), working_fs)
+    rhythm_beats = (
+        classified if classifier is not None else make_beats(peaks, ["N"] * len(peaks), working_fs)
+    )
     events = run_rhythm(x, working_fs, rhythm_beats)
-    return AnalysisResult(recording.name, recording.fs, working_fs, beats, detector.delay_s,
-                          final_episodes(events), AlertManager().process(events))
+    return AnalysisResult(
+        recording.name,
+        recording.fs,
+        working_fs,
+        beats,
+        detector.delay_s,
+        final_episodes(events),
+        AlertManager().process(events),
+    )
 
 
 def _classifier(working_fs: float) -> BeatClassifier:

@@ -65,8 +65,12 @@ class CaptureWriter:
             raise InputError(f"cannot create {path}: {exc.strerror}") from exc
         self.path = path
         self.count = 0
-        header = {"format": FORMAT, "version": VERSION,
-                  "device": {"name": device_name, "address": address}, "started_ns": started_ns}
+        header = {
+            "format": FORMAT,
+            "version": VERSION,
+            "device": {"name": device_name, "address": address},
+            "started_ns": started_ns,
+        }
         self._line(header)
 
     def _line(self, obj: dict[str, Any]) -> None:
@@ -83,8 +87,12 @@ class CaptureWriter:
     def __enter__(self) -> CaptureWriter:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()
 
 
@@ -94,8 +102,12 @@ def _records(lines: Iterator[tuple[int, str]], path: Path) -> Iterator[CaptureRe
             continue
         try:
             obj = json.loads(line)
-            record = CaptureRecord(int(obj["t_ns"]), str(obj["char"]).lower(), str(obj["kind"]),
-                                   bytes.fromhex(obj["hex"]))
+            record = CaptureRecord(
+                int(obj["t_ns"]),
+                str(obj["char"]).lower(),
+                str(obj["kind"]),
+                bytes.fromhex(obj["hex"]),
+            )
         except (ValueError, KeyError, TypeError) as exc:
             raise InputError(f"{path}:{number}: not a capture record ({exc})") from None
         if record.kind not in KINDS:

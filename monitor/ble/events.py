@@ -125,6 +125,15 @@ class Malformed:
 
 
 SessionEvent = (
-    StateChanged | Gap | DuplicateFrame | OutOfOrderFrame | LateFrame | Stalled
-    | StreamStopped | EcgUnavailable | BatteryLevel | HeartRate | Malformed
+    StateChanged
+    | Gap
+    | DuplicateFrame
+    | OutOfOrderFrame
+    | LateFrame
+    | Stalled
+    | StreamStopped
+    | EcgUnavailable
+    | BatteryLevel
+    | HeartRate
+    | Malformed
 )

@@ -77,9 +77,7 @@ def decode_heart_rate(data: bytes | bytearray) -> HeartRateMeasurement:
         rest = len(data) - offset
         if rest % 2:
             raise BleDecodeError("heart-rate RR intervals are not whole uint16 values")
-        rr = tuple(
-            int.from_bytes(data[i : i + 2], "little") for i in range(offset, len(data), 2)
-        )
+        rr = tuple(int.from_bytes(data[i : i + 2], "little") for i in range(offset, len(data), 2))
         if any(v == 0 for v in rr):
             raise BleDecodeError("heart-rate RR interval of zero")
     return HeartRateMeasurement(bpm, contact, energy, rr, wide)

@@ -146,6 +146,7 @@ Settings = dict[SettingType, tuple[int, ...]]
 
 # --------------------------------------------------------------------- settings TLVs
 
+
 def encode_settings(settings: Settings) -> bytes:
     """`[type][count][count x little-endian value]` for each setting, in the given order."""
     out = bytearray()
@@ -193,6 +194,7 @@ H10_ECG_SETTINGS: Settings = {
 
 # --------------------------------------------------------------------- requests
 
+
 @dataclass(frozen=True)
 class CpRequest:
     """A control-point write: op code, measurement type, settings (start only)."""
@@ -205,10 +207,9 @@ class CpRequest:
 
 def encode_request(request: CpRequest) -> bytes:
     """`[opcode][(offline << 7) | type][settings...]`."""
-    return (
-        bytes((request.opcode, (int(request.offline) << 7) | request.measurement))
-        + encode_settings(request.settings)
-    )
+    return bytes(
+        (request.opcode, (int(request.offline) << 7) | request.measurement)
+    ) + encode_settings(request.settings)
 
 
 def decode_request(data: bytes) -> CpRequest:
@@ -244,6 +245,7 @@ def get_settings_request(measurement: MeasurementType = MeasurementType.ECG) -> 
 
 
 # --------------------------------------------------------------------- CP indications
+
 
 @dataclass(frozen=True)
 class CpResponse:
@@ -288,8 +290,12 @@ CpIndication = CpResponse | MeasurementStopped | FeatureRead
 def encode_response(response: CpResponse) -> bytes:
     """Bytes of a control-point response indication (5 bytes plus parameters)."""
     head = bytes(
-        (CP_RESPONSE_CODE, response.opcode & 0xFF, response.measurement & 0xFF,
-         response.status & 0xFF)
+        (
+            CP_RESPONSE_CODE,
+            response.opcode & 0xFF,
+            response.measurement & 0xFF,
+            response.status & 0xFF,
+        )
     )
     if response.status != Status.SUCCESS:
         return head + b"\x00"  # a real H10 sends the (zero) 'more' byte on errors too
@@ -350,13 +356,13 @@ def decode_features(data: bytes) -> FeatureRead:
     if len(data) < 2 or data[0] != CP_FEATURE_READ_CODE:
         raise BleDecodeError("not a PMD feature read")
     found = {
-        kind for index, bit, kind in FEATURE_BITS
-        if index < len(data) and data[index] & (1 << bit)
+        kind for index, bit, kind in FEATURE_BITS if index < len(data) and data[index] & (1 << bit)
     }
     return FeatureRead(frozenset(found))
 
 
 # --------------------------------------------------------------------- data frames
+
 
 @dataclass(frozen=True)
 class EcgDataFrame:

@@ -79,11 +79,17 @@ RawObserver = Callable[[str, str, bytes, int], None]
 """(characteristic uuid, kind 'notify'|'read'|'write', bytes, host ns) for captures."""
 
 STRAP_SERVICES = (pmd.PMD_SERVICE_UUID, hrs.HR_SERVICE_UUID)
-PERMANENT_REFUSALS = frozenset({
-    pmd.Status.INVALID_OP_CODE, pmd.Status.INVALID_MEASUREMENT_TYPE, pmd.Status.NOT_SUPPORTED,
-    pmd.Status.INVALID_PARAMETER, pmd.Status.INVALID_RESOLUTION,
-    pmd.Status.INVALID_SAMPLE_RATE, pmd.Status.INVALID_MTU,
-})
+PERMANENT_REFUSALS = frozenset(
+    {
+        pmd.Status.INVALID_OP_CODE,
+        pmd.Status.INVALID_MEASUREMENT_TYPE,
+        pmd.Status.NOT_SUPPORTED,
+        pmd.Status.INVALID_PARAMETER,
+        pmd.Status.INVALID_RESOLUTION,
+        pmd.Status.INVALID_SAMPLE_RATE,
+        pmd.Status.INVALID_MTU,
+    }
+)
 """START refusals that another attempt cannot fix: continue with heart rate only.
 Anything else (INVALID_STATE, DEVICE_IN_CHARGER, ...) fails the attempt and retries."""
 
@@ -190,7 +196,9 @@ class StrapSession:
         return self
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         await self.close()
@@ -261,8 +269,12 @@ class StrapSession:
                     self._set_state(SessionState.FAILED, reason=reason, attempt=failures)
                     return
                 delay = backoff_delay(max(1, failures), self.config, self._rng)
-                self._set_state(SessionState.RECONNECTING, reason=reason, attempt=failures,
-                                retry_in_s=round(delay, 3))
+                self._set_state(
+                    SessionState.RECONNECTING,
+                    reason=reason,
+                    attempt=failures,
+                    retry_in_s=round(delay, 3),
+                )
                 await self._sleep(delay)
             self._set_state(SessionState.STOPPED, reason="closed")
         except asyncio.CancelledError:
@@ -305,8 +317,9 @@ class StrapSession:
         kwargs: dict[str, Any] = {}
         if self._client_backend is not None:
             kwargs["backend"] = self._client_backend
-        client = BleakClient(device, disconnected_callback=on_disconnect,
-                             timeout=config.connect_timeout_s, **kwargs)
+        client = BleakClient(
+            device, disconnected_callback=on_disconnect, timeout=config.connect_timeout_s, **kwargs
+        )
         for item in self.sequencer.restart():
             self._emit_sequenced(item, self._clock())
         ecg_on = False
@@ -461,11 +474,19 @@ class StrapSession:
                 return
             self._cp_params += message.parameters
             if not message.more:
-                waiter[1].set_result(pmd.CpResponse(
-                    message.opcode, message.measurement, message.status, False,
-                    bytes(self._cp_params)))
-        elif (isinstance(message, pmd.MeasurementStopped)
-              and pmd.MeasurementType.ECG in message.measurements):
+                waiter[1].set_result(
+                    pmd.CpResponse(
+                        message.opcode,
+                        message.measurement,
+                        message.status,
+                        False,
+                        bytes(self._cp_params),
+                    )
+                )
+        elif (
+            isinstance(message, pmd.MeasurementStopped)
+            and pmd.MeasurementType.ECG in message.measurements
+        ):
             self._emit(StreamStopped(t_ns))
             if self._link_event is not None:
                 self._link_reason = "the strap stopped the ECG stream"
@@ -522,8 +543,13 @@ class StrapSession:
             self._end_ns = t0 + cmap.host_duration(len(samples_uv) * item.interval_ns)
             self._emit(EcgFrame(t0, float(pmd.H10_ECG_FS), samples_uv))
         elif isinstance(item, Missing):
-            self._emit(Gap(cmap.to_host(item.start_sensor_ns),
-                           cmap.host_duration(item.samples * item.interval_ns), item.samples))
+            self._emit(
+                Gap(
+                    cmap.to_host(item.start_sensor_ns),
+                    cmap.host_duration(item.samples * item.interval_ns),
+                    item.samples,
+                )
+            )
         elif isinstance(item, Repeated):
             self._emit(DuplicateFrame(t_ns, item.sensor_ns))
         elif isinstance(item, Restarted):

@@ -13,16 +13,17 @@ import numpy as np
 
 # (offset from R in s, width in s, amplitude in uV)
 _WAVES = (
-    (-0.20, 0.025, 120.0),   # P
+    (-0.20, 0.025, 120.0),  # P
     (-0.035, 0.010, -150.0),  # Q
-    (0.0, 0.012, 1300.0),     # R
-    (0.035, 0.012, -300.0),   # S
-    (0.28, 0.050, 300.0),     # T
+    (0.0, 0.012, 1300.0),  # R
+    (0.035, 0.012, -300.0),  # S
+    (0.28, 0.050, 300.0),  # T
 )
 
 
-def synthetic_ecg(seconds: float, fs: float = 130.0, bpm: float = 68.0,
-                  seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def synthetic_ecg(
+    seconds: float, fs: float = 130.0, bpm: float = 68.0, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """(samples in uV, R-peak sample indices) for `seconds` of synthetic ECG."""
     rng = np.random.default_rng(seed)
     n = round(seconds * fs)

@@ -89,8 +89,9 @@ class ClockMap:
         lo, hi = float(sensor.min()), float(sensor.max())
         if n >= 16 and hi - lo >= self._min_span_ns:
             lag = host - sensor
-            which = np.minimum(((sensor - lo) / (hi - lo) * self.segments).astype(np.int64),
-                               self.segments - 1)
+            which = np.minimum(
+                ((sensor - lo) / (hi - lo) * self.segments).astype(np.int64), self.segments - 1
+            )
             order = np.lexsort((lag, which))
             first = np.flatnonzero(np.r_[True, which[order][1:] != which[order][:-1]])
             best = order[first]

@@ -134,6 +134,7 @@ class _Source:
 
 # --------------------------------------------------------------------- the strap
 
+
 class VirtualStrap:
     """A Polar H10 in software. See the module docstring for the whole picture."""
 
@@ -162,8 +163,9 @@ class VirtualStrap:
         self.rssi = rssi
         self.ecg = ecg
         self.sensor_start_ns = sensor_start_ns
-        values = np.clip(np.rint(np.asarray(samples_uv, dtype=np.float64)),
-                         -ECG_CLIP_UV, ECG_CLIP_UV).astype(np.int32)
+        values = np.clip(
+            np.rint(np.asarray(samples_uv, dtype=np.float64)), -ECG_CLIP_UV, ECG_CLIP_UV
+        ).astype(np.int32)
         self.samples_uv = values
         self.r_peaks = None if r_peaks is None else np.asarray(r_peaks, dtype=np.int64)
         self.samples_per_frame = pmd.samples_per_frame(self.faults.mtu)
@@ -186,16 +188,24 @@ class VirtualStrap:
         self.log: list[tuple[str, bytes]] = []
         """Every control-point write the strap received, for tests: ("write", bytes)."""
         self.scanner_backend: type[VirtualBleakScanner] = type(
-            "VirtualBleakScanner", (VirtualBleakScanner,), {"straps": (self,)})
+            "VirtualBleakScanner", (VirtualBleakScanner,), {"straps": (self,)}
+        )
         self.client_backend: type[VirtualBleakClient] = type(
-            "VirtualBleakClient", (VirtualBleakClient,), {"straps": (self,)})
+            "VirtualBleakClient", (VirtualBleakClient,), {"straps": (self,)}
+        )
 
     # ------------------------------------------------------------------ constructors
 
     @classmethod
-    def from_recording(cls, path: str | Path, *, fs: float | None = None,
-                       column: str | None = None, units: str = "uV",
-                       **kwargs: Any) -> VirtualStrap:
+    def from_recording(
+        cls,
+        path: str | Path,
+        *,
+        fs: float | None = None,
+        column: str | None = None,
+        units: str = "uV",
+        **kwargs: Any,
+    ) -> VirtualStrap:
         """Any recording `load_recording` reads (WFDB, CSV), resampled to 130 Hz."""
         from monitor.recording import load_recording
         from monitor.signal.resample import resample_record
@@ -205,8 +215,14 @@ class VirtualStrap:
         return cls(samples, float(pmd.H10_ECG_FS), **kwargs)
 
     @classmethod
-    def from_source(cls, source: str | Path | None, *, seconds: float = 600.0,
-                    fs: float | None = None, **kwargs: Any) -> VirtualStrap:
+    def from_source(
+        cls,
+        source: str | Path | None,
+        *,
+        seconds: float = 600.0,
+        fs: float | None = None,
+        **kwargs: Any,
+    ) -> VirtualStrap:
         """What `--virtual [--source PATH]` means on the command line.
 
         None: `seconds` of the synthetic ECG; a `.jsonl` file: a capture; anything
@@ -248,8 +264,11 @@ class VirtualStrap:
 
     def session_kwargs(self) -> dict[str, Any]:
         """What `StrapSession(config, **strap.session_kwargs())` needs to use this strap."""
-        return {"scanner_backend": self.scanner_backend, "client_backend": self.client_backend,
-                "clock": self.clock}
+        return {
+            "scanner_backend": self.scanner_backend,
+            "client_backend": self.client_backend,
+            "clock": self.clock,
+        }
 
     @property
     def exhausted(self) -> bool:
@@ -283,7 +302,8 @@ class VirtualStrap:
         """The strap's timestamp of source sample `index` (drift included)."""
         seconds = index / self.fs
         return self.sensor_start_ns + round(
-            seconds * 1e9 * (1.0 + self.faults.clock_drift_ppm * 1e-6))
+            seconds * 1e9 * (1.0 + self.faults.clock_drift_ppm * 1e-6)
+        )
 
     # ------------------------------------------------------------------ air
 
@@ -336,29 +356,48 @@ class VirtualStrap:
         services = BleakGATTServiceCollection()
         mtu = self.faults.mtu
 
-        def add(service_handle: int, uuid: str,
-                chars: list[tuple[int, str, list[str], bool]]) -> None:
+        def add(
+            service_handle: int, uuid: str, chars: list[tuple[int, str, list[str], bool]]
+        ) -> None:
             service = BleakGATTService(None, service_handle, uuid)
             services.add_service(service)
             for handle, char_uuid, props, cccd in chars:
-                char = BleakGATTCharacteristic(None, handle, char_uuid, props,  # type: ignore[arg-type]
-                                               lambda: mtu - 3, service)
+                char = BleakGATTCharacteristic(
+                    None,
+                    handle,
+                    char_uuid,
+                    props,  # type: ignore[arg-type]
+                    lambda: mtu - 3,
+                    service,
+                )
                 services.add_characteristic(char)
                 if cccd:
                     services.add_descriptor(BleakGATTDescriptor(None, handle + 1, CCCD_UUID, char))
 
-        add(0x0E, hrs.HR_SERVICE_UUID, [
-            (0x10, hrs.HR_MEASUREMENT_UUID, ["notify"], True),
-            (0x13, hrs.BODY_SENSOR_LOCATION_UUID, ["read"], False),
-        ])
-        add(0x3B, battery.BATTERY_SERVICE_UUID, [
-            (0x3D, battery.BATTERY_LEVEL_UUID, ["read", "notify"], True),
-        ])
+        add(
+            0x0E,
+            hrs.HR_SERVICE_UUID,
+            [
+                (0x10, hrs.HR_MEASUREMENT_UUID, ["notify"], True),
+                (0x13, hrs.BODY_SENSOR_LOCATION_UUID, ["read"], False),
+            ],
+        )
+        add(
+            0x3B,
+            battery.BATTERY_SERVICE_UUID,
+            [
+                (0x3D, battery.BATTERY_LEVEL_UUID, ["read", "notify"], True),
+            ],
+        )
         if self.ecg:
-            add(0x45, pmd.PMD_SERVICE_UUID, [
-                (0x47, pmd.PMD_CP_UUID, ["read", "write", "indicate"], True),
-                (0x4A, pmd.PMD_DATA_UUID, ["notify"], True),
-            ])
+            add(
+                0x45,
+                pmd.PMD_SERVICE_UUID,
+                [
+                    (0x47, pmd.PMD_CP_UUID, ["read", "write", "indicate"], True),
+                    (0x4A, pmd.PMD_DATA_UUID, ["notify"], True),
+                ],
+            )
         return services
 
     def read(self, uuid: str) -> bytes:
@@ -380,13 +419,16 @@ class VirtualStrap:
             request = pmd.decode_request(data)
         except BleDecodeError:
             if data[0] not in set(pmd.Opcode):
-                return pmd.encode_response(pmd.CpResponse(data[0], data[1] & 0x3F,
-                                                          pmd.Status.INVALID_OP_CODE))
+                return pmd.encode_response(
+                    pmd.CpResponse(data[0], data[1] & 0x3F, pmd.Status.INVALID_OP_CODE)
+                )
             if data[1] & 0x3F not in set(pmd.MeasurementType):
-                return pmd.encode_response(pmd.CpResponse(data[0], data[1] & 0x3F,
-                                                          pmd.Status.INVALID_MEASUREMENT_TYPE))
-            return pmd.encode_response(pmd.CpResponse(data[0], data[1] & 0x3F,
-                                                      pmd.Status.INVALID_PARAMETER))
+                return pmd.encode_response(
+                    pmd.CpResponse(data[0], data[1] & 0x3F, pmd.Status.INVALID_MEASUREMENT_TYPE)
+                )
+            return pmd.encode_response(
+                pmd.CpResponse(data[0], data[1] & 0x3F, pmd.Status.INVALID_PARAMETER)
+            )
         return pmd.encode_response(self._answer(request))
 
     def _answer(self, request: pmd.CpRequest) -> pmd.CpResponse:
@@ -395,8 +437,11 @@ class VirtualStrap:
         def status(code: int, params: bytes = b"") -> pmd.CpResponse:
             return pmd.CpResponse(op, kind, code, False, params)
 
-        if op not in (pmd.Opcode.GET_MEASUREMENT_SETTINGS, pmd.Opcode.REQUEST_MEASUREMENT_START,
-                      pmd.Opcode.STOP_MEASUREMENT):
+        if op not in (
+            pmd.Opcode.GET_MEASUREMENT_SETTINGS,
+            pmd.Opcode.REQUEST_MEASUREMENT_START,
+            pmd.Opcode.STOP_MEASUREMENT,
+        ):
             return status(pmd.Status.NOT_SUPPORTED)
         if kind not in (pmd.MeasurementType.ECG, pmd.MeasurementType.ACC):
             return status(pmd.Status.INVALID_MEASUREMENT_TYPE)
@@ -405,16 +450,22 @@ class VirtualStrap:
         if op == pmd.Opcode.GET_MEASUREMENT_SETTINGS:
             if kind == pmd.MeasurementType.ECG:
                 return status(pmd.Status.SUCCESS, pmd.encode_settings(pmd.H10_ECG_SETTINGS))
-            return status(pmd.Status.SUCCESS, pmd.encode_settings({
-                pmd.SettingType.SAMPLE_RATE: (25, 50, 100, 200),
-                pmd.SettingType.RESOLUTION: (16,),
-                pmd.SettingType.RANGE: (2, 4, 8),
-            }))
+            return status(
+                pmd.Status.SUCCESS,
+                pmd.encode_settings(
+                    {
+                        pmd.SettingType.SAMPLE_RATE: (25, 50, 100, 200),
+                        pmd.SettingType.RESOLUTION: (16,),
+                        pmd.SettingType.RANGE: (2, 4, 8),
+                    }
+                ),
+            )
         if kind == pmd.MeasurementType.ACC:
             return status(pmd.Status.NOT_SUPPORTED)  # the virtual strap streams ECG only
         if op == pmd.Opcode.STOP_MEASUREMENT:
-            if self._streaming and (self.faults.stuck_stops < 0
-                                    or self._stuck < self.faults.stuck_stops):
+            if self._streaming and (
+                self.faults.stuck_stops < 0 or self._stuck < self.faults.stuck_stops
+            ):
                 self._stuck += 1
                 return status(pmd.Status.SUCCESS)
             self._streaming = False
@@ -465,8 +516,9 @@ class VirtualStrap:
 
         def payload(k: int) -> bytes:
             last = (k + 1) * n - 1
-            return pmd.encode_ecg_frame(self.sensor_ns_of_sample(last),
-                                        self.samples_uv[k * n : (k + 1) * n])
+            return pmd.encode_ecg_frame(
+                self.sensor_ns_of_sample(last), self.samples_uv[k * n : (k + 1) * n]
+            )
 
         return _Source(due, payload, count, self._heart_rate_track())
 
@@ -478,8 +530,9 @@ class VirtualStrap:
         if peaks is None:
             from monitor.signal.qrs import detect_qrs
 
-            peaks = np.asarray(detect_qrs(self.samples_uv.astype(np.float64), self.fs),
-                               dtype=np.int64)
+            peaks = np.asarray(
+                detect_qrs(self.samples_uv.astype(np.float64), self.fs), dtype=np.int64
+            )
         times = peaks / self.fs
         out: list[tuple[float, bytes]] = []
         last_bpm = 0
@@ -491,8 +544,12 @@ class VirtualStrap:
             bpm = round(60.0 / float(np.mean(recent))) if len(recent) else last_bpm
             last_bpm = bpm
             rr_1024 = tuple(max(1, min(0xFFFF, round(v * 1024))) for v in rr)
-            out.append((float(second), hrs.encode_heart_rate(
-                hrs.HeartRateMeasurement(min(bpm, 255), rr_1024=rr_1024))))
+            out.append(
+                (
+                    float(second),
+                    hrs.encode_heart_rate(hrs.HeartRateMeasurement(min(bpm, 255), rr_1024=rr_1024)),
+                )
+            )
         return out
 
     def _capture_source(self) -> _Source:
@@ -504,8 +561,12 @@ class VirtualStrap:
         t0 = frames[0].t_ns - lead_ns if frames else 0
         times = [(r.t_ns - t0) / 1e9 for r in frames]
         h0 = hr[0].t_ns - 1_000_000_000 if hr else 0  # the first beat report ~1 s in
-        return _Source(lambda k: times[k], lambda k: frames[k].data, len(frames),
-                       [((r.t_ns - h0) / 1e9, r.data) for r in hr])
+        return _Source(
+            lambda k: times[k],
+            lambda k: frames[k].data,
+            len(frames),
+            [((r.t_ns - h0) / 1e9, r.data) for r in hr],
+        )
 
 
 class _Connection:
@@ -564,9 +625,13 @@ class _Connection:
             k += 1  # frames measured while nobody was listening are gone
         if faults.disconnect_after_s is not None and strap._disconnects < faults.max_disconnects:
             asyncio.get_running_loop().call_later(
-                faults.disconnect_after_s / strap.speed, self._link_loss)
-        stall_at = (elapsed + faults.stall_after_s
-                    if faults.stall_after_s is not None and not strap._stalled else None)
+                faults.disconnect_after_s / strap.speed, self._link_loss
+            )
+        stall_at = (
+            elapsed + faults.stall_after_s
+            if faults.stall_after_s is not None and not strap._stalled
+            else None
+        )
         held: bytes | None = None
         extra = 0.0
         while k < source.frame_count and strap._streaming and not self.closed:
@@ -624,15 +689,20 @@ class _Connection:
 
 # --------------------------------------------------------------------- bleak backends
 
+
 class VirtualBleakScanner(BaseBleakScanner):
     """bleak scanner backend that hears the virtual straps in `straps`."""
 
     straps: tuple[VirtualStrap, ...] = ()
     advertising_interval_s = 0.1
 
-    def __init__(self, detection_callback: AdvertisementDataCallback | None,
-                 service_uuids: list[str] | None, scanning_mode: str = "active",
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        detection_callback: AdvertisementDataCallback | None,
+        service_uuids: list[str] | None,
+        scanning_mode: str = "active",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(detection_callback, service_uuids)
         self._task: asyncio.Task[None] | None = None
 
@@ -656,8 +726,9 @@ class VirtualBleakScanner(BaseBleakScanner):
                 adv = strap.advertisement()
                 if not self.is_allowed_uuid(adv.service_uuids):
                     continue
-                device = self.create_or_update_device(strap.address, strap.address,
-                                                      strap.name, strap, adv)
+                device = self.create_or_update_device(
+                    strap.address, strap.address, strap.name, strap, adv
+                )
                 self.call_detection_callbacks(device, adv)
             await asyncio.sleep(self.advertising_interval_s / max(s.speed for s in self.straps))
 
@@ -671,14 +742,17 @@ class VirtualBleakClient(BaseBleakClient):
         kwargs.pop("bluez", None)
         kwargs.pop("winrt", None)
         kwargs.pop("services", None)
-        super().__init__(address_or_ble_device,
-                         disconnected_callback=kwargs.pop("disconnected_callback", None),
-                         timeout=kwargs.pop("timeout", 10.0))
+        super().__init__(
+            address_or_ble_device,
+            disconnected_callback=kwargs.pop("disconnected_callback", None),
+            timeout=kwargs.pop("timeout", 10.0),
+        )
         details = getattr(address_or_ble_device, "details", None)
         strap = details if isinstance(details, VirtualStrap) else None
         if strap is None:
-            strap = next((s for s in self.straps if s.address.lower() == self.address.lower()),
-                         None)
+            strap = next(
+                (s for s in self.straps if s.address.lower() == self.address.lower()), None
+            )
         self._strap = strap
         self._connection: _Connection | None = None
 
@@ -732,8 +806,9 @@ class VirtualBleakClient(BaseBleakClient):
             raise BleakError("Not connected")
         return self._connection
 
-    async def read_gatt_char(self, characteristic: BleakGATTCharacteristic, *,
-                             use_cached: bool = False, **kwargs: Any) -> bytearray:
+    async def read_gatt_char(
+        self, characteristic: BleakGATTCharacteristic, *, use_cached: bool = False, **kwargs: Any
+    ) -> bytearray:
         connection = self._require()
         assert self._strap is not None
         value = self._strap.read(characteristic.uuid)
@@ -741,14 +816,16 @@ class VirtualBleakClient(BaseBleakClient):
             asyncio.get_running_loop().call_soon(connection.notify, characteristic.uuid, value)
         return bytearray(value)
 
-    async def read_gatt_descriptor(self, descriptor: BleakGATTDescriptor, *,
-                                   use_cached: bool = False, **kwargs: Any) -> bytearray:
+    async def read_gatt_descriptor(
+        self, descriptor: BleakGATTDescriptor, *, use_cached: bool = False, **kwargs: Any
+    ) -> bytearray:
         connection = self._require()
         on = descriptor.characteristic_uuid in connection.subscriptions
         return bytearray(b"\x01\x00" if on else b"\x00\x00")
 
-    async def write_gatt_char(self, characteristic: BleakGATTCharacteristic,
-                              data: SizedBuffer, response: bool) -> None:
+    async def write_gatt_char(
+        self, characteristic: BleakGATTCharacteristic, data: SizedBuffer, response: bool
+    ) -> None:
         connection = self._require()
         assert self._strap is not None
         if characteristic.uuid != pmd.PMD_CP_UUID:
@@ -758,19 +835,22 @@ class VirtualBleakClient(BaseBleakClient):
         if faults.reply_before_write_returns:
             connection.notify(pmd.PMD_CP_UUID, reply)
         elif faults.reply_delay_s > 0:
-            asyncio.get_running_loop().call_later(faults.reply_delay_s / self._strap.speed,
-                                                  connection.notify, pmd.PMD_CP_UUID, reply)
+            asyncio.get_running_loop().call_later(
+                faults.reply_delay_s / self._strap.speed, connection.notify, pmd.PMD_CP_UUID, reply
+            )
         else:
             asyncio.get_running_loop().call_soon(connection.notify, pmd.PMD_CP_UUID, reply)
         await asyncio.sleep(0)
 
-    async def write_gatt_descriptor(self, descriptor: BleakGATTDescriptor,
-                                    data: SizedBuffer) -> None:
+    async def write_gatt_descriptor(
+        self, descriptor: BleakGATTDescriptor, data: SizedBuffer
+    ) -> None:
         self._require()
         raise BleakError("descriptor writes are not supported by the virtual strap")
 
-    async def start_notify(self, characteristic: BleakGATTCharacteristic,
-                           callback: NotifyCallback, **kwargs: Any) -> None:
+    async def start_notify(
+        self, characteristic: BleakGATTCharacteristic, callback: NotifyCallback, **kwargs: Any
+    ) -> None:
         connection = self._require()
         connection.subscriptions[characteristic.uuid] = callback
         if characteristic.uuid == hrs.HR_MEASUREMENT_UUID:

@@ -127,8 +127,14 @@ class AlertManager:
         if level <= state.alerted_level:
             return None
         state.alerted_level = level
-        return Alert(event.kind, SEVERITIES[level], event.end_s, event.id, event.start_s,
-                     MESSAGES.get(event.kind, event.kind))
+        return Alert(
+            event.kind,
+            SEVERITIES[level],
+            event.end_s,
+            event.id,
+            event.start_s,
+            MESSAGES.get(event.kind, event.kind),
+        )
 
     @staticmethod
     def _level(policy: AlertPolicy, event: Episode) -> int:

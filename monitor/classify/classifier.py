@@ -32,25 +32,42 @@ def check_rate(model: BeatModel, fs: float) -> None:
 
 
 def _run(model: BeatModel, wave: np.ndarray, context: np.ndarray) -> np.ndarray:
-    return np.concatenate([
-        model.predict(wave[i:i + BATCH], context[i:i + BATCH]) for i in range(0, len(wave), BATCH)
-    ])
+    return np.concatenate(
+        [
+            model.predict(wave[i : i + BATCH], context[i : i + BATCH])
+            for i in range(0, len(wave), BATCH)
+        ]
+    )
 
 
-def _beats(model: BeatModel, peaks: np.ndarray, probs: np.ndarray, rr_pre: list[float | None],
-           rr_post: list[float | None], fs: float) -> list[ClassifiedBeat]:
+def _beats(
+    model: BeatModel,
+    peaks: np.ndarray,
+    probs: np.ndarray,
+    rr_pre: list[float | None],
+    rr_post: list[float | None],
+    fs: float,
+) -> list[ClassifiedBeat]:
     best = probs.argmax(axis=1)
     return [
         ClassifiedBeat(
-            index=int(p), time_s=float(p) / fs, label=model.classes[int(k)],
-            confidence=float(probs[i, k]), rr_before_s=rr_pre[i], rr_after_s=rr_post[i],
+            index=int(p),
+            time_s=float(p) / fs,
+            label=model.classes[int(k)],
+            confidence=float(probs[i, k]),
+            rr_before_s=rr_pre[i],
+            rr_after_s=rr_post[i],
         )
         for i, (p, k) in enumerate(zip(peaks, best, strict=True))
     ]
 
 
-def classify_beats(filtered: np.ndarray, peaks: np.ndarray, fs: float = feat.INPUT_FS,
-                   model: BeatModel | None = None) -> list[ClassifiedBeat]:
+def classify_beats(
+    filtered: np.ndarray,
+    peaks: np.ndarray,
+    fs: float = feat.INPUT_FS,
+    model: BeatModel | None = None,
+) -> list[ClassifiedBeat]:
     """Classify every beat of a whole filtered recording (R-peak indices into it)."""
     model = model or BeatModel()
     check_rate(model, fs)
@@ -88,8 +105,9 @@ class BeatClassifier:
     def samples_seen(self) -> int:
         return self._start + self._signal.size
 
-    def process(self, chunk: np.ndarray,
-                peaks: np.ndarray | list[int] | tuple[int, ...] = ()) -> list[ClassifiedBeat]:
+    def process(
+        self, chunk: np.ndarray, peaks: np.ndarray | list[int] | tuple[int, ...] = ()
+    ) -> list[ClassifiedBeat]:
         x = np.asarray(chunk, dtype=np.float64).ravel()
         if x.size:
             self._signal = np.concatenate([self._signal, x])
@@ -115,7 +133,8 @@ class BeatClassifier:
             return []
         peaks = np.asarray(self._pending[: count + 1], dtype=np.int64)
         windows, log_std = feat.normalize_windows(
-            feat.cut_windows(self._signal, peaks[:count], offset=self._start))
+            feat.cut_windows(self._signal, peaks[:count], offset=self._start)
+        )
         wave = np.empty((count, 2, feat.WINDOW), np.float32)
         context = np.empty((count, feat.N_CONTEXT), np.float32)
         rr_pre: list[float | None] = []

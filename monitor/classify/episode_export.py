@@ -43,15 +43,19 @@ def rhythm_track(episodes: Sequence[Episode]) -> list[tuple[float, str]]:
     track: list[tuple[float, str]] = []
     for t in bounds:
         ongoing = [e for e in spans if e.start_s <= t < e.end_s]
-        note = (RHYTHM_NOTE[min(ongoing, key=lambda e: priority[e.kind]).kind]
-                if ongoing else NORMAL_NOTE)
+        note = (
+            RHYTHM_NOTE[min(ongoing, key=lambda e: priority[e.kind]).kind]
+            if ongoing
+            else NORMAL_NOTE
+        )
         if not track or track[-1][1] != note:
             track.append((t, note))
     return track
 
 
-def rhythm_annotations(episodes: Sequence[Episode], fs: float, n_samples: int
-                       ) -> list[tuple[int, str, str]]:
+def rhythm_annotations(
+    episodes: Sequence[Episode], fs: float, n_samples: int
+) -> list[tuple[int, str, str]]:
     """(sample, '+', aux_note) rhythm annotations at the recording's rate."""
     out: list[tuple[int, str, str]] = []
     for t, note in rhythm_track(episodes):

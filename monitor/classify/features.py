@@ -85,8 +85,13 @@ def normalize_windows(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return (centred / std[:, None]).astype(np.float32), np.log(std)
 
 
-def cut_windows(signal: np.ndarray, peaks: np.ndarray, offset: int = 0,
-                before: int = WINDOW_BEFORE, after: int = WINDOW_AFTER) -> np.ndarray:
+def cut_windows(
+    signal: np.ndarray,
+    peaks: np.ndarray,
+    offset: int = 0,
+    before: int = WINDOW_BEFORE,
+    after: int = WINDOW_AFTER,
+) -> np.ndarray:
     """Windows of `signal` around each peak (absolute index minus `offset` into signal).
 
     Samples outside the signal repeat its edge value (only the first beat of a stream
@@ -117,8 +122,9 @@ class ContextFeaturizer:
     def __init__(self) -> None:
         self.state = ContextState()
 
-    def step(self, window: np.ndarray, log_std: float, rr_pre_s: float | None,
-             rr_post_s: float | None) -> tuple[np.ndarray, np.ndarray]:
+    def step(
+        self, window: np.ndarray, log_std: float, rr_pre_s: float | None, rr_post_s: float | None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Features of one beat (normalised window, its log std, RR in seconds or None).
 
         Returns (two-channel wave (2, WINDOW) float32, context vector float32) and then
@@ -152,12 +158,15 @@ class ContextFeaturizer:
         # Fold this beat into the context (after it has been described).
         if pre is not None:
             st.rr_prev = pre
-            st.rr_short = pre if st.rr_short is None else (
-                st.rr_short + SHORT_ALPHA * (pre - st.rr_short))
-            st.rr_long = pre if st.rr_long is None else (
-                st.rr_long + LONG_ALPHA * (pre - st.rr_long))
-        st.log_amp = log_std if st.log_amp is None else (
-            st.log_amp + AMP_ALPHA * (log_std - st.log_amp))
+            st.rr_short = (
+                pre if st.rr_short is None else (st.rr_short + SHORT_ALPHA * (pre - st.rr_short))
+            )
+            st.rr_long = (
+                pre if st.rr_long is None else (st.rr_long + LONG_ALPHA * (pre - st.rr_long))
+            )
+        st.log_amp = (
+            log_std if st.log_amp is None else (st.log_amp + AMP_ALPHA * (log_std - st.log_amp))
+        )
         if st.template is None:
             st.template = window.astype(np.float64)
         elif pre is None or pre >= TEMPLATE_PREMATURE * long:
@@ -165,8 +174,9 @@ class ContextFeaturizer:
         return wave, context
 
 
-def featurize(signal: np.ndarray, peaks: np.ndarray,
-              fs: float = INPUT_FS) -> tuple[np.ndarray, np.ndarray]:
+def featurize(
+    signal: np.ndarray, peaks: np.ndarray, fs: float = INPUT_FS
+) -> tuple[np.ndarray, np.ndarray]:
     """Model inputs for every beat of a whole filtered record (offline, e.g. training).
 
     `peaks` are ascending R-peak indices into `signal`; the last beat has no RR after.

@@ -56,18 +56,18 @@ def input_spec() -> dict[str, Any]:
 def _spec_doc() -> dict[str, Any]:
     return {
         "signal": "one ECG lead (MIT-BIH MLII-like), resampled to input_fs, filtered by "
-                  "monitor.signal.filters.filter_ecg (0.5-40 Hz Butterworth, streaming)",
+        "monitor.signal.filters.filter_ecg (0.5-40 Hz Butterworth, streaming)",
         "inputs": {
             "wave": "float32 (beats, 2, window_before + window_after): channel 0 the window "
-                    "around the R-peak (R at index window_before) minus its median, divided "
-                    "by its standard deviation (floor 5 uV); channel 1 the running average "
-                    "of the previous non-premature beats' channel 0 (exponential, weight "
-                    "1/16; premature: RR before < 0.9 x the long RR average)",
+            "around the R-peak (R at index window_before) minus its median, divided "
+            "by its standard deviation (floor 5 uV); channel 1 the running average "
+            "of the previous non-premature beats' channel 0 (exponential, weight "
+            "1/16; premature: RR before < 0.9 x the long RR average)",
             "context": "float32 (beats, len(context_features)), see "
-                       "monitor.classify.features.ContextFeaturizer: RR before/after relative "
-                       "to running RR averages of the previous beats (weights 1/8 and 1/128), "
-                       "RR in seconds, log amplitude relative to the running log amplitude, "
-                       "RR before relative to the RR before it",
+            "monitor.classify.features.ContextFeaturizer: RR before/after relative "
+            "to running RR averages of the previous beats (weights 1/8 and 1/128), "
+            "RR in seconds, log amplitude relative to the running log amplitude, "
+            "RR before relative to the RR before it",
         },
         "output": "probabilities: float32 (beats, len(classes)), softmax",
     }
@@ -108,7 +108,8 @@ def read_metadata(onnx_path: Path) -> dict[str, Any]:
         raise ModelError(f"beat model metadata {meta_path} is not a JSON object")
     if meta.get("sha256") != sha256_file(onnx_path):
         raise ModelError(
-            f"beat model {onnx_path} is corrupt (sha256 differs from {meta_path.name})")
+            f"beat model {onnx_path} is corrupt (sha256 differs from {meta_path.name})"
+        )
     expected = input_spec()
     for key, want in expected.items():
         got = meta.get(key)
@@ -150,11 +151,14 @@ class BeatModel:
         wave = np.ascontiguousarray(wave, dtype=np.float32)
         context = np.ascontiguousarray(context, dtype=np.float32)
         if wave.ndim != 3 or wave.shape[1:] != (2, feat.WINDOW):
-            raise ValueError(f"beat windows must have shape (beats, 2, {feat.WINDOW}), "
-                             f"got {wave.shape}")
+            raise ValueError(
+                f"beat windows must have shape (beats, 2, {feat.WINDOW}), got {wave.shape}"
+            )
         if context.shape != (wave.shape[0], feat.N_CONTEXT):
-            raise ValueError(f"beat context must have shape ({wave.shape[0]}, {feat.N_CONTEXT}), "
-                             f"got {context.shape}")
+            raise ValueError(
+                f"beat context must have shape ({wave.shape[0]}, {feat.N_CONTEXT}), "
+                f"got {context.shape}"
+            )
         if wave.shape[0] == 0:
             raise ValueError("empty batch: there are no beats to classify")
         (probs,) = self._session.run(["probabilities"], {"wave": wave, "context": context})

@@ -291,8 +291,11 @@ class RhythmAnalyzer:
                 if all(self._vf_like(j) for j in range(first, first + need)):
                     self._vf_last = k
                     return "vf"
-        if self._vf_run is not None and k - self._vf_last <= HOLD_SECONDS and (
-                q.readable or q.reason in VF_OVERRIDES):
+        if (
+            self._vf_run is not None
+            and k - self._vf_last <= HOLD_SECONDS
+            and (q.readable or q.reason in VF_OVERRIDES)
+        ):
             return "vf"  # VF goes on through a few less typical seconds
         return "ok" if q.readable else (q.reason or "noise")
 
@@ -306,13 +309,23 @@ class RhythmAnalyzer:
             if ident is None:
                 ident = self._new_id("s")
                 self._vf_run = (start, ident)
-                out.append(Episode(ident, "vf", float(start), float(k + 1), self._vf_confidence(
-                    start, k), Evidence(measure=self._vf_measure(start, k)), final=False))
+                out.append(
+                    Episode(
+                        ident,
+                        "vf",
+                        float(start),
+                        float(k + 1),
+                        self._vf_confidence(start, k),
+                        Evidence(measure=self._vf_measure(start, k)),
+                        final=False,
+                    )
+                )
         else:
             self._close_vf(out, k)
         if status not in ("ok", "vf"):
             if self._bad is not None and _family(status) != _family(
-                    self._bad[1].most_common(1)[0][0]):
+                self._bad[1].most_common(1)[0][0]
+            ):
                 self._close_bad(out, k)  # leads off after noise (or back): a new episode
             if self._bad is None:
                 self._bad = (k, Counter())
@@ -342,8 +355,17 @@ class RhythmAnalyzer:
         start, reasons = self._bad
         self._bad = None
         reason = reasons.most_common(1)[0][0]
-        out.append(Episode(self._new_id("s"), "unreadable", float(start), float(k), 1.0,
-                           final=True, reason=reason))
+        out.append(
+            Episode(
+                self._new_id("s"),
+                "unreadable",
+                float(start),
+                float(k),
+                1.0,
+                final=True,
+                reason=reason,
+            )
+        )
 
     # -- beats ------------------------------------------------------------------------
 
@@ -385,8 +407,9 @@ class RhythmAnalyzer:
             span = range(math.floor(prev.time_s), second + 1)
             clean = beat.rr_before_s is not None and all(self._analysable(s) for s in span)
             if not clean:
-                self._interrupt(out, prev.time_s, keep_af=beat.time_s - prev.time_s < self.config
-                                .bridge_s)
+                self._interrupt(
+                    out, prev.time_s, keep_af=beat.time_s - prev.time_s < self.config.bridge_s
+                )
                 prev = None
         if prev is not None:
             rr = beat.time_s - prev.time_s
@@ -418,15 +441,21 @@ class RhythmAnalyzer:
         else:
             self._af_state = False
 
-    def _on_interval(self, prev: ClassifiedBeat, beat: ClassifiedBeat, rr: float,
-                     out: list[Episode]) -> None:
+    def _on_interval(
+        self, prev: ClassifiedBeat, beat: ClassifiedBeat, rr: float, out: list[Episode]
+    ) -> None:
         cfg = self.config
         if rr > cfg.pause_s:
-            out.append(Episode(
-                self._new_id(), "pause", prev.time_s, beat.time_s,
-                round(min(prev.confidence, beat.confidence), 3),
-                Evidence((prev.index, beat.index), (round(rr, 3),), round(rr, 3)),
-            ))
+            out.append(
+                Episode(
+                    self._new_id(),
+                    "pause",
+                    prev.time_s,
+                    beat.time_s,
+                    round(min(prev.confidence, beat.confidence), 3),
+                    Evidence((prev.index, beat.index), (round(rr, 3),), round(rr, 3)),
+                )
+            )
         if prev.label == "N" and beat.label == "N":
             self._rate_rr.append(rr)
         # For AF, intervals between supraventricular beats (N or S) count: AF itself makes
@@ -453,11 +482,11 @@ class RhythmAnalyzer:
             self._end_srun(out)
             self._vrun.beats.append(beat)
             run = self._vrun
-            if (run.duration_s >= self.config.sustained_vt_s and "vt" not in self._open):
-                self._open["vt"] = _Open(self._new_id(), "vt", run.beats[0].time_s, Evidence(),
-                                         1.0)
-                self._confirm("vt", beat.time_s, self._run_evidence(run), out,
-                              self._run_confidence(run))
+            if run.duration_s >= self.config.sustained_vt_s and "vt" not in self._open:
+                self._open["vt"] = _Open(self._new_id(), "vt", run.beats[0].time_s, Evidence(), 1.0)
+                self._confirm(
+                    "vt", beat.time_s, self._run_evidence(run), out, self._run_confidence(run)
+                )
         else:
             self._end_vrun(out)
             if beat.label == "S":
@@ -470,8 +499,11 @@ class RhythmAnalyzer:
         head = run.beats[:32]
         rr = [b.time_s - a.time_s for a, b in itertools.pairwise(head)]
         rate = 60.0 * (len(run.beats) - 1) / run.duration_s if run.duration_s > 0 else None
-        return Evidence(tuple(b.index for b in head), tuple(round(r, 3) for r in rr),
-                        None if rate is None else round(rate, 1))
+        return Evidence(
+            tuple(b.index for b in head),
+            tuple(round(r, 3) for r in rr),
+            None if rate is None else round(rate, 1),
+        )
 
     @staticmethod
     def _run_confidence(run: _Run) -> float:
@@ -486,8 +518,16 @@ class RhythmAnalyzer:
             self._close("vt", run.beats[-1].time_s, out)
             return
         kind = {2: "couplet", 3: "triplet"}.get(n, "nsvt")
-        out.append(Episode(self._new_id(), kind, run.beats[0].time_s, run.beats[-1].time_s,
-                           self._run_confidence(run), self._run_evidence(run)))
+        out.append(
+            Episode(
+                self._new_id(),
+                kind,
+                run.beats[0].time_s,
+                run.beats[-1].time_s,
+                self._run_confidence(run),
+                self._run_evidence(run),
+            )
+        )
 
     def _end_srun(self, out: list[Episode]) -> None:
         run, self._srun = self._srun, _Run()
@@ -495,8 +535,16 @@ class RhythmAnalyzer:
             return
         rate = 60.0 * (len(run.beats) - 1) / run.duration_s
         if rate > self.config.tachy_bpm:
-            out.append(Episode(self._new_id(), "svt", run.beats[0].time_s, run.beats[-1].time_s,
-                               self._run_confidence(run), self._run_evidence(run)))
+            out.append(
+                Episode(
+                    self._new_id(),
+                    "svt",
+                    run.beats[0].time_s,
+                    run.beats[-1].time_s,
+                    self._run_confidence(run),
+                    self._run_evidence(run),
+                )
+            )
 
     def _on_pattern(self, beat: ClassifiedBeat, out: list[Episode]) -> None:
         o = self._ordinal
@@ -507,16 +555,20 @@ class RhythmAnalyzer:
                 if o - p.last_v == p.period and self._q_since_v == 0 and p.chain > 0:
                     p.chain += 1
                 else:
-                    self._end_pattern(name, self._prev.time_s if self._prev else beat.time_s,
-                                      out)
+                    self._end_pattern(name, self._prev.time_s if self._prev else beat.time_s, out)
                     p.chain = 1
                     before = self._recent[-1] if self._recent else beat
                     p.start_s, p.start_index = before.time_s, before.index
                 p.last_v = o
                 if p.chain >= self.config.pattern_cycles and name not in self._open:
                     self._open[name] = _Open(self._new_id(), name, p.start_s, Evidence(), 1.0)
-                    self._confirm(name, beat.time_s, Evidence((p.start_index, beat.index),
-                                  measure=float(p.chain)), out, beat.confidence)
+                    self._confirm(
+                        name,
+                        beat.time_s,
+                        Evidence((p.start_index, beat.index), measure=float(p.chain)),
+                        out,
+                        beat.confidence,
+                    )
             elif o - p.last_v >= p.period:
                 # The beat where the next V was due is not a V: the pattern is broken.
                 self._end_pattern(name, self._prev.time_s if self._prev else beat.time_s, out)
@@ -560,13 +612,21 @@ class RhythmAnalyzer:
             episode = self._open["af"]
             if irregularity is not None:
                 conf = min(1.0, irregularity / (2 * cfg.af_on)) * float(
-                    np.mean([b.confidence for b in self._recent]))
+                    np.mean([b.confidence for b in self._recent])
+                )
                 episode.confidence = round(max(episode.confidence, conf), 3)
             if not episode.confirmed and beat.time_s - self._af_since >= cfg.af_min_s:
-                self._confirm("af", beat.time_s, Evidence(
-                    tuple(b.index for b in self._recent), tuple(round(r, 3) for r, _ in rr),
-                    None if irregularity is None else round(irregularity, 4)), out,
-                    episode.confidence)
+                self._confirm(
+                    "af",
+                    beat.time_s,
+                    Evidence(
+                        tuple(b.index for b in self._recent),
+                        tuple(round(r, 3) for r, _ in rr),
+                        None if irregularity is None else round(irregularity, 4),
+                    ),
+                    out,
+                    episode.confidence,
+                )
 
     def _end_af(self, at_s: float, out: list[Episode]) -> None:
         self._af_state = False
@@ -589,11 +649,22 @@ class RhythmAnalyzer:
                 self._close(kind, beat.time_s, out)
                 continue
             episode = self._open.get(kind)
-            if (episode is not None and not episode.confirmed
-                    and beat.time_s - episode.start_s >= cfg.rate_min_s):
-                self._confirm(kind, beat.time_s, Evidence(
-                    tuple(b.index for b in list(self._recent)[-cfg.rate_beats - 1:]),
-                    tuple(round(r, 3) for r in self._rate_rr), round(bpm, 1)), out, 1.0)
+            if (
+                episode is not None
+                and not episode.confirmed
+                and beat.time_s - episode.start_s >= cfg.rate_min_s
+            ):
+                self._confirm(
+                    kind,
+                    beat.time_s,
+                    Evidence(
+                        tuple(b.index for b in list(self._recent)[-cfg.rate_beats - 1 :]),
+                        tuple(round(r, 3) for r in self._rate_rr),
+                        round(bpm, 1),
+                    ),
+                    out,
+                    1.0,
+                )
 
     # -- episode bookkeeping ----------------------------------------------------------
 
@@ -602,20 +673,31 @@ class RhythmAnalyzer:
         self._counter[machine] = self._counter.get(machine, 0) + 1
         return f"{machine}{self._counter[machine]}"
 
-    def _confirm(self, kind: str, now_s: float, evidence: Evidence, out: list[Episode],
-                 confidence: float) -> None:
+    def _confirm(
+        self, kind: str, now_s: float, evidence: Evidence, out: list[Episode], confidence: float
+    ) -> None:
         episode = self._open[kind]
         episode.confirmed = True
         episode.evidence = evidence
         episode.confidence = confidence
-        out.append(Episode(episode.id, kind, episode.start_s, now_s, confidence, evidence,
-                           final=False))
+        out.append(
+            Episode(episode.id, kind, episode.start_s, now_s, confidence, evidence, final=False)
+        )
 
     def _close(self, kind: str, end_s: float, out: list[Episode]) -> None:
         episode = self._open.pop(kind)
         if episode.confirmed:
-            out.append(Episode(episode.id, kind, episode.start_s, max(end_s, episode.start_s),
-                               episode.confidence, episode.evidence, final=True))
+            out.append(
+                Episode(
+                    episode.id,
+                    kind,
+                    episode.start_s,
+                    max(end_s, episode.start_s),
+                    episode.confidence,
+                    episode.evidence,
+                    final=True,
+                )
+            )
 
 
 CONTACT_REASONS = frozenset({NO_DATA, "no signal", "flat line (leads off?)", "saturation"})
@@ -638,13 +720,17 @@ def make_beats(
     times = np.asarray(peaks, dtype=np.float64) / fs
     out: list[ClassifiedBeat] = []
     for i, (peak, t) in enumerate(zip(peaks, times, strict=True)):
-        out.append(ClassifiedBeat(
-            index=int(peak), time_s=float(t), label=labels[i],
-            confidence=1.0 if confidences is None else float(confidences[i]),
-            rr_before_s=float(t - times[i - 1]) if i > 0 else None,
-            rr_after_s=float(times[i + 1] - t) if i + 1 < len(times) else None,
-            noisy=bool(noisy[i]) if noisy is not None else False,
-        ))
+        out.append(
+            ClassifiedBeat(
+                index=int(peak),
+                time_s=float(t),
+                label=labels[i],
+                confidence=1.0 if confidences is None else float(confidences[i]),
+                rr_before_s=float(t - times[i - 1]) if i > 0 else None,
+                rr_after_s=float(times[i + 1] - t) if i + 1 < len(times) else None,
+                noisy=bool(noisy[i]) if noisy is not None else False,
+            )
+        )
     return out
 
 

@@ -89,8 +89,9 @@ class RhythmStage:
     def _shift(self, verdicts: list[QualitySecond]) -> list[QualitySecond]:
         return [replace(q, index=q.index + self._offset_s) for q in verdicts]
 
-    def _analyse(self, beats: Iterable[ClassifiedBeat], quality: list[QualitySecond],
-                 vf: list, final: bool) -> StageOutput:
+    def _analyse(
+        self, beats: Iterable[ClassifiedBeat], quality: list[QualitySecond], vf: list, final: bool
+    ) -> StageOutput:
         events = self.analyzer.process(beats, quality, vf)
         if final:
             events += self.analyzer.flush()

@@ -34,10 +34,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--fs", type=float, help="sample rate of a CSV input, in Hz")
     parser.add_argument("--column", help="CSV column to read (default: the first)")
     parser.add_argument("--units", default="uV", help="CSV sample units: uV (default) or mV")
-    parser.add_argument("--format", choices=["wfdb", "jsonl"], default="wfdb",
-                        help="jsonl also writes DIR/<record>.jsonl")
-    parser.add_argument("--no-classify", action="store_true",
-                        help="detect beats only (every beat written as N)")
+    parser.add_argument(
+        "--format",
+        choices=["wfdb", "jsonl"],
+        default="wfdb",
+        help="jsonl also writes DIR/<record>.jsonl",
+    )
+    parser.add_argument(
+        "--no-classify", action="store_true", help="detect beats only (every beat written as N)"
+    )
     parser.set_defaults(func=run)
 
 
@@ -102,8 +107,9 @@ def write_rhythm_annotations(wfdb: object, result: AnalysisResult, out: Path) ->
     Kept apart from the beat file so beat-by-beat scoring of `.ecgmon` is unchanged.
     """
     n_samples = max([0, *(b.sample for b in result.beats)]) + 1
-    n_samples = max(n_samples, round(max((e.end_s for e in result.episodes), default=0.0)
-                                     * result.fs) + 1)
+    n_samples = max(
+        n_samples, round(max((e.end_s for e in result.episodes), default=0.0) * result.fs) + 1
+    )
     rows = rhythm_annotations(result.episodes, result.fs, n_samples)
     wfdb.wrann(  # type: ignore[attr-defined]
         result.record,

@@ -13,27 +13,35 @@ from monitor.store.recipients import add_recipient, load_recipients, remove_reci
 
 
 def _passphrase_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--passphrase-file", type=Path,
-                        help="read the passphrase from this file's first line (for scripts); "
-                        "default: $ECGMON_PASSPHRASE, else a hidden prompt")
+    parser.add_argument(
+        "--passphrase-file",
+        type=Path,
+        help="read the passphrase from this file's first line (for scripts); "
+        "default: $ECGMON_PASSPHRASE, else a hidden prompt",
+    )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("keys", help="manage identities and recipients",
-                                   description="Identities (private keys, passphrase-protected) "
-                                   "read the log; recipients (public keys) are who new data is "
-                                   "encrypted to.")
+    parser = subparsers.add_parser(
+        "keys",
+        help="manage identities and recipients",
+        description="Identities (private keys, passphrase-protected) "
+        "read the log; recipients (public keys) are who new data is "
+        "encrypted to.",
+    )
     sub = parser.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
 
     p = sub.add_parser("init", help="create the patient identity and make it a recipient")
-    p.add_argument("--out", type=Path,
-                   help=f"identity file (default: config dir/{paths.IDENTITY_FILENAME})")
+    p.add_argument(
+        "--out", type=Path, help=f"identity file (default: config dir/{paths.IDENTITY_FILENAME})"
+    )
     p.add_argument("--force", action="store_true", help="overwrite an existing identity file")
     _passphrase_arg(p)
     p.set_defaults(func=run_init)
 
-    p = sub.add_parser("clinician-new",
-                       help="create a clinician identity (on the clinician's machine)")
+    p = sub.add_parser(
+        "clinician-new", help="create a clinician identity (on the clinician's machine)"
+    )
     p.add_argument("--out", type=Path, required=True, help="identity file to create")
     p.add_argument("--label", default="", help="name shown to the patient, e.g. 'Dr X'")
     p.add_argument("--force", action="store_true", help="overwrite an existing identity file")
@@ -85,16 +93,20 @@ def run_add(args: argparse.Namespace) -> int:
     added = add_recipient(paths.recipients_path(), recipient)
     print(f"{'added' if added else 'already a recipient:'} {args.label} {recipient.text}")
     if added:
-        print("new data will be readable by this key; to share older data run "
-              f"'ecgmon keys share --to {recipient.text}'")
+        print(
+            "new data will be readable by this key; to share older data run "
+            f"'ecgmon keys share --to {recipient.text}'"
+        )
     return 0
 
 
 def run_remove(args: argparse.Namespace) -> int:
     removed = remove_recipient(paths.recipients_path(), args.key_or_label)
-    print(f"removed {removed.label} {removed.text}: it can still read data already shared "
-          "with it; new data stops being encrypted to it from the daemon's next segment "
-          "(within the hour)")
+    print(
+        f"removed {removed.label} {removed.text}: it can still read data already shared "
+        "with it; new data stops being encrypted to it from the daemon's next segment "
+        "(within the hour)"
+    )
     return 0
 
 
@@ -113,7 +125,12 @@ def run_share(args: argparse.Namespace) -> int:
     identity = load_identity_file(identity_path, read_passphrase(args.passphrase_file))
     log_path = args.log or paths.default_log_path()
     result = share_segments(log_path, identity, recipient)
-    print(f"shared {result.shared} segment(s) of {log_path} with {recipient.text}"
-          + (f"; {result.not_readable} segment(s) this identity cannot open were skipped"
-             if result.not_readable else ""))
+    print(
+        f"shared {result.shared} segment(s) of {log_path} with {recipient.text}"
+        + (
+            f"; {result.not_readable} segment(s) this identity cannot open were skipped"
+            if result.not_readable
+            else ""
+        )
+    )
     return 0

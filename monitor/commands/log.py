@@ -18,26 +18,35 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("log", help="verify or purge the encrypted log")
     sub = parser.add_subparsers(dest="log_command", metavar="ACTION", required=True)
 
-    p = sub.add_parser("verify", help="check the log's chain (everything with --identity)",
-                       description="Without a key: structure, sequence numbers and segment "
-                       "links. With --identity: every record is authenticated and decoded. "
-                       "Exit code 0 when intact, 1 when damaged.")
+    p = sub.add_parser(
+        "verify",
+        help="check the log's chain (everything with --identity)",
+        description="Without a key: structure, sequence numbers and segment "
+        "links. With --identity: every record is authenticated and decoded. "
+        "Exit code 0 when intact, 1 when damaged.",
+    )
     p.add_argument("log", type=Path, nargs="?", help="log file (default: data dir)")
     p.add_argument("--identity", type=Path, help="identity file that can read the log")
     p.add_argument("--passphrase-file", type=Path, help="passphrase from a file (for scripts)")
     p.set_defaults(func=run_verify)
 
-    p = sub.add_parser("copy", help="a consistent copy of the log, e.g. for a clinician",
-                       description="Copies the log, including records the running daemon "
-                       "has not yet moved out of SQLite's WAL file. The copy is as "
-                       "encrypted as the log.")
+    p = sub.add_parser(
+        "copy",
+        help="a consistent copy of the log, e.g. for a clinician",
+        description="Copies the log, including records the running daemon "
+        "has not yet moved out of SQLite's WAL file. The copy is as "
+        "encrypted as the log.",
+    )
     p.add_argument("log", type=Path, nargs="?", help="log file (default: data dir)")
     p.add_argument("--out", type=Path, required=True, help="file to create")
     p.set_defaults(func=run_copy)
 
-    p = sub.add_parser("purge", help="make all data before DATE unreadable for good",
-                       description="Deletes the wrapped keys of every segment that ends before "
-                       "DATE (crypto-shredding). The identity is needed to see segment times.")
+    p = sub.add_parser(
+        "purge",
+        help="make all data before DATE unreadable for good",
+        description="Deletes the wrapped keys of every segment that ends before "
+        "DATE (crypto-shredding). The identity is needed to see segment times.",
+    )
     p.add_argument("--before", required=True, help="ISO date/time, local unless an offset is given")
     p.add_argument("--log", type=Path, help="log file (default: data dir)")
     p.add_argument("--identity", type=Path, help="patient identity file (default: config dir)")
@@ -72,8 +81,9 @@ def run_purge(args: argparse.Namespace) -> int:
     identity_path = args.identity or paths.default_identity_path()
     identity = load_identity_file(identity_path, read_passphrase(args.passphrase_file))
     if not args.yes:
-        answer = input(f"Destroy, for good, all data in {log_path} before "
-                       f"{format_ns(before)}? [y/N] ")
+        answer = input(
+            f"Destroy, for good, all data in {log_path} before {format_ns(before)}? [y/N] "
+        )
         if answer.strip().lower() not in ("y", "yes"):
             print("nothing purged")
             return 1

@@ -44,13 +44,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     target = parser.add_mutually_exclusive_group()
     target.add_argument("--address", help="strap address (default: the first strap found)")
     target.add_argument("--name", help="strap name or name prefix, e.g. 'Polar H10'")
-    parser.add_argument("--duration", type=float,
-                        help="stop after this many seconds (default: until Ctrl-C)")
-    parser.add_argument("--scan-timeout", type=float, default=10.0,
-                        help="seconds to look for the strap per attempt (default 10)")
-    parser.add_argument("--attempts", type=int, default=5,
-                        help="give up after this many failed attempts in a row "
-                        "(default 5; 0 = never give up)")
+    parser.add_argument(
+        "--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)"
+    )
+    parser.add_argument(
+        "--scan-timeout",
+        type=float,
+        default=10.0,
+        help="seconds to look for the strap per attempt (default 10)",
+    )
+    parser.add_argument(
+        "--attempts",
+        type=int,
+        default=5,
+        help="give up after this many failed attempts in a row (default 5; 0 = never give up)",
+    )
     parser.add_argument("--quiet", action="store_true", help="only the final summary")
     add_virtual_arguments(parser)
     parser.set_defaults(func=run)
@@ -88,11 +96,17 @@ async def _record(args: argparse.Namespace, recorder: _Recorder) -> None:
     strap = None
     if args.virtual:
         strap = virtual_strap(args)
-        kwargs = {"scanner_backend": strap.scanner_backend,
-                  "client_backend": strap.client_backend, "clock": strap.clock}
-    config = SessionConfig(address=args.address, name=args.name,
-                           scan_timeout_s=args.scan_timeout,
-                           max_attempts=args.attempts or None)
+        kwargs = {
+            "scanner_backend": strap.scanner_backend,
+            "client_backend": strap.client_backend,
+            "clock": strap.clock,
+        }
+    config = SessionConfig(
+        address=args.address,
+        name=args.name,
+        scan_timeout_s=args.scan_timeout,
+        max_attempts=args.attempts or None,
+    )
     session = StrapSession(config, raw_observer=recorder.observe, **kwargs)
     recorder.session = session
     clock: Callable[[], int] = kwargs.get("clock", time.time_ns)
@@ -140,11 +154,14 @@ def run(args: argparse.Namespace) -> int:
         if recorder.writer is not None:
             recorder.writer.close()
     if recorder.failed is not None:
-        kept = (f"; {recorder.writer.count} notifications kept in {args.out}"
-                if recorder.writer else "")
+        kept = (
+            f"; {recorder.writer.count} notifications kept in {args.out}" if recorder.writer else ""
+        )
         raise StrapError(recorder.failed + kept)
     count = recorder.writer.count if recorder.writer else 0
-    print(f"recorded {recorder.samples} ECG samples ({recorder.samples / 130:.0f} s), "
-          f"{recorder.gaps} gaps ({recorder.gap_samples} samples), "
-          f"{recorder.malformed} malformed; {count} notifications in {args.out}")
+    print(
+        f"recorded {recorder.samples} ECG samples ({recorder.samples / 130:.0f} s), "
+        f"{recorder.gaps} gaps ({recorder.gap_samples} samples), "
+        f"{recorder.malformed} malformed; {count} notifications in {args.out}"
+    )
     return 0

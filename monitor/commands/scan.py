@@ -59,13 +59,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def add_virtual_arguments(parser: argparse.ArgumentParser) -> None:
     """--virtual / --source / --speed, shared by scan and record."""
     group = parser.add_argument_group("virtual strap (no hardware)")
-    group.add_argument("--virtual", action="store_true",
-                       help="use the built-in virtual Polar H10 instead of the radio")
-    group.add_argument("--source", help="what the virtual strap plays: a WFDB record, a CSV "
-                       "(give --source-fs) or a capture .jsonl (default: a synthetic ECG)")
+    group.add_argument(
+        "--virtual",
+        action="store_true",
+        help="use the built-in virtual Polar H10 instead of the radio",
+    )
+    group.add_argument(
+        "--source",
+        help="what the virtual strap plays: a WFDB record, a CSV "
+        "(give --source-fs) or a capture .jsonl (default: a synthetic ECG)",
+    )
     group.add_argument("--source-fs", type=float, help="sample rate of a CSV --source, in Hz")
-    group.add_argument("--speed", type=float, default=1.0,
-                       help="virtual strap speed factor (1 = real time)")
+    group.add_argument(
+        "--speed", type=float, default=1.0, help="virtual strap speed factor (1 = real time)"
+    )
 
 
 def virtual_strap(args: argparse.Namespace) -> Any:
@@ -81,8 +88,9 @@ async def discover(timeout: float, backend: Any = None) -> list[FoundStrap]:
     kwargs: dict[str, Any] = {} if backend is None else {"backend": backend}
     found = await BleakScanner.discover(timeout=timeout, return_adv=True, **kwargs)
     out = [
-        FoundStrap(adv.local_name or device.name or "", device.address, adv.rssi,
-                   classify(device, adv))
+        FoundStrap(
+            adv.local_name or device.name or "", device.address, adv.rssi, classify(device, adv)
+        )
         for device, adv in found.values()
     ]
     return sorted(out, key=lambda s: -s.rssi)
@@ -93,8 +101,9 @@ def run(args: argparse.Namespace) -> int:
         raise StrapError("--timeout must be positive")
     backend = virtual_strap(args).scanner_backend if args.virtual else None
     try:
-        straps = asyncio.run(discover(args.timeout / (args.speed if args.virtual else 1.0),
-                                      backend))
+        straps = asyncio.run(
+            discover(args.timeout / (args.speed if args.virtual else 1.0), backend)
+        )
     except Exception as exc:  # the CLI edge: any stack failure becomes one line
         reason = bluetooth_unavailable(exc)
         if reason is None and not isinstance(exc, (BleakError, OSError)):
@@ -107,8 +116,10 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps(asdict(strap)))
         return 0
     if not straps:
-        print(f"no straps found in {args.timeout:g} s (is the strap worn and not connected "
-              "to another app?)")
+        print(
+            f"no straps found in {args.timeout:g} s (is the strap worn and not connected "
+            "to another app?)"
+        )
         return 0
     print(f"{'NAME':<24} {'ADDRESS':<20} {'RSSI':>5}  STREAMS")
     for strap in straps:

@@ -42,6 +42,12 @@ REFRACTORY_S = 0.20
 """No two beats closer than this (the myocardium cannot re-depolarise sooner)."""
 T_WAVE_S = 0.36
 """A candidate this soon after a beat with a much smaller slope is taken for a T wave."""
+SILENCE_S = 3.0
+"""No beat for this long (longer than almost any pause): the learnt levels may be
+stale, e.g. after a burst of artifact that was taken for huge beats."""
+RELEARN_HALVING_S = 1.0
+"""During such a silence the expected QRS level halves this often until beats are
+found again, so detection always recovers."""
 LEARN_S = 2.0
 """Signal and noise levels are learnt over the first seconds before any decision."""
 SEARCH_BACK_LATE_S = 0.30
@@ -122,6 +128,8 @@ class QrsDetector:
         self._refractory = round(REFRACTORY_S * fs)
         self._t_wave = round(T_WAVE_S * fs)
         self._learn = round(LEARN_S * fs)
+        self._silence = round(SILENCE_S * fs)
+        self._relearn_halving = round(RELEARN_HALVING_S * fs)
         self._search_late = round(SEARCH_BACK_LATE_S * fs)
         self._search_window = round(SEARCH_BACK_WINDOW_S * fs)
         self._locate = max(1, round(LOCATE_S * fs))
@@ -148,6 +156,7 @@ class QrsDetector:
         self._learnt = False
         self._rr = _RRHistory()
         self._last_beat: _Candidate | None = None
+        self._relax_from: int | None = None  # where stale levels start to be lowered
         self._searched = False  # search-back already done since the last beat
 
     @property
@@ -262,8 +271,21 @@ class QrsDetector:
                 signal_peak=float(seg.max()) / 3.0, noise_peak=float(seg.mean()) / 2.0
             )
         self._learnt = True
+        self._relax_from = self._learn + self._silence
+
+    def _relax_levels(self, index: int) -> None:
+        """Lower stale levels during a long silence (decided in sample time)."""
+        anchor = self._relax_from
+        if anchor is None or index < anchor:
+            return
+        steps = 1 + (index - anchor) // self._relearn_halving
+        lv = self._levels
+        lv.signal_peak *= 0.5**steps
+        lv.noise_peak = min(lv.noise_peak, 0.5 * lv.signal_peak)
+        self._relax_from = anchor + steps * self._relearn_halving
 
     def _judge(self, cand: _Candidate, beats: list[int]) -> None:
+        self._relax_levels(cand.index)
         last = self._last_beat
         if last is not None and cand.index - last.index < self._refractory:
             return
@@ -320,6 +342,7 @@ class QrsDetector:
         if self._last_beat is not None:
             self._rr.add(float(cand.index - self._last_beat.index))
         self._last_beat = cand
+        self._relax_from = cand.index + self._silence
         self._searched = False
         self._recent.clear()
         beats.append(self._locate_r(cand.index))

@@ -86,21 +86,23 @@ class StoreMeasurement:
         return self.ecg_payload_bytes / 1e6 / max(self.seal_cpu_s, 1e-9)
 
     def render(self) -> str:
-        return "\n".join([
-            f"source: {self.source} ({self.hours:.1f} h at {FS:.0f} Hz, "
-            f"{self.ecg_samples} samples, {self.beats} beats, {self.records} records)",
-            f"log size: {self.log_bytes / 1e6:.2f} MB -> "
-            f"{self.bytes_per_24h / 1e6:.2f} MB per 24 h",
-            f"writer (one commit per record, as the daemon): {self.cpu_s:.2f} s CPU, "
-            f"{self.wall_s:.2f} s wall -> {self.writer_mb_per_s:.1f} MB/s of raw ECG payload "
-            f"({self.ecg_payload_bytes / 1e6:.1f} MB of int16 samples) per CPU second",
-            f"writer committing each ECG block with its beats: {self.block_cpu_s:.2f} s CPU -> "
-            f"{self.block_mb_per_s:.1f} MB/s of raw ECG payload",
-            f"writer committing an hour at a time: {self.batch_cpu_s:.2f} s CPU -> "
-            f"{self.batch_mb_per_s:.1f} MB/s of raw ECG payload",
-            f"ECG blocks alone, encode+compress+pad+seal (no SQLite): "
-            f"{self.seal_mb_per_s:.1f} MB/s of raw ECG payload",
-        ])
+        return "\n".join(
+            [
+                f"source: {self.source} ({self.hours:.1f} h at {FS:.0f} Hz, "
+                f"{self.ecg_samples} samples, {self.beats} beats, {self.records} records)",
+                f"log size: {self.log_bytes / 1e6:.2f} MB -> "
+                f"{self.bytes_per_24h / 1e6:.2f} MB per 24 h",
+                f"writer (one commit per record, as the daemon): {self.cpu_s:.2f} s CPU, "
+                f"{self.wall_s:.2f} s wall -> {self.writer_mb_per_s:.1f} MB/s of raw ECG payload "
+                f"({self.ecg_payload_bytes / 1e6:.1f} MB of int16 samples) per CPU second",
+                f"writer committing each ECG block with its beats: {self.block_cpu_s:.2f} s CPU -> "
+                f"{self.block_mb_per_s:.1f} MB/s of raw ECG payload",
+                f"writer committing an hour at a time: {self.batch_cpu_s:.2f} s CPU -> "
+                f"{self.batch_mb_per_s:.1f} MB/s of raw ECG payload",
+                f"ECG blocks alone, encode+compress+pad+seal (no SQLite): "
+                f"{self.seal_mb_per_s:.1f} MB/s of raw ECG payload",
+            ]
+        )
 
 
 def mitdb_day(data_dir: Path, quantum_uv: int = 1) -> DaySource:
@@ -125,8 +127,12 @@ def mitdb_day(data_dir: Path, quantum_uv: int = 1) -> DaySource:
         offset += len(x)
     if not parts:
         raise FileNotFoundError(f"no WFDB records in {data_dir}")
-    return DaySource(f"MIT-BIH Arrhythmia, {len(parts)} records, rounded to {quantum_uv} uV",
-                     np.concatenate(parts), np.concatenate(idx), np.concatenate(labels))
+    return DaySource(
+        f"MIT-BIH Arrhythmia, {len(parts)} records, rounded to {quantum_uv} uV",
+        np.concatenate(parts),
+        np.concatenate(idx),
+        np.concatenate(labels),
+    )
 
 
 def synthetic_day(hours: float = 24.0, seed: int = 1) -> DaySource:
@@ -147,8 +153,9 @@ def synthetic_day(hours: float = 24.0, seed: int = 1) -> DaySource:
     return DaySource("synthetic", np.rint(signal).astype(np.int16), beat_index, labels)
 
 
-def day_payloads(day: DaySource, t0_ns: int, block_s: float = 10.0, hours: float | None = None,
-                 seed: int = 2) -> Iterator[Payload]:
+def day_payloads(
+    day: DaySource, t0_ns: int, block_s: float = 10.0, hours: float | None = None, seed: int = 2
+) -> Iterator[Payload]:
     """What the daemon would store: ECG blocks, beat batches, hourly summaries."""
     rng = np.random.default_rng(seed)
     block = round(block_s * FS)
@@ -163,18 +170,30 @@ def day_payloads(day: DaySource, t0_ns: int, block_s: float = 10.0, hours: float
         beats = []
         for j in range(lo, hi):
             i = int(day.beat_index[j])
-            beats.append(ClassifiedBeat(
-                index=i, time_s=i / FS, label=str(day.beat_label[j]),
-                confidence=float(confidence[j]),
-                rr_before_s=(i - int(day.beat_index[j - 1])) / FS if j else None,
-                rr_after_s=(int(day.beat_index[j + 1]) - i) / FS
-                if j + 1 < len(day.beat_index) else None))
+            beats.append(
+                ClassifiedBeat(
+                    index=i,
+                    time_s=i / FS,
+                    label=str(day.beat_label[j]),
+                    confidence=float(confidence[j]),
+                    rr_before_s=(i - int(day.beat_index[j - 1])) / FS if j else None,
+                    rr_after_s=(int(day.beat_index[j + 1]) - i) / FS
+                    if j + 1 < len(day.beat_index)
+                    else None,
+                )
+            )
         yield BeatBatch(t0_ns, FS, tuple(beats))
         if (start + block) % int(3600 * FS) < block:
-            labels, counts = np.unique(day.beat_label[bounds[max(0, k - 359)]:hi],
-                                       return_counts=True)
-            yield Event("summary", "hourly", t0_ns + round(start * 1e9 / FS), None,
-                        {"beats": {str(a): int(b) for a, b in zip(labels, counts, strict=True)}})
+            labels, counts = np.unique(
+                day.beat_label[bounds[max(0, k - 359)] : hi], return_counts=True
+            )
+            yield Event(
+                "summary",
+                "hourly",
+                t0_ns + round(start * 1e9 / FS),
+                None,
+                {"beats": {str(a): int(b) for a, b in zip(labels, counts, strict=True)}},
+            )
 
 
 class _SimClock:
@@ -203,8 +222,9 @@ def _commit_groups(payloads: list[Payload], span_s: float | None) -> list[list[P
     return groups
 
 
-def _timed_write(groups: list[list[Payload]], recipients: list[Recipient], t0_ns: int,
-                 directory: Path | None) -> tuple[float, float, int]:
+def _timed_write(
+    groups: list[list[Payload]], recipients: list[Recipient], t0_ns: int, directory: Path | None
+) -> tuple[float, float, int]:
     """(CPU s, wall s, bytes on disk) of writing the groups into a fresh log."""
     with tempfile.TemporaryDirectory(dir=directory) as tmp:
         path = Path(tmp) / "bench-log.sqlite"
@@ -222,8 +242,13 @@ def _timed_write(groups: list[list[Payload]], recipients: list[Recipient], t0_ns
     return cpu, wall, size
 
 
-def measure_store(day: DaySource, *, hours: float | None = None, directory: Path | None = None,
-                  block_s: float = 10.0) -> StoreMeasurement:
+def measure_store(
+    day: DaySource,
+    *,
+    hours: float | None = None,
+    directory: Path | None = None,
+    block_s: float = 10.0,
+) -> StoreMeasurement:
     """Write the day into fresh logs (commit per record, per block, per hour) and measure."""
     recipients = [Identity.generate().recipient, Identity.generate("clinician").recipient]
     t0_ns = 1_764_057_600_000_000_000
@@ -232,16 +257,24 @@ def measure_store(day: DaySource, *, hours: float | None = None, directory: Path
     n_samples = sum(len(p.samples_uv) for p in ecg)
     span_h = n_samples / FS / 3600
     cpu, wall, size = _timed_write(_commit_groups(payloads, None), recipients, t0_ns, directory)
-    block_cpu, _, _ = _timed_write(_commit_groups(payloads, block_s), recipients, t0_ns,
-                                   directory)
-    batch_cpu, _, _ = _timed_write(_commit_groups(payloads, 3600.0), recipients, t0_ns,
-                                   directory)
+    block_cpu, _, _ = _timed_write(_commit_groups(payloads, block_s), recipients, t0_ns, directory)
+    batch_cpu, _, _ = _timed_write(_commit_groups(payloads, 3600.0), recipients, t0_ns, directory)
     cpu1 = time.process_time()
     aead = ChaCha20Poly1305(bytes(32))
     for k, p in enumerate(ecg):  # the CPU work per ECG block alone, without SQLite
         aead.encrypt(k.to_bytes(12, "big"), frame(RecordType.ECG, encode_payload(p)), b"")
     seal = time.process_time() - cpu1
-    return StoreMeasurement(day.name, span_h, len(payloads), n_samples,
-                            sum(len(p.beats) for p in payloads if isinstance(p, BeatBatch)),
-                            sum(p.samples_uv.nbytes for p in ecg), size, cpu, wall, seal,
-                            block_cpu, batch_cpu)
+    return StoreMeasurement(
+        day.name,
+        span_h,
+        len(payloads),
+        n_samples,
+        sum(len(p.beats) for p in payloads if isinstance(p, BeatBatch)),
+        sum(p.samples_uv.nbytes for p in ecg),
+        size,
+        cpu,
+        wall,
+        seal,
+        block_cpu,
+        batch_cpu,
+    )

@@ -84,8 +84,15 @@ class SegmentHeader:
     version: int = FORMAT_VERSION
 
     def unsigned_bytes(self) -> bytes:
-        return HEADER_STRUCT.pack(HEADER_MAGIC, self.version, self.seg_no, self.segment_id,
-                                  self.prev_segment_id, self.prev_count, self.prev_tag)
+        return HEADER_STRUCT.pack(
+            HEADER_MAGIC,
+            self.version,
+            self.seg_no,
+            self.segment_id,
+            self.prev_segment_id,
+            self.prev_count,
+            self.prev_tag,
+        )
 
     def to_bytes(self) -> bytes:
         return self.unsigned_bytes() + self.mac
@@ -100,10 +107,11 @@ class SegmentHeader:
         if len(data) != HEADER_SIZE:
             raise ValueError(f"segment header has {len(data)} bytes, expected {HEADER_SIZE}")
         magic, version, seg_no, sid, psid, pcount, ptag = HEADER_STRUCT.unpack(
-            data[: HEADER_STRUCT.size])
+            data[: HEADER_STRUCT.size]
+        )
         if magic != HEADER_MAGIC:
             raise ValueError("segment header has a wrong magic")
-        return cls(seg_no, sid, psid, pcount, ptag, data[HEADER_STRUCT.size:], version)
+        return cls(seg_no, sid, psid, pcount, ptag, data[HEADER_STRUCT.size :], version)
 
 
 @dataclass(frozen=True)
@@ -115,8 +123,10 @@ class SegmentKeys:
 
     @classmethod
     def derive(cls, file_key: bytes, segment_id: bytes) -> SegmentKeys:
-        return cls(_hkdf(file_key, segment_id, _INFO_HEADER),
-                   ChaCha20Poly1305(_hkdf(file_key, segment_id, _INFO_PAYLOAD)))
+        return cls(
+            _hkdf(file_key, segment_id, _INFO_HEADER),
+            ChaCha20Poly1305(_hkdf(file_key, segment_id, _INFO_PAYLOAD)),
+        )
 
 
 def header_mac(keys: SegmentKeys, unsigned: bytes) -> bytes:
@@ -144,19 +154,28 @@ def record_aad(segment_id: bytes, seq: int, prev_tag: bytes) -> bytes:
     return _AAD_LABEL + bytes([FORMAT_VERSION]) + segment_id + struct.pack(">I", seq) + prev_tag
 
 
-def seal_record(keys: SegmentKeys, seg_no: int, segment_id: bytes, seq: int, prev_tag: bytes,
-                padded_plaintext: bytes) -> bytes:
+def seal_record(
+    keys: SegmentKeys,
+    seg_no: int,
+    segment_id: bytes,
+    seq: int,
+    prev_tag: bytes,
+    padded_plaintext: bytes,
+) -> bytes:
     """The record body as stored: prefix then ciphertext+tag."""
-    ct = keys.payload.encrypt(record_nonce(seq), padded_plaintext,
-                              record_aad(segment_id, seq, prev_tag))
+    ct = keys.payload.encrypt(
+        record_nonce(seq), padded_plaintext, record_aad(segment_id, seq, prev_tag)
+    )
     return RECORD_PREFIX.pack(FORMAT_VERSION, seg_no, seq) + ct
 
 
-def open_record(keys: SegmentKeys, segment_id: bytes, seq: int, prev_tag: bytes,
-                body: bytes) -> bytes | None:
+def open_record(
+    keys: SegmentKeys, segment_id: bytes, seq: int, prev_tag: bytes, body: bytes
+) -> bytes | None:
     """The padded plaintext, or None if the record fails authentication."""
     try:
-        return keys.payload.decrypt(record_nonce(seq), body[RECORD_PREFIX.size:],
-                                    record_aad(segment_id, seq, prev_tag))
+        return keys.payload.decrypt(
+            record_nonce(seq), body[RECORD_PREFIX.size :], record_aad(segment_id, seq, prev_tag)
+        )
     except InvalidTag:
         return None

@@ -89,8 +89,9 @@ def open_for_write(path: Path) -> sqlite3.Connection:
     try:
         conn = sqlite3.connect(path, isolation_level=None)
         _configure(conn)
-        existing = conn.execute(
-            "SELECT count(*) FROM sqlite_master WHERE type='table'").fetchone()[0]
+        existing = conn.execute("SELECT count(*) FROM sqlite_master WHERE type='table'").fetchone()[
+            0
+        ]
         if existing:
             check_format(conn, path)
         if not existing:
@@ -105,8 +106,10 @@ def open_for_write(path: Path) -> sqlite3.Connection:
             for stmt in SCHEMA.strip().split(";"):
                 if stmt.strip():
                     conn.execute(stmt)
-            conn.execute("INSERT INTO meta VALUES ('format', ?), ('version', ?)",
-                         (LOG_FORMAT_NAME, FORMAT_VERSION))
+            conn.execute(
+                "INSERT INTO meta VALUES ('format', ?), ('version', ?)",
+                (LOG_FORMAT_NAME, FORMAT_VERSION),
+            )
             conn.execute("COMMIT")
     except sqlite3.DatabaseError as exc:
         raise NotALogError(f"{path} cannot be opened as an ecgmon log ({exc})") from None

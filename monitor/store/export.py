@@ -43,8 +43,9 @@ class ExportData:
     def fs(self) -> float:
         rates = {b.fs for b in self.blocks}
         if len(rates) > 1:
-            raise InputError(f"the range mixes sample rates {sorted(rates)}: "
-                             "export a shorter range")
+            raise InputError(
+                f"the range mixes sample rates {sorted(rates)}: export a shorter range"
+            )
         return rates.pop() if rates else 0.0
 
 
@@ -56,8 +57,13 @@ class ExportResult:
     events: int
 
 
-def collect(path: Path, identity: Identity, start_ns: int | None, end_ns: int | None,
-            progress: Callable[[float], None] | None = None) -> ExportData:
+def collect(
+    path: Path,
+    identity: Identity,
+    start_ns: int | None,
+    end_ns: int | None,
+    progress: Callable[[float], None] | None = None,
+) -> ExportData:
     data = ExportData()
     with LogReader(path) as reader:
         for item in reader.records(identity, start_ns=start_ns, end_ns=end_ns, progress=progress):
@@ -100,9 +106,16 @@ def _grid(data: ExportData) -> tuple[int, np.ndarray]:
     return t0, trace
 
 
-def export(path: Path, identity: Identity, fmt: str, out: Path, *, start_ns: int | None = None,
-           end_ns: int | None = None, progress: Callable[[float], None] | None = None,
-           ) -> ExportResult:
+def export(
+    path: Path,
+    identity: Identity,
+    fmt: str,
+    out: Path,
+    *,
+    start_ns: int | None = None,
+    end_ns: int | None = None,
+    progress: Callable[[float], None] | None = None,
+) -> ExportResult:
     if fmt not in FORMATS:
         raise InputError(f"unknown export format {fmt!r}: choose one of {', '.join(FORMATS)}")
     writer = {"csv": write_csv, "wfdb": write_wfdb, "edf": write_edf}[fmt]
@@ -110,6 +123,7 @@ def export(path: Path, identity: Identity, fmt: str, out: Path, *, start_ns: int
         _import("wfdb", "wfdb", "WFDB export")
     elif fmt == "edf":
         _import("pyedflib", "edf", "EDF+ export")
+
     def half(first: float) -> Callable[[float], None] | None:
         if progress is None:
             return None
@@ -125,8 +139,12 @@ def export(path: Path, identity: Identity, fmt: str, out: Path, *, start_ns: int
         progress(1.0)
     notice = out / "NOTICE.txt"
     notice.write_text(NON_DIAGNOSTIC_NOTICE + "\n")
-    return ExportResult([*files, notice], sum(len(b.samples_uv) for b in data.blocks),
-                        len(data.beats), len(data.events))
+    return ExportResult(
+        [*files, notice],
+        sum(len(b.samples_uv) for b in data.blocks),
+        len(data.beats),
+        len(data.events),
+    )
 
 
 def _import(module: str, extra: str, purpose: str) -> Any:
@@ -136,8 +154,9 @@ def _import(module: str, extra: str, purpose: str) -> Any:
         raise MissingExtraError(module, extra, purpose) from None
 
 
-def write_csv(data: ExportData, out: Path,
-              progress: Callable[[float], None] | None = None) -> list[Path]:
+def write_csv(
+    data: ExportData, out: Path, progress: Callable[[float], None] | None = None
+) -> list[Path]:
     ecg, beats, events = out / "ecg.csv", out / "beats.csv", out / "events.csv"
     with ecg.open("w", newline="") as handle:
         w = csv.writer(handle)
@@ -151,14 +170,31 @@ def write_csv(data: ExportData, out: Path,
         w = csv.writer(handle)
         w.writerow(["time_ns", "time", "label", "confidence", "rr_before_s", "rr_after_s", "noisy"])
         for t, beat in data.beats:
-            w.writerow([t, format_ns(t), beat.label, f"{beat.confidence:.4f}",
-                        _opt(beat.rr_before_s), _opt(beat.rr_after_s), int(beat.noisy)])
+            w.writerow(
+                [
+                    t,
+                    format_ns(t),
+                    beat.label,
+                    f"{beat.confidence:.4f}",
+                    _opt(beat.rr_before_s),
+                    _opt(beat.rr_after_s),
+                    int(beat.noisy),
+                ]
+            )
     with events.open("w", newline="") as handle:
         w = csv.writer(handle)
         w.writerow(["category", "kind", "start_ns", "start", "end_ns", "data"])
         for e in data.events:
-            w.writerow([e.category, e.kind, e.t_ns, format_ns(e.t_ns),
-                        "" if e.end_ns is None else e.end_ns, json.dumps(dict(e.data))])
+            w.writerow(
+                [
+                    e.category,
+                    e.kind,
+                    e.t_ns,
+                    format_ns(e.t_ns),
+                    "" if e.end_ns is None else e.end_ns,
+                    json.dumps(dict(e.data)),
+                ]
+            )
     return [ecg, beats, events]
 
 
@@ -170,17 +206,26 @@ def _event_note(e: Event) -> str:
     return f"{e.category}:{e.kind}" + ("" if e.end_ns is None else " start")
 
 
-def write_wfdb(data: ExportData, out: Path,
-               progress: Callable[[float], None] | None = None) -> list[Path]:
+def write_wfdb(
+    data: ExportData, out: Path, progress: Callable[[float], None] | None = None
+) -> list[Path]:
     wfdb = _import("wfdb", "wfdb", "WFDB export")
     if not data.blocks:
         raise InputError("no ECG in the chosen range: nothing to export")
     fs = data.fs
     t0, trace = _grid(data)
-    wfdb.wrsamp(RECORD_NAME, fs=fs, units=["uV"], sig_name=["ECG"],
-                p_signal=trace.reshape(-1, 1), fmt=["32"], adc_gain=[1.0], baseline=[0],
-                write_dir=str(out), comments=[f"ecgmon export, start {format_ns(t0)}",
-                                              NON_DIAGNOSTIC_NOTICE])
+    wfdb.wrsamp(
+        RECORD_NAME,
+        fs=fs,
+        units=["uV"],
+        sig_name=["ECG"],
+        p_signal=trace.reshape(-1, 1),
+        fmt=["32"],
+        adc_gain=[1.0],
+        baseline=[0],
+        write_dir=str(out),
+        comments=[f"ecgmon export, start {format_ns(t0)}", NON_DIAGNOSTIC_NOTICE],
+    )
     files = [out / f"{RECORD_NAME}.hea", out / f"{RECORD_NAME}.dat"]
     samples: list[int] = []
     symbols: list[str] = []
@@ -192,21 +237,30 @@ def write_wfdb(data: ExportData, out: Path,
         notes.append("noisy" if beat.noisy else "")
     for e in data.events:
         for t, text in [(e.t_ns, _event_note(e))] + (
-                [] if e.end_ns is None else [(e.end_ns, f"{e.category}:{e.kind} end")]):
+            [] if e.end_ns is None else [(e.end_ns, f"{e.category}:{e.kind} end")]
+        ):
             samples.append(round((t - t0) * fs / 1e9))
             symbols.append('"')
             notes.append(text)
     if samples:
         order = np.argsort(np.asarray(samples), kind="stable")
         s = np.clip(np.asarray(samples)[order], 0, None)
-        wfdb.wrann(RECORD_NAME, "atr", sample=s, symbol=[symbols[i] for i in order],
-                   aux_note=[notes[i] for i in order], fs=fs, write_dir=str(out))
+        wfdb.wrann(
+            RECORD_NAME,
+            "atr",
+            sample=s,
+            symbol=[symbols[i] for i in order],
+            aux_note=[notes[i] for i in order],
+            fs=fs,
+            write_dir=str(out),
+        )
         files.append(out / f"{RECORD_NAME}.atr")
     return files
 
 
-def write_edf(data: ExportData, out: Path,
-              progress: Callable[[float], None] | None = None) -> list[Path]:
+def write_edf(
+    data: ExportData, out: Path, progress: Callable[[float], None] | None = None
+) -> list[Path]:
     pyedflib = _import("pyedflib", "edf", "EDF+ export")
     if not data.blocks:
         raise InputError("no ECG in the chosen range: nothing to export")
@@ -224,12 +278,21 @@ def write_edf(data: ExportData, out: Path,
     path = out / f"{RECORD_NAME}.edf"
     writer = pyedflib.EdfWriter(str(path), 1, file_type=pyedflib.FILETYPE_EDFPLUS)
     try:
-        writer.setSignalHeaders([{
-            "label": "ECG", "dimension": "uV", "sample_frequency": fs,
-            "physical_min": lo, "physical_max": hi,
-            "digital_min": -32768, "digital_max": 32767, "transducer": "chest strap",
-            "prefilter": "",
-        }])
+        writer.setSignalHeaders(
+            [
+                {
+                    "label": "ECG",
+                    "dimension": "uV",
+                    "sample_frequency": fs,
+                    "physical_min": lo,
+                    "physical_max": hi,
+                    "digital_min": -32768,
+                    "digital_max": 32767,
+                    "transducer": "chest strap",
+                    "prefilter": "",
+                }
+            ]
+        )
         # EDF+ keeps local clock time; pyedflib writes the sub-second part too.
         writer.setStartdatetime(datetime.fromtimestamp(t0 / 1e9))
         writer.setEquipment("ecgmon_non-diagnostic")

@@ -78,9 +78,7 @@ def decode_public_key(text: str) -> bytes:
     except ValueError as exc:
         raise KeyFormatError(f"public key {_shorten(text)} is not valid: it {exc}") from None
     if hrp != PUBLIC_KEY_HRP:
-        raise KeyFormatError(
-            f"public key {_shorten(text)} should start with '{PUBLIC_KEY_HRP}1'"
-        )
+        raise KeyFormatError(f"public key {_shorten(text)} should start with '{PUBLIC_KEY_HRP}1'")
     if len(data) != 32:
         raise KeyFormatError(f"public key {_shorten(text)} has {len(data)} bytes, not 32")
     return data
@@ -145,7 +143,8 @@ def seal_identity(
         raise IdentityError("an empty passphrase would leave the identity unprotected")
     if not MIN_SCRYPT_LOG_N <= scrypt_log_n <= MAX_SCRYPT_LOG_N:
         raise IdentityError(
-            f"scrypt work factor must be 2^{MIN_SCRYPT_LOG_N}..2^{MAX_SCRYPT_LOG_N}")
+            f"scrypt work factor must be 2^{MIN_SCRYPT_LOG_N}..2^{MAX_SCRYPT_LOG_N}"
+        )
     salt = os.urandom(16)
     nonce = os.urandom(12)
     doc: dict[str, Any] = {
@@ -154,8 +153,13 @@ def seal_identity(
         "role": identity.role,
         "label": identity.label,
         "public_key": identity.recipient.text,
-        "kdf": {"name": "scrypt", "log_n": scrypt_log_n, "r": SCRYPT_R, "p": SCRYPT_P,
-                "salt": _b64(salt)},
+        "kdf": {
+            "name": "scrypt",
+            "log_n": scrypt_log_n,
+            "r": SCRYPT_R,
+            "p": SCRYPT_P,
+            "salt": _b64(salt),
+        },
         "aead": "chacha20-poly1305",
         "nonce": _b64(nonce),
     }
@@ -171,7 +175,8 @@ def open_identity(content: bytes, passphrase: str, *, source: str = "identity fi
         doc = json.loads(content.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise IdentityError(
-            f"{source} is truncated or corrupt (not a complete identity file)") from None
+            f"{source} is truncated or corrupt (not a complete identity file)"
+        ) from None
     if not isinstance(doc, dict) or doc.get("format") != IDENTITY_FORMAT:
         raise IdentityError(f"{source} is not an ecgmon identity file")
     version = doc.get("version")
@@ -183,8 +188,11 @@ def open_identity(content: bytes, passphrase: str, *, source: str = "identity fi
             f"({IDENTITY_VERSION}): upgrade ecgmon"
         )
     kdf = doc.get("kdf")
-    if (not isinstance(kdf, dict) or kdf.get("name") != "scrypt"
-            or doc.get("aead") != "chacha20-poly1305"):
+    if (
+        not isinstance(kdf, dict)
+        or kdf.get("name") != "scrypt"
+        or doc.get("aead") != "chacha20-poly1305"
+    ):
         raise IdentityError(f"{source} uses an unknown key derivation or cipher")
     log_n, r, p = kdf.get("log_n"), kdf.get("r"), kdf.get("p")
     if not all(isinstance(v, int) for v in (log_n, r, p)):
@@ -202,11 +210,12 @@ def open_identity(content: bytes, passphrase: str, *, source: str = "identity fi
     try:
         raw = ChaCha20Poly1305(key).decrypt(nonce, ciphertext, _aad(doc))
     except InvalidTag:
-        raise PassphraseError(
-            f"wrong passphrase for {source} (or the file was modified)"
-        ) from None
-    identity = Identity(X25519PrivateKey.from_private_bytes(raw), str(doc.get("role", "")),
-                        str(doc.get("label", "")))
+        raise PassphraseError(f"wrong passphrase for {source} (or the file was modified)") from None
+    identity = Identity(
+        X25519PrivateKey.from_private_bytes(raw),
+        str(doc.get("role", "")),
+        str(doc.get("label", "")),
+    )
     if identity.public_bytes != public:
         raise IdentityError(f"{source}: private key does not match its public key")
     return identity
@@ -235,7 +244,11 @@ def check_permissions(path: Path) -> None:
 
 
 def write_identity_file(
-    path: Path, identity: Identity, passphrase: str, *, force: bool = False,
+    path: Path,
+    identity: Identity,
+    passphrase: str,
+    *,
+    force: bool = False,
     scrypt_log_n: int | None = None,
 ) -> None:
     """Create `path` with mode 0600 (never overwriting unless `force`)."""

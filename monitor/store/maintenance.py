@@ -52,14 +52,14 @@ def share_segments(path: Path, identity: Identity, recipient: Recipient) -> Shar
             if file_key is None:
                 missing += 1
                 continue
-            stanza = crypto.wrap_file_key(file_key, recipient, header.segment_id,
-                                          os.urandom(32))
+            stanza = crypto.wrap_file_key(file_key, recipient, header.segment_id, os.urandom(32))
             conn.execute("INSERT INTO stanzas(seg, body) VALUES (?, ?)", (seg_no, stanza))
             shared += 1
         if headers and shared == 0:
             conn.execute("ROLLBACK")
-            raise WrongIdentityError(f"this identity opens no segment of log {path}: "
-                                     "nothing to share")
+            raise WrongIdentityError(
+                f"this identity opens no segment of log {path}: nothing to share"
+            )
         conn.execute("COMMIT")
     finally:
         conn.close()

@@ -23,7 +23,8 @@ def read_passphrase(
             lines = passphrase_file.read_text().splitlines()
         except OSError as exc:
             raise IdentityError(
-                f"cannot read passphrase file {passphrase_file}: {exc.strerror}") from None
+                f"cannot read passphrase file {passphrase_file}: {exc.strerror}"
+            ) from None
         if not lines or not lines[0]:
             raise IdentityError(f"passphrase file {passphrase_file} is empty")
         return lines[0]

@@ -119,11 +119,13 @@ class VerifyReport:
     def render(self, max_items: int = 5) -> str:
         from monitor.store.timefmt import format_ns
 
-        lines = [f"log {self.path}: {'OK' if self.ok else 'DAMAGED'} "
-                 f"({'full check with identity' if self.keyed else 'structure only, no key'})",
-                 f"  segments: {self.segments}" + (f" ({self.closed_segments} closed cleanly)"
-                                                   if self.keyed else ""),
-                 f"  records:  {self.records}"]
+        lines = [
+            f"log {self.path}: {'OK' if self.ok else 'DAMAGED'} "
+            f"({'full check with identity' if self.keyed else 'structure only, no key'})",
+            f"  segments: {self.segments}"
+            + (f" ({self.closed_segments} closed cleanly)" if self.keyed else ""),
+            f"  records:  {self.records}",
+        ]
         if self.counts:
             by_type = ", ".join(f"{k} {v}" for k, v in sorted(self.counts.items()))
             lines.append("  by type:  " + by_type)
@@ -134,8 +136,10 @@ class VerifyReport:
         if self.keyed and self.start_ns is not None and self.end_ns is not None:
             lines.append(f"  time span: {format_ns(self.start_ns)} .. {format_ns(self.end_ns)}")
             total = sum(b - a for a, b in self.gaps) / 1e9
-            lines.append(f"  ECG gaps > {GAP_THRESHOLD_NS / 1e9:.0f} s: {len(self.gaps)}"
-                         + (f" ({total:.0f} s in all)" if self.gaps else ""))
+            lines.append(
+                f"  ECG gaps > {GAP_THRESHOLD_NS / 1e9:.0f} s: {len(self.gaps)}"
+                + (f" ({total:.0f} s in all)" if self.gaps else "")
+            )
             for a, b in sorted(self.gaps, key=lambda g: g[0] - g[1])[:max_items]:
                 lines.append(f"    {format_ns(a)} .. {format_ns(b)} ({(b - a) / 1e9:.0f} s)")
         for note in self.open_tail[:max_items]:
@@ -197,8 +201,9 @@ class LogReader:
 
     # --- verification -----------------------------------------------------------------
 
-    def verify(self, identity: Identity | None = None,
-               progress: Callable[[float], None] | None = None) -> VerifyReport:
+    def verify(
+        self, identity: Identity | None = None, progress: Callable[[float], None] | None = None
+    ) -> VerifyReport:
         report = VerifyReport(self.path, keyed=identity is not None)
         ecg_spans: list[tuple[int, int]] = []
         for item in self._walk(identity, report, progress):
@@ -217,16 +222,27 @@ class LogReader:
         for (_, prev_end), (start, _) in itertools.pairwise(ecg_spans):
             if start - prev_end > GAP_THRESHOLD_NS:
                 report.gaps.append((prev_end, start))
-        if identity is not None and report.segments and report.readable_segments == 0 \
-                and len(report.unreadable) > 0:
+        if (
+            identity is not None
+            and report.segments
+            and report.readable_segments == 0
+            and len(report.unreadable) > 0
+        ):
             raise WrongIdentityError(
                 f"this identity is not a recipient of log {self.path} "
-                f"(none of its {report.segments} segment keys opens with it)")
+                f"(none of its {report.segments} segment keys opens with it)"
+            )
         return report
 
-    def records(self, identity: Identity, *, start_ns: int | None = None,
-                end_ns: int | None = None, progress: Callable[[float], None] | None = None,
-                types: Iterable[RecordType] | None = None) -> Iterator[StoredRecord]:
+    def records(
+        self,
+        identity: Identity,
+        *,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+        progress: Callable[[float], None] | None = None,
+        types: Iterable[RecordType] | None = None,
+    ) -> Iterator[StoredRecord]:
         """Decoded records overlapping [start_ns, end_ns), in order; TamperError on damage.
 
         With a range, only the segments around it are read and authenticated (each
@@ -253,8 +269,9 @@ class LogReader:
         if not opened and report.unreadable:
             raise WrongIdentityError(f"this identity is not a recipient of log {self.path}")
 
-    def _rows_around(self, identity: Identity, start_ns: int | None,
-                     end_ns: int | None) -> tuple[int, int | None] | None:
+    def _rows_around(
+        self, identity: Identity, start_ns: int | None, end_ns: int | None
+    ) -> tuple[int, int | None] | None:
         """Row-id range of the segments around [start_ns, end_ns), or None to read all.
 
         A segment's start is the time of its first record; the range runs from one
@@ -265,7 +282,8 @@ class LogReader:
         headers, stanzas = self._load_segments()
         firsts: list[tuple[int, int]] = []
         for rowid, prefix in self._conn.execute(
-                "SELECT id, substr(body, 2, 4) FROM records ORDER BY id"):
+            "SELECT id, substr(body, 2, 4) FROM records ORDER BY id"
+        ):
             seg_no = int.from_bytes(prefix, "big")
             if not firsts or firsts[-1][0] != seg_no:
                 firsts.append((seg_no, rowid))
@@ -282,13 +300,17 @@ class LogReader:
         if not kept:
             return None
         lo = max(0, sum(t <= start_ns for t in times) - 2) if start_ns is not None else 0
-        hi = (min(len(kept), sum(t < end_ns for t in times) + 1) if end_ns is not None
-              else len(kept))
+        hi = min(len(kept), sum(t < end_ns for t in times) + 1) if end_ns is not None else len(kept)
         return kept[lo], (kept[hi] if hi < len(kept) else None)
 
-    def _first_time(self, identity: Identity, seg_no: int, rowid: int,
-                    headers: dict[int, bytes], stanzas: dict[int, list[bytes]],
-                    ) -> int | str | None:
+    def _first_time(
+        self,
+        identity: Identity,
+        seg_no: int,
+        rowid: int,
+        headers: dict[int, bytes],
+        stanzas: dict[int, list[bytes]],
+    ) -> int | str | None:
         """Start time of the segment's first record; "foreign" if the identity cannot open
         it (shredded, or not shared with it); None if anything is damaged."""
         try:
@@ -323,10 +345,14 @@ class LogReader:
             stanzas.setdefault(seg, []).append(body)
         return headers, stanzas
 
-    def _walk(self, identity: Identity | None, report: VerifyReport,
-              progress: Callable[[float], None] | None,
-              rows: tuple[int, int | None] | None = None,
-              wanted: frozenset[int] | None = None) -> Iterator[StoredRecord | Problem]:
+    def _walk(
+        self,
+        identity: Identity | None,
+        report: VerifyReport,
+        progress: Callable[[float], None] | None,
+        rows: tuple[int, int | None] | None = None,
+        wanted: frozenset[int] | None = None,
+    ) -> Iterator[StoredRecord | Problem]:
         # One read transaction: a consistent snapshot even while the writer appends.
         try:
             self._conn.execute("BEGIN")
@@ -335,27 +361,40 @@ class LogReader:
             finally:
                 self._conn.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
-            raise TamperError(f"log {self.path}: the database file is damaged ({exc}); "
-                              "copy it before trying to repair it") from None
+            raise TamperError(
+                f"log {self.path}: the database file is damaged ({exc}); "
+                "copy it before trying to repair it"
+            ) from None
 
-    def _walk_snapshot(self, identity: Identity | None, report: VerifyReport,
-                       progress: Callable[[float], None] | None,
-                       rows: tuple[int, int | None] | None,
-                       wanted: frozenset[int] | None,
-                       ) -> Iterator[StoredRecord | Problem]:
+    def _walk_snapshot(
+        self,
+        identity: Identity | None,
+        report: VerifyReport,
+        progress: Callable[[float], None] | None,
+        rows: tuple[int, int | None] | None,
+        wanted: frozenset[int] | None,
+    ) -> Iterator[StoredRecord | Problem]:
         headers, stanzas = self._load_segments()
         lo, hi = rows if rows is not None else (0, None)
         hi_sql = hi if hi is not None else 1 << 62
-        total = max(1, int(self._conn.execute(
-            "SELECT count(*) FROM records WHERE id >= ? AND id < ?", (lo, hi_sql)).fetchone()[0]))
+        total = max(
+            1,
+            int(
+                self._conn.execute(
+                    "SELECT count(*) FROM records WHERE id >= ? AND id < ?", (lo, hi_sql)
+                ).fetchone()[0]
+            ),
+        )
         report.segments = len(headers)
         finished: dict[int, _SegState] = {}
         state: _SegState | None = None
-        ordinal = int(self._conn.execute("SELECT count(*) FROM records WHERE id < ?",
-                                         (lo,)).fetchone()[0])
+        ordinal = int(
+            self._conn.execute("SELECT count(*) FROM records WHERE id < ?", (lo,)).fetchone()[0]
+        )
         first_seg: int | None = None
         for (body,) in self._conn.execute(
-                "SELECT body FROM records WHERE id >= ? AND id < ? ORDER BY id", (lo, hi_sql)):
+            "SELECT body FROM records WHERE id >= ? AND id < ? ORDER BY id", (lo, hi_sql)
+        ):
             ordinal += 1
             report.records += 1
             if progress is not None and ordinal % 512 == 0:
@@ -375,8 +414,11 @@ class LogReader:
                 yield Problem(str(pos), "length is not a valid padded size (truncated or altered)")
             if state is None or seg_no != state.seg_no:
                 if (state is not None and seg_no < state.seg_no) or seg_no in finished:
-                    yield Problem(str(pos), f"belongs to segment {seg_no}, which ended earlier "
-                                  "(reordered or duplicated)")
+                    yield Problem(
+                        str(pos),
+                        f"belongs to segment {seg_no}, which ended earlier "
+                        "(reordered or duplicated)",
+                    )
                     continue
                 if seg_no not in headers:
                     yield Problem(str(pos), f"names segment {seg_no}, which has no header")
@@ -395,9 +437,12 @@ class LogReader:
                 state, problems = self._start(seg_no, headers, stanzas, identity, finished, report)
                 yield from problems
             if seq != state.expected_seq:
-                what = ("missing" if seq > state.expected_seq else "duplicated or reordered")
-                yield Problem(str(pos), f"sequence number {seq} where {state.expected_seq} was "
-                              f"expected: record(s) {what}")
+                what = "missing" if seq > state.expected_seq else "duplicated or reordered"
+                yield Problem(
+                    str(pos),
+                    f"sequence number {seq} where {state.expected_seq} was "
+                    f"expected: record(s) {what}",
+                )
             if state.closed:
                 yield Problem(str(pos), "follows the segment's close record (inserted)")
             prev_tag, state.prev_tag = state.prev_tag, body[-TAG_SIZE:]
@@ -407,8 +452,11 @@ class LogReader:
                 continue
             padded = crypto.open_record(state.keys, state.header.segment_id, seq, prev_tag, body)
             if padded is None:
-                yield Problem(str(pos), "fails authentication: altered, reordered, or a "
-                              "record before it was removed or inserted")
+                yield Problem(
+                    str(pos),
+                    "fails authentication: altered, reordered, or a "
+                    "record before it was removed or inserted",
+                )
                 continue
             if wanted is not None and padded[0] not in wanted:
                 continue  # authentic; not decoded because the caller does not want it
@@ -440,17 +488,25 @@ class LogReader:
         if newest is not None and finished[newest].keys is None:
             report.open_tail.append(
                 f"segment {newest} (newest): whether it was closed cleanly needs a key; "
-                "the tail of the newest segment can never be confirmed by a link")
+                "the tail of the newest segment can never be confirmed by a link"
+            )
         elif newest is not None and not finished[newest].closed:
             report.open_tail.append(
                 f"segment {newest} (newest) has no close record: the writer is running, or "
-                "stopped abruptly; its tail cannot be confirmed")
+                "stopped abruptly; its tail cannot be confirmed"
+            )
         if progress is not None:
             progress(1.0)
 
-    def _start(self, seg_no: int, headers: dict[int, bytes], stanzas: dict[int, list[bytes]],
-               identity: Identity | None, finished: dict[int, _SegState],
-               report: VerifyReport) -> tuple[_SegState, list[Problem]]:
+    def _start(
+        self,
+        seg_no: int,
+        headers: dict[int, bytes],
+        stanzas: dict[int, list[bytes]],
+        identity: Identity | None,
+        finished: dict[int, _SegState],
+        report: VerifyReport,
+    ) -> tuple[_SegState, list[Problem]]:
         problems: list[Problem] = []
         where = f"segment {seg_no}"
         try:
@@ -466,17 +522,25 @@ class LogReader:
         state.prev_tag = header.chain_start
         prev = finished.get(seg_no - 1)
         if seg_no > 0 and prev is not None and prev.header is not None:
-            link_ok = (header.prev_segment_id == prev.header.segment_id
-                       and header.prev_count == prev.count and header.prev_tag == prev.prev_tag)
+            link_ok = (
+                header.prev_segment_id == prev.header.segment_id
+                and header.prev_count == prev.count
+                and header.prev_tag == prev.prev_tag
+            )
             if not link_ok:
-                problems.append(Problem(
-                    where, f"link to segment {seg_no - 1} does not match: it should end after "
-                    f"{header.prev_count} records but has {prev.count} (records removed, added "
-                    "or altered at its end)"))
+                problems.append(
+                    Problem(
+                        where,
+                        f"link to segment {seg_no - 1} does not match: it should end after "
+                        f"{header.prev_count} records but has {prev.count} (records removed, added "
+                        "or altered at its end)",
+                    )
+                )
             elif prev.keys is not None and not prev.closed:
                 report.open_tail.append(
                     f"segment {seg_no - 1} ended abruptly (writer crash); segment {seg_no}'s "
-                    "link confirms nothing was removed after it")
+                    "link confirms nothing was removed after it"
+                )
         elif seg_no > 0 and seg_no - 1 not in headers:
             problems.append(Problem(where, f"segment {seg_no - 1} is missing"))
         if not stanzas.get(seg_no):

@@ -67,9 +67,13 @@ class EcgBlock:
         return self.t0_ns + round(len(self.samples_uv) * 1e9 / self.fs)
 
     def __eq__(self, other: object) -> bool:
-        return (isinstance(other, EcgBlock) and self.t0_ns == other.t0_ns
-                and self.fs == other.fs and self.samples_uv.dtype == other.samples_uv.dtype
-                and np.array_equal(self.samples_uv, other.samples_uv))
+        return (
+            isinstance(other, EcgBlock)
+            and self.t0_ns == other.t0_ns
+            and self.fs == other.fs
+            and self.samples_uv.dtype == other.samples_uv.dtype
+            and np.array_equal(self.samples_uv, other.samples_uv)
+        )
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -166,8 +170,10 @@ def _unplanes(data: bytes, width: int, count: int) -> np.ndarray:
 def encode_ecg(block: EcgBlock) -> bytes:
     samples = block.samples_uv.astype(np.int64)
     width, planes = _planes(_zigzag(np.diff(samples, prepend=np.int64(0))))
-    return _ECG_HEAD.pack(block.t0_ns, block.fs, block.samples_uv.dtype.itemsize, len(samples),
-                          width) + planes
+    return (
+        _ECG_HEAD.pack(block.t0_ns, block.fs, block.samples_uv.dtype.itemsize, len(samples), width)
+        + planes
+    )
 
 
 def decode_ecg(data: bytes) -> EcgBlock:
@@ -175,7 +181,7 @@ def decode_ecg(data: bytes) -> EcgBlock:
     dtype = {2: np.int16, 4: np.int32}.get(itemsize)
     if dtype is None:
         raise ValueError("ECG block has an unknown sample width")
-    deltas = _unzigzag(_unplanes(data[_ECG_HEAD.size:], width, count))
+    deltas = _unzigzag(_unplanes(data[_ECG_HEAD.size :], width, count))
     return EcgBlock(t0_ns, fs, np.cumsum(deltas).astype(dtype))
 
 
@@ -212,20 +218,34 @@ def encode_beats(batch: BeatBatch) -> bytes:
     if len(labels) > 255:
         raise ValueError("too many distinct beat labels in one batch")
     label_table = bytes([len(labels)]) + b"".join(
-        bytes([len(lab.encode())]) + lab.encode() for lab in labels)
+        bytes([len(lab.encode())]) + lab.encode() for lab in labels
+    )
     index = np.fromiter((b.index for b in beats), dtype=np.int64, count=n)
     code = {lab: i for i, lab in enumerate(labels)}
     small = bytes(code[b.label] for b in beats) + bytes(
-        b.noisy | (b.rr_before_s is not None) << 1 | (b.rr_after_s is not None) << 2
-        for b in beats)
-    values = np.array([(b.time_s, b.confidence, b.rr_before_s or 0.0, b.rr_after_s or 0.0)
-                       for b in beats], dtype=np.float64).reshape(n, 4).T
+        b.noisy | (b.rr_before_s is not None) << 1 | (b.rr_after_s is not None) << 2 for b in beats
+    )
+    values = (
+        np.array(
+            [(b.time_s, b.confidence, b.rr_before_s or 0.0, b.rr_after_s or 0.0) for b in beats],
+            dtype=np.float64,
+        )
+        .reshape(n, 4)
+        .T
+    )
     bits = _xor_bits(values, _predictions(index, batch.fs))
     first = int(index[0]) if n else 0
     _, index_planes = _planes(_zigzag(np.diff(index, prepend=np.int64(first))), 8)
     float_planes = bits.astype(">u8").view(np.uint8).reshape(4, n, 8).transpose(0, 2, 1)
-    return b"".join([_BEATS_HEAD.pack(batch.stream_t0_ns, batch.fs, n, first), label_table,
-                     small, index_planes, float_planes.tobytes()])
+    return b"".join(
+        [
+            _BEATS_HEAD.pack(batch.stream_t0_ns, batch.fs, n, first),
+            label_table,
+            small,
+            index_planes,
+            float_planes.tobytes(),
+        ]
+    )
 
 
 def decode_beats(data: bytes) -> BeatBatch:
@@ -249,7 +269,9 @@ def decode_beats(data: bytes) -> BeatBatch:
     values = (bits ^ _predictions(index, fs).view(np.uint64)).view(np.float64)
     beats = tuple(
         ClassifiedBeat(
-            index=int(index[i]), time_s=float(values[0, i]), label=labels[codes[i]],
+            index=int(index[i]),
+            time_s=float(values[0, i]),
+            label=labels[codes[i]],
             confidence=float(values[1, i]),
             rr_before_s=float(values[2, i]) if flags[i] & 2 else None,
             rr_after_s=float(values[3, i]) if flags[i] & 4 else None,
@@ -261,6 +283,7 @@ def decode_beats(data: bytes) -> BeatBatch:
 
 
 # --- Events: JSON --------------------------------------------------------------------------
+
 
 def encode_event(event: Event) -> bytes:
     doc = {"kind": event.kind, "t_ns": event.t_ns, "end_ns": event.end_ns, "data": dict(event.data)}
@@ -324,7 +347,7 @@ def unframe(padded: bytes) -> tuple[RecordType, bytes]:
     end = _FRAME.size + length
     if end > len(padded) or any(padded[end:]):
         raise ValueError("record padding is malformed")
-    body = padded[_FRAME.size:end]
+    body = padded[_FRAME.size : end]
     if codec == CODEC_ZLIB:
         body = zlib.decompress(body)
     elif codec != CODEC_NONE:

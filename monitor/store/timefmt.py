@@ -9,8 +9,7 @@ from monitor.errors import InputError
 
 def format_ns(t_ns: int) -> str:
     """Local ISO time to the second, with its UTC offset."""
-    return datetime.fromtimestamp(t_ns / 1e9, tz=UTC).astimezone().isoformat(
-        timespec="seconds")
+    return datetime.fromtimestamp(t_ns / 1e9, tz=UTC).astimezone().isoformat(timespec="seconds")
 
 
 def parse_time(text: str) -> int:
@@ -19,7 +18,8 @@ def parse_time(text: str) -> int:
         value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
         raise InputError(
-            f"cannot read time {text!r}: use ISO 8601, e.g. 2026-11-25T08:30") from None
+            f"cannot read time {text!r}: use ISO 8601, e.g. 2026-11-25T08:30"
+        ) from None
     if value.tzinfo is None:
         value = value.astimezone()  # naive means local time
     return int(value.timestamp()) * 1_000_000_000 + value.microsecond * 1000

@@ -81,7 +81,8 @@ def _storage_failure(exc: BaseException) -> bool:
         return True
     text = str(exc).lower()
     return isinstance(exc, sqlite3.OperationalError) and (
-        "full" in text or "disk i/o" in text or "unable to open" in text)
+        "full" in text or "disk i/o" in text or "unable to open" in text
+    )
 
 
 class LogWriter:
@@ -152,10 +153,13 @@ class LogWriter:
             self._conn.execute("BEGIN IMMEDIATE")
             for item in self._pending:
                 if isinstance(item, _PendingSegment):
-                    self._conn.execute("INSERT INTO segments VALUES (?, ?)",
-                                       (item.seg_no, item.header))
-                    self._conn.executemany("INSERT INTO stanzas(seg, body) VALUES (?, ?)",
-                                           [(item.seg_no, s) for s in item.stanzas])
+                    self._conn.execute(
+                        "INSERT INTO segments VALUES (?, ?)", (item.seg_no, item.header)
+                    )
+                    self._conn.executemany(
+                        "INSERT INTO stanzas(seg, body) VALUES (?, ?)",
+                        [(item.seg_no, s) for s in item.stanzas],
+                    )
                 else:
                     self._conn.execute("INSERT INTO records(body) VALUES (?)", (item,))
             self._conn.execute("COMMIT")
@@ -169,19 +173,25 @@ class LogWriter:
             if len(self._pending) > self.max_pending:
                 raise StorageFullError(
                     f"log {self.path}: disk full and {len(self._pending)} records waiting; "
-                    "free space so they can be written") from None
+                    "free space so they can be written"
+                ) from None
             return False
         if self._last_error is not None:
-            log.warning("log %s: writing again, %d held records stored", self.path,
-                        len(self._pending))
+            log.warning(
+                "log %s: writing again, %d held records stored", self.path, len(self._pending)
+            )
         self._pending.clear()
         self._last_error = None
         return True
 
     @property
     def status(self) -> WriterStatus:
-        return WriterStatus(self._segment.seg_no, self._segment.seq,
-                            sum(isinstance(i, bytes) for i in self._pending), self._last_error)
+        return WriterStatus(
+            self._segment.seg_no,
+            self._segment.seq,
+            sum(isinstance(i, bytes) for i in self._pending),
+            self._last_error,
+        )
 
     def close(self) -> None:
         """End the segment with a close record and release the log."""
@@ -192,7 +202,8 @@ class LogWriter:
             if not self.flush():
                 raise StorageFullError(
                     f"log {self.path}: disk full, {self.status.pending} records could not be "
-                    "written")
+                    "written"
+                )
         finally:
             self._conn.close()
             self._conn = None  # type: ignore[assignment]
@@ -213,7 +224,8 @@ class LogWriter:
     def _tail(self) -> tuple[int, bytes, int, bytes]:
         """(next seg_no, previous segment id, its record count, its chain tag) from disk."""
         row = self._conn.execute(
-            "SELECT seg, header FROM segments ORDER BY seg DESC LIMIT 1").fetchone()
+            "SELECT seg, header FROM segments ORDER BY seg DESC LIMIT 1"
+        ).fetchone()
         if row is None:
             return 0, bytes(SEGMENT_ID_SIZE), 0, bytes(TAG_SIZE)
         seg_no, header_bytes = row
@@ -227,8 +239,10 @@ class LogWriter:
             if rec_seg == seg_no:
                 return seg_no + 1, header.segment_id, rec_seq + 1, last[0][-TAG_SIZE:]
             if rec_seg > seg_no:
-                raise TamperError(f"log {self.path}: last record names a segment that does "
-                                  "not exist; run 'ecgmon log verify'")
+                raise TamperError(
+                    f"log {self.path}: last record names a segment that does "
+                    "not exist; run 'ecgmon log verify'"
+                )
         return seg_no + 1, header.segment_id, 0, header.chain_start
 
     def _refresh_recipients(self) -> None:
@@ -245,16 +259,24 @@ class LogWriter:
         else:
             log.warning("log %s: the recipient list is empty; keeping the current one", self.path)
 
-    def _new_segment(self, seg_no: int, prev_id: bytes, prev_count: int,
-                     prev_tag: bytes) -> _Segment:
+    def _new_segment(
+        self, seg_no: int, prev_id: bytes, prev_count: int, prev_tag: bytes
+    ) -> _Segment:
         file_key = self._random(FILE_KEY_SIZE)
         segment_id = self._random(SEGMENT_ID_SIZE)
         keys = SegmentKeys.derive(file_key, segment_id)
         unsigned = SegmentHeader(seg_no, segment_id, prev_id, prev_count, prev_tag, b"")
-        header = SegmentHeader(seg_no, segment_id, prev_id, prev_count, prev_tag,
-                               crypto.header_mac(keys, unsigned.unsigned_bytes()))
-        stanzas = [crypto.wrap_file_key(file_key, r, segment_id, self._random(32))
-                   for r in self.recipients]
+        header = SegmentHeader(
+            seg_no,
+            segment_id,
+            prev_id,
+            prev_count,
+            prev_tag,
+            crypto.header_mac(keys, unsigned.unsigned_bytes()),
+        )
+        stanzas = [
+            crypto.wrap_file_key(file_key, r, segment_id, self._random(32)) for r in self.recipients
+        ]
         del file_key
         self._pending.append(_PendingSegment(seg_no, header.to_bytes(), stanzas))
         return _Segment(seg_no, segment_id, keys, 0, header.chain_start, self._clock())
@@ -268,8 +290,9 @@ class LogWriter:
     def _seal(self, rtype: RecordType, body: bytes) -> None:
         seg = self._segment
         padded = frame(rtype, body, compress=self._compress)
-        sealed = crypto.seal_record(seg.keys, seg.seg_no, seg.segment_id, seg.seq, seg.prev_tag,
-                                    padded)
+        sealed = crypto.seal_record(
+            seg.keys, seg.seg_no, seg.segment_id, seg.seq, seg.prev_tag, padded
+        )
         seg.seq += 1
         seg.prev_tag = sealed[-TAG_SIZE:]
         self._pending.append(sealed)

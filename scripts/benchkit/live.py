@@ -61,6 +61,7 @@ def _peak_rss_mb(pid: int) -> float:
 def measure_live(record: Path, seconds: float, log: Callable[[str], None]) -> LiveResult:
     """Run the daemon on `record` at real time for WARMUP_S + `seconds`; measure the window."""
     import psutil
+
     from monitor.store.keys import Identity
     from monitor.store.recipients import save_recipients
 

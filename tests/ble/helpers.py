@@ -72,9 +72,14 @@ def run_session(
     config = config or SessionConfig(scan_timeout_s=3.0)
 
     async def main() -> Run:
-        session = StrapSession(config, scanner_backend=vstrap.scanner_backend,
-                               client_backend=vstrap.client_backend, clock=vstrap.clock,
-                               rng=random.Random(seed), raw_observer=observer)
+        session = StrapSession(
+            config,
+            scanner_backend=vstrap.scanner_backend,
+            client_backend=vstrap.client_backend,
+            clock=vstrap.clock,
+            rng=random.Random(seed),
+            raw_observer=observer,
+        )
         items: list[EcgFrame | SessionEvent] = []
         async with asyncio.timeout(limit_s):
             async with session:

@@ -56,14 +56,16 @@ def test_fixture_capture_replays_with_every_fault_reported() -> None:
         except Exception:
             continue
     unique = sorted({f.sensor_ns: f for f in decoded}.values(), key=lambda f: f.sensor_ns)
-    np.testing.assert_array_equal(run.samples(),
-                                  np.concatenate([f.samples_uv for f in unique]))
+    np.testing.assert_array_equal(run.samples(), np.concatenate([f.samples_uv for f in unique]))
     assert len(run.of(DuplicateFrame)) == 1
     assert [o.recovered for o in run.of(OutOfOrderFrame)] == [True]
     assert len(run.of(Malformed)) == 1
     # frames 10, 40-41 were dropped and 50 garbled: the gaps say exactly that
     assert [(run.before(g), g.samples) for g in run.of(Gap)] == [
-        (10 * N, N), (39 * N, 2 * N), (47 * N, N)]
+        (10 * N, N),
+        (39 * N, 2 * N),
+        (47 * N, N),
+    ]
     assert isinstance(run.items[-1], StreamStopped)
 
 

@@ -19,7 +19,8 @@ from monitor.ble.errors import BleDecodeError
 
 def test_h7_vectors() -> None:
     assert hrs.decode_heart_rate(bytes.fromhex("063c")) == hrs.HeartRateMeasurement(
-        60, hrs.Contact.CONTACT)
+        60, hrs.Contact.CONTACT
+    )
     m = hrs.decode_heart_rate(bytes.fromhex("163c1104"))
     assert (m.bpm, m.contact, m.rr_1024) == (60, hrs.Contact.CONTACT, (1041,))
     assert m.rr_s[0] * 1000 == pytest.approx(1016.6, abs=0.05)
@@ -29,7 +30,11 @@ def test_uint16_rate_energy_and_several_rr() -> None:
     data = bytes.fromhex("19 2c01 3412 0004 0002")
     m = hrs.decode_heart_rate(data)
     assert (m.bpm, m.energy_kj, m.rr_1024, m.contact) == (
-        300, 0x1234, (1024, 512), hrs.Contact.NOT_SUPPORTED)
+        300,
+        0x1234,
+        (1024, 512),
+        hrs.Contact.NOT_SUPPORTED,
+    )
     assert hrs.encode_heart_rate(m) == data
 
 

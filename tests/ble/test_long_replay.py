@@ -15,8 +15,9 @@ def test_thirty_minutes_every_sample_once_in_order() -> None:
     drops = set(range(37, total, 101))
     duplicates = {500, 1500, 2500}
     swaps = {800, 1800, 2800}
-    faults = Faults(drop=frozenset(drops), duplicate=frozenset(duplicates),
-                    reorder=frozenset(swaps))
+    faults = Faults(
+        drop=frozenset(drops), duplicate=frozenset(duplicates), reorder=frozenset(swaps)
+    )
     vstrap = strap(30 * 60, faults, speed=60.0)
     run = run_session(vstrap)
 

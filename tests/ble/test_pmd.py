@@ -31,6 +31,7 @@ def h(text: str) -> bytes:
 
 # ------------------------------------------------------------------ documented vectors
 
+
 def test_start_ecg_request_is_the_documented_bytes() -> None:
     assert pmd.start_ecg_request() == h("02 00 00 01 82 00 01 01 0E 00")
     assert pmd.stop_request() == h("03 00")
@@ -38,9 +39,15 @@ def test_start_ecg_request_is_the_documented_bytes() -> None:
 
 
 def test_start_acc_request_matches_the_spec_example() -> None:
-    request = pmd.CpRequest(pmd.Opcode.REQUEST_MEASUREMENT_START, pmd.MeasurementType.ACC, {
-        pmd.SettingType.RANGE: (8,), pmd.SettingType.SAMPLE_RATE: (200,),
-        pmd.SettingType.RESOLUTION: (16,)})
+    request = pmd.CpRequest(
+        pmd.Opcode.REQUEST_MEASUREMENT_START,
+        pmd.MeasurementType.ACC,
+        {
+            pmd.SettingType.RANGE: (8,),
+            pmd.SettingType.SAMPLE_RATE: (200,),
+            pmd.SettingType.RESOLUTION: (16,),
+        },
+    )
     assert pmd.encode_request(request) == h("02 02 02 01 08 00 00 01 C8 00 01 01 10 00")
     assert pmd.decode_request(pmd.encode_request(request)) == request
 
@@ -49,17 +56,22 @@ def test_ecg_settings_reply() -> None:
     reply = pmd.decode_cp(h("F0 01 00 00 00 00 01 82 00 01 01 0E 00"))
     assert isinstance(reply, pmd.CpResponse)
     assert (reply.opcode, reply.measurement, reply.ok, reply.more) == (1, 0, True, False)
-    assert reply.settings() == {pmd.SettingType.SAMPLE_RATE: (130,),
-                                pmd.SettingType.RESOLUTION: (14,)}
+    assert reply.settings() == {
+        pmd.SettingType.SAMPLE_RATE: (130,),
+        pmd.SettingType.RESOLUTION: (14,),
+    }
 
 
 def test_acc_settings_reply_lists_every_choice() -> None:
-    reply = pmd.decode_cp(h(
-        "F0 01 02 00 00 00 04 19 00 32 00 64 00 C8 00 01 01 10 00 02 03 02 00 04 00 08 00"))
+    reply = pmd.decode_cp(
+        h("F0 01 02 00 00 00 04 19 00 32 00 64 00 C8 00 01 01 10 00 02 03 02 00 04 00 08 00")
+    )
     assert isinstance(reply, pmd.CpResponse)
-    assert reply.settings() == {pmd.SettingType.SAMPLE_RATE: (25, 50, 100, 200),
-                                pmd.SettingType.RESOLUTION: (16,),
-                                pmd.SettingType.RANGE: (2, 4, 8)}
+    assert reply.settings() == {
+        pmd.SettingType.SAMPLE_RATE: (25, 50, 100, 200),
+        pmd.SettingType.RESOLUTION: (16,),
+        pmd.SettingType.RANGE: (2, 4, 8),
+    }
 
 
 def test_start_replies_from_a_real_h10() -> None:
@@ -72,9 +84,17 @@ def test_start_replies_from_a_real_h10() -> None:
     assert refused.parameters == b"" and not refused.more  # params only on success
 
 
-@pytest.mark.parametrize(("status", "text"), [
-    (6, "already in state"), (8, "invalid sample rate"), (7, "invalid resolution"),
-    (10, "invalid MTU"), (13, "device in charger"), (0x42, "unknown status 0x42")])
+@pytest.mark.parametrize(
+    ("status", "text"),
+    [
+        (6, "already in state"),
+        (8, "invalid sample rate"),
+        (7, "invalid resolution"),
+        (10, "invalid MTU"),
+        (13, "device in charger"),
+        (0x42, "unknown status 0x42"),
+    ],
+)
 def test_error_statuses_read_well(status: int, text: str) -> None:
     reply = pmd.decode_cp(bytes((0xF0, 2, 0, status)))
     assert isinstance(reply, pmd.CpResponse) and reply.status_text == text
@@ -114,14 +134,17 @@ def test_time_epoch() -> None:
     assert pmd.sensor_to_unix_ns(pmd.H10_DEFAULT_SENSOR_NS) == 1_546_300_800_000_000_000
 
 
-@pytest.mark.parametrize(("data", "message"), [
-    (h("00 00 94 35 77 00 00 00 00 00 02 80 FF 02"), "not whole 3-byte samples"),
-    (h("00 00 94 35 77 00 00 00 00"), "too short"),
-    (h("02 00 94 35 77 00 00 00 00 01 00 00 00 00 00 00"), "not ECG"),
-    (h("00 00 94 35 77 00 00 00 00 80 00 00 00"), "delta-compressed"),
-    (h("00 00 94 35 77 00 00 00 00 01 00 00 00"), "frame type 1"),
-    (h("00 00 00 00 00 00 00 00 00 00 00 00 00"), "zero timestamp"),
-])
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (h("00 00 94 35 77 00 00 00 00 00 02 80 FF 02"), "not whole 3-byte samples"),
+        (h("00 00 94 35 77 00 00 00 00"), "too short"),
+        (h("02 00 94 35 77 00 00 00 00 01 00 00 00 00 00 00"), "not ECG"),
+        (h("00 00 94 35 77 00 00 00 00 80 00 00 00"), "delta-compressed"),
+        (h("00 00 94 35 77 00 00 00 00 01 00 00 00"), "frame type 1"),
+        (h("00 00 00 00 00 00 00 00 00 00 00 00 00"), "zero timestamp"),
+    ],
+)
 def test_malformed_frames_say_what_is_wrong(data: bytes, message: str) -> None:
     with pytest.raises(BleDecodeError, match=message):
         pmd.decode_ecg_frame(data)
@@ -145,12 +168,18 @@ def test_ecg_frame_round_trip(ts: int, samples: list[int]) -> None:
 
 
 setting_st = st.sampled_from(list(pmd.SettingType)).flatmap(
-    lambda kind: st.tuples(st.just(kind), st.lists(
-        st.integers(0, (1 << (8 * pmd.SETTING_FIELD_SIZE[kind])) - 1), min_size=1, max_size=4,
-    ).map(tuple))
+    lambda kind: st.tuples(
+        st.just(kind),
+        st.lists(
+            st.integers(0, (1 << (8 * pmd.SETTING_FIELD_SIZE[kind])) - 1),
+            min_size=1,
+            max_size=4,
+        ).map(tuple),
+    )
 ).map(lambda pair: {pair[0]: pair[1]}) | st.dictionaries(
-    st.sampled_from([pmd.SettingType.SAMPLE_RATE, pmd.SettingType.RESOLUTION,
-                     pmd.SettingType.RANGE]),
+    st.sampled_from(
+        [pmd.SettingType.SAMPLE_RATE, pmd.SettingType.RESOLUTION, pmd.SettingType.RANGE]
+    ),
     st.integers(0, 0xFFFF).map(lambda v: (v,)),
     max_size=3,
 )
@@ -163,17 +192,27 @@ def test_settings_round_trip(settings_: pmd.Settings) -> None:
 
 
 @ROUND
-@given(st.sampled_from(list(pmd.Opcode)), st.sampled_from(list(pmd.MeasurementType)),
-       setting_st, st.booleans())
-def test_request_round_trip(op: pmd.Opcode, kind: pmd.MeasurementType,
-                            settings_: pmd.Settings, offline: bool) -> None:
+@given(
+    st.sampled_from(list(pmd.Opcode)),
+    st.sampled_from(list(pmd.MeasurementType)),
+    setting_st,
+    st.booleans(),
+)
+def test_request_round_trip(
+    op: pmd.Opcode, kind: pmd.MeasurementType, settings_: pmd.Settings, offline: bool
+) -> None:
     request = pmd.CpRequest(op, kind, settings_, offline)
     assert pmd.decode_request(pmd.encode_request(request)) == request
 
 
 @ROUND
-@given(st.integers(0, 255), st.integers(0, 63), st.integers(0, 255), st.booleans(),
-       st.binary(max_size=40))
+@given(
+    st.integers(0, 255),
+    st.integers(0, 63),
+    st.integers(0, 255),
+    st.booleans(),
+    st.binary(max_size=40),
+)
 def test_response_round_trip(op: int, kind: int, status: int, more: bool, params: bytes) -> None:
     response = pmd.CpResponse(op, kind, status, more, params)
     decoded = pmd.decode_cp(pmd.encode_response(response))
@@ -188,6 +227,7 @@ def test_features_round_trip(features: frozenset[pmd.MeasurementType]) -> None:
 
 
 # ------------------------------------------------------------------ fuzzing
+
 
 @FUZZ
 @given(st.binary(max_size=260))

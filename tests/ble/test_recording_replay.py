@@ -23,16 +23,19 @@ def test_mitdb_100_replays_sample_exact_with_its_heart_rate(mitdb: Path) -> None
     assert run.states().count(SessionState.STREAMING) == 1 and not run.of(Gap)
 
     loaded = load_recording(record)
-    expected = np.clip(np.rint(resample_record(loaded.samples_uv, loaded.fs, 130.0)),
-                       -20000, 20000)
+    expected = np.clip(np.rint(resample_record(loaded.samples_uv, loaded.fs, 130.0)), -20000, 20000)
     frames = len(expected) // N
     np.testing.assert_array_equal(run.samples(), expected[: frames * N])
 
     # the strap's own heart rate agrees with the cardiologists' beat labels
     wfdb = import_wfdb("reading annotations")
     ann = wfdb.rdann(record, "atr")
-    beats = np.array([s for s, sym in zip(ann.sample, ann.symbol, strict=True)
-                      if sym in "NLRBAaJSVEFejnQ/f"]) / loaded.fs
+    beats = (
+        np.array(
+            [s for s, sym in zip(ann.sample, ann.symbol, strict=True) if sym in "NLRBAaJSVEFejnQ/f"]
+        )
+        / loaded.fs
+    )
     reference_bpm = 60.0 / float(np.median(np.diff(beats)))
     strap_bpm = float(np.median([h.bpm for h in run.of(HeartRate) if h.bpm]))
     assert strap_bpm == pytest.approx(reference_bpm, abs=3.0)

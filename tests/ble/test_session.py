@@ -82,7 +82,8 @@ def test_duplicates_are_reported_and_dropped() -> None:
     run = run_session(strap(30, Faults(duplicate=frozenset({3, 9}))))
     assert len(run.of(DuplicateFrame)) == 2 and not run.of(Gap)
     np.testing.assert_array_equal(
-        run.samples(), expected_samples(run.strap, list(range(frames_sent(run)))))
+        run.samples(), expected_samples(run.strap, list(range(frames_sent(run))))
+    )
 
 
 def test_reordered_frames_are_put_back_in_order() -> None:
@@ -90,7 +91,8 @@ def test_reordered_frames_are_put_back_in_order() -> None:
     assert [(o.recovered) for o in run.of(OutOfOrderFrame)] == [True, True]
     assert not run.of(Gap)
     np.testing.assert_array_equal(
-        run.samples(), expected_samples(run.strap, list(range(frames_sent(run)))))
+        run.samples(), expected_samples(run.strap, list(range(frames_sent(run))))
+    )
 
 
 def test_delayed_frames_are_late_but_not_lost() -> None:
@@ -99,7 +101,8 @@ def test_delayed_frames_are_late_but_not_lost() -> None:
     assert late and max(x.latency_s for x in late) == pytest.approx(1.5, abs=0.1)
     assert not run.of(Gap)
     np.testing.assert_array_equal(
-        run.samples(), expected_samples(run.strap, list(range(frames_sent(run)))))
+        run.samples(), expected_samples(run.strap, list(range(frames_sent(run))))
+    )
     check_timing(run)  # the late burst is still placed on the strap's clock
 
 
@@ -119,8 +122,9 @@ def test_link_loss_reconnects_and_reports_the_loss() -> None:
     lost = run.of(StateChanged)[states.index(S.RECONNECTING)]
     assert lost.reason == "strap disconnected" and lost.retry_in_s is not None
     # while out of range the scans fail, with growing backoff
-    misses = [s for s in run.of(StateChanged)
-              if s.state is S.RECONNECTING and "not found" in s.reason]
+    misses = [
+        s for s in run.of(StateChanged) if s.state is S.RECONNECTING and "not found" in s.reason
+    ]
     assert misses and [m.attempt for m in misses] == list(range(1, len(misses) + 1))
     (gap,) = run.of(Gap)
     total = frames_sent(run) * N
@@ -293,18 +297,20 @@ def test_backoff_is_bounded_and_jittered() -> None:
         assert 0.75 * 2 ** (n - 1) <= delay <= 1.25 * 2 ** (n - 1)
 
 
-@pytest.mark.parametrize("config", [
-    SessionConfig(name="Polar H10", scan_timeout_s=2.0),
-    SessionConfig(name="Polar H10 0A1B2C3D", scan_timeout_s=2.0),
-    SessionConfig(address="a0:9e:1a:0a:1b:2c", scan_timeout_s=2.0),
-])
+@pytest.mark.parametrize(
+    "config",
+    [
+        SessionConfig(name="Polar H10", scan_timeout_s=2.0),
+        SessionConfig(name="Polar H10 0A1B2C3D", scan_timeout_s=2.0),
+        SessionConfig(address="a0:9e:1a:0a:1b:2c", scan_timeout_s=2.0),
+    ],
+)
 def test_connects_by_name_prefix_or_address(config: SessionConfig) -> None:
     run = run_session(strap(10), config)
     assert S.STREAMING in run.states() and run.session.device_address == "A0:9E:1A:0A:1B:2C"
 
 
 def test_wrong_name_is_not_found() -> None:
-    run = run_session(strap(10), SessionConfig(name="Polar H9", scan_timeout_s=1.0,
-                                               max_attempts=1))
+    run = run_session(strap(10), SessionConfig(name="Polar H9", scan_timeout_s=1.0, max_attempts=1))
     assert run.states() == [S.SCANNING, S.FAILED]
     assert run.of(StateChanged)[-1].reason == "Polar H9 not found within 1 s"

@@ -26,8 +26,9 @@ T0 = 599_616_000_000_000_000
 
 def frame(k: int, t0: int = T0) -> EcgDataFrame:
     """Frame k of a steady stream: samples k*N.., timestamp of its last sample."""
-    return EcgDataFrame(t0 + round(((k + 1) * N - 1) * DT),
-                        np.arange(k * N, (k + 1) * N, dtype=np.int32))
+    return EcgDataFrame(
+        t0 + round(((k + 1) * N - 1) * DT), np.arange(k * N, (k + 1) * N, dtype=np.int32)
+    )
 
 
 def feed(seq: FrameSequencer, order: list[int]) -> list[object]:

@@ -26,10 +26,12 @@ class Indications:
         self.data.append(bytes(data))
 
 
-async def connected(vstrap: VirtualStrap,
-                    subscribe: bool = True) -> tuple[BleakClient, Indications]:
-    device = await BleakScanner.find_device_by_name(vstrap.name, timeout=2.0,
-                                                   backend=vstrap.scanner_backend)
+async def connected(
+    vstrap: VirtualStrap, subscribe: bool = True
+) -> tuple[BleakClient, Indications]:
+    device = await BleakScanner.find_device_by_name(
+        vstrap.name, timeout=2.0, backend=vstrap.scanner_backend
+    )
     assert device is not None
     client = BleakClient(device, backend=vstrap.client_backend)
     await client.connect()
@@ -51,15 +53,17 @@ def test_scan_sees_an_h10_advertisement() -> None:
     vstrap = strap(10)
 
     async def main() -> None:
-        found = await BleakScanner.discover(timeout=0.5, return_adv=True,
-                                            backend=vstrap.scanner_backend)
-        (device, adv), = found.values()
+        found = await BleakScanner.discover(
+            timeout=0.5, return_adv=True, backend=vstrap.scanner_backend
+        )
+        ((device, adv),) = found.values()
         assert device.address == vstrap.address and adv.local_name == "Polar H10 0A1B2C3D"
         assert adv.service_uuids == [hrs.HR_SERVICE_UUID]
         assert 0x006B in adv.manufacturer_data  # Polar Electro Oy
         # the H10 does not advertise PMD: a PMD-filtered scan finds nothing
-        none = await BleakScanner.discover(timeout=0.5, service_uuids=[pmd.PMD_SERVICE_UUID],
-                                           backend=vstrap.scanner_backend)
+        none = await BleakScanner.discover(
+            timeout=0.5, service_uuids=[pmd.PMD_SERVICE_UUID], backend=vstrap.scanner_backend
+        )
         assert none == []
         async with vstrap.bleak_scanner() as scanner:
             await asyncio.sleep(0.3)
@@ -75,12 +79,14 @@ def test_control_point_exchange_is_byte_exact() -> None:
         client, got = await connected(vstrap)
         assert client.backend_id == "VirtualBleakClient"
         assert bytes(await client.read_gatt_char(pmd.PMD_CP_UUID)) == bytes.fromhex(
-            "0f05" + "00" * 15)
+            "0f05" + "00" * 15
+        )
         assert bytes(await client.read_gatt_char(battery.BATTERY_LEVEL_UUID)) == b"\x57"
         assert await ask(client, got, "0100") == bytes.fromhex("f0010000000001820001010e00")
         assert await ask(client, got, "0200") == bytes.fromhex("f002000500")  # no settings
         assert await ask(client, got, "02000001820001011000") == bytes.fromhex(
-            "f002000700")  # 16 bit: invalid resolution
+            "f002000700"
+        )  # 16 bit: invalid resolution
         assert await ask(client, got, "02000001c80001010e00") == bytes.fromhex("f002000800")
         assert await ask(client, got, "0a00") == bytes.fromhex("f00a000100")  # unknown op code
         assert await ask(client, got, "0104") == bytes.fromhex("f001040200")  # type 4 undefined
@@ -90,8 +96,9 @@ def test_control_point_exchange_is_byte_exact() -> None:
         assert len(got.data) == 3
         assert all(len(frame) == 229 for frame in got.data)
         frames = [pmd.decode_ecg_frame(d) for d in got.data]
-        assert [f.sensor_ns for f in frames] == [vstrap.sensor_ns_of_sample(73 * k + 72)
-                                                 for k in range(3)]
+        assert [f.sensor_ns for f in frames] == [
+            vstrap.sensor_ns_of_sample(73 * k + 72) for k in range(3)
+        ]
         assert frames[0].sensor_ns - pmd.H10_DEFAULT_SENSOR_NS == round(72 / 130 * 1e9)
         assert await ask(client, got, "0300") == bytes.fromhex("f003000000")
         await asyncio.sleep(2.0)
@@ -132,11 +139,11 @@ def test_disconnect_callback_fires_for_link_loss_and_for_disconnect() -> None:
 
     async def main() -> None:
         calls: list[str] = []
-        device = await BleakScanner.find_device_by_address(vstrap.address, timeout=2.0,
-                                                           backend=vstrap.scanner_backend)
+        device = await BleakScanner.find_device_by_address(
+            vstrap.address, timeout=2.0, backend=vstrap.scanner_backend
+        )
         assert device is not None
-        client = BleakClient(device, lambda c: calls.append("lost"),
-                             backend=vstrap.client_backend)
+        client = BleakClient(device, lambda c: calls.append("lost"), backend=vstrap.client_backend)
         await client.connect()
         await client.start_notify(pmd.PMD_CP_UUID, lambda c, d: None)
         await client.write_gatt_char(pmd.PMD_CP_UUID, pmd.start_ecg_request(), response=True)

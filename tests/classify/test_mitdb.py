@@ -57,8 +57,9 @@ def run(base: Path, model: BeatModel) -> tuple[np.ndarray, np.ndarray, np.ndarra
     got = np.array([BEAT_CLASSES.index(b.label) for b in beats])
     truth = np.array([BEAT_CLASSES.index(AAMI_CLASS[s]) for s in ref.beat_symbols])
     scale = ref.fs / FS
-    match = match_beats(ref.beat_samples, np.round(peaks * scale).astype(np.int64),
-                        round(MATCH_WINDOW_S * ref.fs))
+    match = match_beats(
+        ref.beat_samples, np.round(peaks * scale).astype(np.int64), round(MATCH_WINDOW_S * ref.fs)
+    )
     return truth, got, match
 
 
@@ -68,8 +69,9 @@ def model() -> BeatModel:
 
 
 @pytest.mark.parametrize(("record", "label"), sorted(MEASURED))
-def test_known_beats_get_their_class(mitdb: Path, model: BeatModel, record: str,
-                                     label: str) -> None:
+def test_known_beats_get_their_class(
+    mitdb: Path, model: BeatModel, record: str, label: str
+) -> None:
     truth, got, match = run(mitdb / record, model)
     c = BEAT_CLASSES.index(label)
     of_class = truth == c
@@ -98,8 +100,21 @@ def test_analyze_writes_each_beats_class(mitdb: Path, tmp_path: Path) -> None:
     import wfdb
 
     done = subprocess.run(
-        [sys.executable, "-m", "monitor", "analyze", str(mitdb / "233"), "--out", str(tmp_path),
-         "--format", "jsonl"], capture_output=True, text=True, check=False)
+        [
+            sys.executable,
+            "-m",
+            "monitor",
+            "analyze",
+            str(mitdb / "233"),
+            "--out",
+            str(tmp_path),
+            "--format",
+            "jsonl",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     ann = wfdb.rdann(str(tmp_path / "233"), "ecgmon")
     assert set(ann.symbol) <= set(BEAT_CLASSES) and {"N", "V"} <= set(ann.symbol)

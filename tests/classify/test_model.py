@@ -92,8 +92,7 @@ def test_missing_or_unreadable_metadata_is_refused(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("key", "value"),
-    [("input_fs", 250.0), ("window_before", 90), ("feature_version", 0),
-     ("classes", ["N", "V"])],
+    [("input_fs", 250.0), ("window_before", 90), ("feature_version", 0), ("classes", ["N", "V"])],
 )
 def test_a_model_made_for_other_input_is_refused(tmp_path: Path, key: str, value: object) -> None:
     path = _copy_model(tmp_path)
@@ -116,8 +115,9 @@ def test_a_wrong_input_rate_is_refused() -> None:
 def test_an_empty_batch_is_a_clear_error() -> None:
     model = BeatModel()
     with pytest.raises(ValueError, match="empty batch"):
-        model.predict(np.empty((0, 2, feat.WINDOW), np.float32),
-                      np.empty((0, feat.N_CONTEXT), np.float32))
+        model.predict(
+            np.empty((0, 2, feat.WINDOW), np.float32), np.empty((0, feat.N_CONTEXT), np.float32)
+        )
     with pytest.raises(ValueError, match="shape"):
         model.predict(np.zeros((3, 2, 10), np.float32), np.zeros((3, feat.N_CONTEXT), np.float32))
 

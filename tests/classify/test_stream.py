@@ -40,8 +40,9 @@ def model() -> BeatModel:
     return BeatModel()
 
 
-def stream(model: BeatModel, x: np.ndarray, peaks: np.ndarray, chunk: int,
-           peak_delay: int) -> list[ClassifiedBeat]:
+def stream(
+    model: BeatModel, x: np.ndarray, peaks: np.ndarray, chunk: int, peak_delay: int
+) -> list[ClassifiedBeat]:
     """Feed chunks; each R-peak is reported `peak_delay` samples after it happened."""
     clf = BeatClassifier(model)
     out: list[ClassifiedBeat] = []
@@ -63,8 +64,9 @@ def test_streaming_matches_batch(model: BeatModel, chunk: int, delay: int) -> No
     streamed = stream(model, x, peaks, chunk, delay)
     assert [b.index for b in streamed] == peaks.tolist()
     assert [b.label for b in streamed] == [b.label for b in batch]
-    np.testing.assert_allclose([b.confidence for b in streamed],
-                               [b.confidence for b in batch], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        [b.confidence for b in streamed], [b.confidence for b in batch], rtol=1e-5, atol=1e-6
+    )
     assert [b.rr_before_s for b in streamed] == [b.rr_before_s for b in batch]
     assert [b.rr_after_s for b in streamed] == [b.rr_after_s for b in batch]
 

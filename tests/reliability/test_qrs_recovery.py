@@ -41,21 +41,14 @@ def _burst(kind: str, n: int) -> np.ndarray:
     raise AssertionError(kind)
 
 
-KNOWN_GAP = pytest.mark.xfail(
-    strict=True,
-    reason="finding R1: after a large artifact the learnt signal level stays far above real "
-    "QRS heights and only an accepted beat lowers it, so no beat is ever accepted again",
-)
-
-
 @pytest.mark.data
 @pytest.mark.parametrize(
     "kind",
     [
         "lost samples (NaN)",
         "flat line (leads off)",
-        pytest.param("5 mV electrode-motion noise", marks=KNOWN_GAP),
-        pytest.param("rail-to-rail saturation", marks=KNOWN_GAP),
+        "5 mV electrode-motion noise",
+        "rail-to-rail saturation",
     ],
 )
 def test_detection_resumes_after_a_burst(kind: str, mitdb: Path, tally: Tally) -> None:

@@ -18,8 +18,9 @@ from monitor.signal.quality import QualitySecond
 FS = WORKING_FS
 
 
-def beats_from_rr(rr_s: Sequence[float], labels: str | Sequence[str] | None = None,
-                  start_s: float = 0.5) -> list[ClassifiedBeat]:
+def beats_from_rr(
+    rr_s: Sequence[float], labels: str | Sequence[str] | None = None, start_s: float = 0.5
+) -> list[ClassifiedBeat]:
     """Beats whose successive intervals are `rr_s` (labels default to all N)."""
     times = start_s + np.concatenate([[0.0], np.cumsum(rr_s)])
     peaks = np.round(times * FS).astype(np.int64)
@@ -49,8 +50,6 @@ def kinds(events: Sequence[Episode], final: bool = True) -> list[str]:
     return [e.kind for e in events if e.final == final]
 
 
-
-
 @lru_cache(maxsize=16)
 def run_mitdb(folder: Path, record: str) -> tuple[tuple[Episode, ...], Reference]:
     """Detect, label with the reference classes and analyse one MIT-BIH record (cached)."""
@@ -66,8 +65,10 @@ def run_mitdb(folder: Path, record: str) -> tuple[tuple[Episode, ...], Reference
     j = np.clip(np.searchsorted(rt, t), 1, len(rt) - 1)
     nearest = np.where(np.abs(t - rt[j - 1]) <= np.abs(t - rt[j]), j - 1, j)
     ok = np.abs(rt[nearest] - t) <= 0.15
-    labels = [AAMI_CLASS.get(str(ref.beat_symbols[k]), "Q") if good else "Q"
-              for k, good in zip(nearest, ok, strict=True)]
+    labels = [
+        AAMI_CLASS.get(str(ref.beat_symbols[k]), "Q") if good else "Q"
+        for k, good in zip(nearest, ok, strict=True)
+    ]
     events = run_rhythm(x, FS, make_beats(peaks, labels, FS))
     return tuple(events), ref
 

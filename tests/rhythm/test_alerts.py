@@ -11,8 +11,14 @@ from monitor.classify.alerts import DEFAULT_POLICIES, AlertManager
 from monitor.classify.rhythm import EPISODE_KINDS, Episode, Evidence
 
 
-def ep(kind: str, start: float, end: float, ident: str = "x", final: bool = True,
-       measure: float | None = None) -> Episode:
+def ep(
+    kind: str,
+    start: float,
+    end: float,
+    ident: str = "x",
+    final: bool = True,
+    measure: float | None = None,
+) -> Episode:
     return Episode(ident, kind, start, end, 1.0, Evidence(measure=measure), final=final)
 
 
@@ -33,11 +39,13 @@ def test_recurrent_episodes_raise_one_alert_until_quiet() -> None:
 
 def test_escalation_alerts_once_inside_the_quiet_period() -> None:
     manager = AlertManager()
-    alerts = manager.process([
-        ep("pause", 0, 2.4, "a", measure=2.4),
-        ep("pause", 10, 13.5, "b", measure=3.5),
-        ep("pause", 20, 24, "c", measure=4.0),
-    ])
+    alerts = manager.process(
+        [
+            ep("pause", 0, 2.4, "a", measure=2.4),
+            ep("pause", 10, 13.5, "b", measure=3.5),
+            ep("pause", 20, 24, "c", measure=4.0),
+        ]
+    )
     assert [a.severity for a in alerts] == ["warning", "critical"]
 
 
@@ -47,9 +55,13 @@ def test_unreadable_never_alerts() -> None:
 
 
 episode_strategy = st.builds(
-    lambda kind, start, length, final, measure: ep(kind, start, start + length, f"{kind}{start}",
-                                                   final, measure),
-    st.sampled_from(EPISODE_KINDS), st.floats(0, 7200), st.floats(0, 120), st.booleans(),
+    lambda kind, start, length, final, measure: ep(
+        kind, start, start + length, f"{kind}{start}", final, measure
+    ),
+    st.sampled_from(EPISODE_KINDS),
+    st.floats(0, 7200),
+    st.floats(0, 120),
+    st.booleans(),
     st.one_of(st.none(), st.floats(20, 200)),
 )
 

@@ -20,7 +20,11 @@ def test_rhythm_track_flattens_overlaps_by_priority() -> None:
         Episode("d", "unreadable", 90.0, 120.0, 1.0, reason="noise"),
     ]
     assert rhythm_track(episodes) == [
-        (0.0, "(N"), (10.0, "(AFIB"), (60.0, "(PAUSE"), (62.5, "(AFIB"), (90.0, "(UNREAD"),
+        (0.0, "(N"),
+        (10.0, "(AFIB"),
+        (60.0, "(PAUSE"),
+        (62.5, "(AFIB"),
+        (90.0, "(UNREAD"),
         (120.0, "(N"),
     ]
     notes = rhythm_annotations(episodes, 360.0, 360 * 200)

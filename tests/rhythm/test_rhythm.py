@@ -34,8 +34,14 @@ def analyse(beats, seconds: int, bad=(), vf=()) -> list[Episode]:
     for first, last in vf:
         vfs.update({v.index: v for v in vf_seconds(first, last)})
     analyzer = RhythmAnalyzer()
-    return analyzer.process(beats, sorted(quality.values(), key=lambda q: q.index),
-                            sorted(vfs.values(), key=lambda v: v.index)) + analyzer.flush()
+    return (
+        analyzer.process(
+            beats,
+            sorted(quality.values(), key=lambda q: q.index),
+            sorted(vfs.values(), key=lambda v: v.index),
+        )
+        + analyzer.flush()
+    )
 
 
 def irregular_rr(n: int, seed: int = 0) -> list[float]:
@@ -150,7 +156,8 @@ def test_af_straddling_a_data_gap() -> None:
     assert af[0].end_s <= gap_from and af[1].start_s >= gap_to
     gaps = [e for e in events if e.kind == "unreadable"]
     assert [(g.start_s, g.end_s, g.reason) for g in gaps] == [
-        (float(gap_from), float(gap_to), "no data (gap in the stream)")]
+        (float(gap_from), float(gap_to), "no data (gap in the stream)")
+    ]
     assert "pause" not in kinds(events)
     alerts = AlertManager().process(events)
     assert [a.kind for a in alerts] == ["af"]
@@ -222,6 +229,7 @@ def test_chunking_never_changes_the_episodes(stream) -> None:
 
 # -- real records (reference beat labels, ecgmon's own beat detection) ----------------
 
+
 def test_real_af_record_201(mitdb) -> None:
     events, ref = run_mitdb(mitdb, "201")
     truth = reference_intervals(ref, {"(AFIB", "(AFL"})
@@ -292,5 +300,6 @@ def test_live_stage_matches_the_offline_run_and_handles_a_gap() -> None:
     events += stage.process(x[30 * 130 :], after).episodes + stage.flush().episodes
     gaps = [e for e in events if e.kind == "unreadable"]
     assert [(g.start_s, g.end_s, g.reason) for g in gaps] == [
-        (30.0, 42.0, "no data (gap in the stream)")]
+        (30.0, 42.0, "no data (gap in the stream)")
+    ]
     assert "pause" not in kinds(events)

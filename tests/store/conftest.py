@@ -47,10 +47,15 @@ def ecg_block(i: int, n: int = 1300, fs: float = 130.0, seed: int = 0) -> EcgBlo
 
 def beat_batch(i: int, fs: float = 130.0) -> BeatBatch:
     beats = tuple(
-        ClassifiedBeat(index=i * 1300 + k * 100, time_s=(i * 1300 + k * 100) / fs,
-                       label="NSV"[k % 3], confidence=0.5 + k / 40,
-                       rr_before_s=100 / fs if k else None, rr_after_s=100 / fs,
-                       noisy=k == 5)
+        ClassifiedBeat(
+            index=i * 1300 + k * 100,
+            time_s=(i * 1300 + k * 100) / fs,
+            label="NSV"[k % 3],
+            confidence=0.5 + k / 40,
+            rr_before_s=100 / fs if k else None,
+            rr_after_s=100 / fs,
+            noisy=k == 5,
+        )
         for k in range(12)
     )
     return BeatBatch(T0, fs, beats)
@@ -62,15 +67,23 @@ def sample_payloads(n_blocks: int) -> list[Payload]:
         out.append(ecg_block(i))
         out.append(beat_batch(i))
         if i % 7 == 3:
-            out.append(Event("episode", "afib", T0 + i * 10**10, T0 + i * 10**10 + 5 * 10**9,
-                             {"mean_hr": 131.5, "beats": 14}))
+            out.append(
+                Event(
+                    "episode",
+                    "afib",
+                    T0 + i * 10**10,
+                    T0 + i * 10**10 + 5 * 10**9,
+                    {"mean_hr": 131.5, "beats": 14},
+                )
+            )
         if i % 11 == 5:
             out.append(Event("device", "disconnected", T0 + i * 10**10, None, {"rssi": -80}))
     return out
 
 
-def write_log(path: Path, recipients: list[Identity], payloads: Sequence[Payload],
-              rotate_every: int = 0) -> None:
+def write_log(
+    path: Path, recipients: list[Identity], payloads: Sequence[Payload], rotate_every: int = 0
+) -> None:
     with LogWriter(path, [r.recipient for r in recipients]) as writer:
         for k, payload in enumerate(payloads):
             if rotate_every and k and k % rotate_every == 0:

@@ -35,12 +35,33 @@ def day_payloads() -> list[Payload]:
     for i in range(BLOCKS_PER_DAY):
         t0 = T0 + i * 10_000_000_000
         out.append(EcgBlock(t0, FS, samples[i * BLOCK : (i + 1) * BLOCK]))
-        out.append(BeatBatch(T0, FS, tuple(
-            ClassifiedBeat(i * BLOCK + k * 108, (i * BLOCK + k * 108) / FS, "NSVFQ"[k % 5],
-                           0.75, 108 / FS, 108 / FS) for k in range(12))))
+        out.append(
+            BeatBatch(
+                T0,
+                FS,
+                tuple(
+                    ClassifiedBeat(
+                        i * BLOCK + k * 108,
+                        (i * BLOCK + k * 108) / FS,
+                        "NSVFQ"[k % 5],
+                        0.75,
+                        108 / FS,
+                        108 / FS,
+                    )
+                    for k in range(12)
+                ),
+            )
+        )
         if i % 360 == 0:
-            out.append(Event("episode", f"ZQXJ-afib-marker-{i}", t0, t0 + 60 * 10**9,
-                             {"note": f"PATIENT-NOTE-{i:05d}", "mean_hr": 131}))
+            out.append(
+                Event(
+                    "episode",
+                    f"ZQXJ-afib-marker-{i}",
+                    t0,
+                    t0 + 60 * 10**9,
+                    {"note": f"PATIENT-NOTE-{i:05d}", "mean_hr": 131},
+                )
+            )
             out.append(Event("alert", "SENTINEL-ALERT-pause", t0, None, {"pause_s": 3.2}))
     return out
 
@@ -51,14 +72,19 @@ def distinctive_strings(payloads: list[Payload]) -> list[bytes]:
     for n, p in enumerate(payloads):
         if isinstance(p, Event):
             found += [p.kind.encode(), str(p.data.get("note", "SENTINEL")).encode()]
-            found += [p.t_ns.to_bytes(8, "big"), p.t_ns.to_bytes(8, "little"),
-                      str(p.t_ns).encode()]
+            found += [p.t_ns.to_bytes(8, "big"), p.t_ns.to_bytes(8, "little"), str(p.t_ns).encode()]
         elif isinstance(p, EcgBlock) and n % 997 == 0:
             raw = p.samples_uv
-            found += [raw[100:116].astype("<i2").tobytes(), raw[100:116].astype(">i2").tobytes(),
-                      raw[100:116].astype("<i4").tobytes()]
-            found += [p.t0_ns.to_bytes(8, "big"), p.t0_ns.to_bytes(8, "little"),
-                      str(p.t0_ns).encode()]
+            found += [
+                raw[100:116].astype("<i2").tobytes(),
+                raw[100:116].astype(">i2").tobytes(),
+                raw[100:116].astype("<i4").tobytes(),
+            ]
+            found += [
+                p.t0_ns.to_bytes(8, "big"),
+                p.t0_ns.to_bytes(8, "little"),
+                str(p.t0_ns).encode(),
+            ]
             plain = frame(record_type_of(p), encode_payload(p))
             found += [plain[:24], plain[200:224], zlib.compress(encode_payload(p))[:24]]
     return found

@@ -46,8 +46,11 @@ def test_keys_init_add_remove_list(pw: Path, capsys: pytest.CaptureFixture[str])
     assert main(["keys", "add-recipient", doc.recipient.text, "--label", "Dr X"]) == 0
     assert main(["keys", "list"]) == 0
     assert "Dr X" in capsys.readouterr().out
-    typo = doc.recipient.text[:-3] + ("q" if doc.recipient.text[-3] != "q" else "p") + \
-        doc.recipient.text[-2:]
+    typo = (
+        doc.recipient.text[:-3]
+        + ("q" if doc.recipient.text[-3] != "q" else "p")
+        + doc.recipient.text[-2:]
+    )
     assert main(["keys", "add-recipient", typo, "--label", "typo"]) == 2
     assert "checksum does not match" in capsys.readouterr().err
     assert main(["keys", "remove-recipient", "Dr X"]) == 0
@@ -57,19 +60,35 @@ def test_keys_init_add_remove_list(pw: Path, capsys: pytest.CaptureFixture[str])
     assert "ciphertext" not in text and "private" not in text
 
 
-def test_clinician_share_verify_export_purge(tmp_path: Path, pw: Path,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_clinician_share_verify_export_purge(
+    tmp_path: Path, pw: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     _init(pw, capsys)
     log = paths.default_log_path()
     _write_day_part(log)
     clin = tmp_path / "clinic" / "dr.key"
-    assert main(["keys", "clinician-new", "--out", str(clin), "--label", "Dr X",
-                 "--passphrase-file", str(pw)]) == 0
+    assert (
+        main(
+            [
+                "keys",
+                "clinician-new",
+                "--out",
+                str(clin),
+                "--label",
+                "Dr X",
+                "--passphrase-file",
+                str(pw),
+            ]
+        )
+        == 0
+    )
     clin_pub = capsys.readouterr().out.split("patient): ")[1].split()[0]
     Recipient.parse(clin_pub)
 
-    assert main(["log", "verify", str(log), "--identity", str(clin),
-                 "--passphrase-file", str(pw)]) == 2
+    assert (
+        main(["log", "verify", str(log), "--identity", str(clin), "--passphrase-file", str(pw)])
+        == 2
+    )
     assert "not a recipient" in capsys.readouterr().err
     assert main(["keys", "share", "--to", clin_pub, "--passphrase-file", str(pw)]) == 0
     assert "shared 1 segment" in capsys.readouterr().out
@@ -77,15 +96,35 @@ def test_clinician_share_verify_export_purge(tmp_path: Path, pw: Path,
     assert main(["log", "verify", str(log)]) == 0
     out = capsys.readouterr().out
     assert "OK (structure only" in out and "records:  26" in out
-    assert main(["log", "verify", str(log), "--identity", str(clin),
-                 "--passphrase-file", str(pw)]) == 0
+    assert (
+        main(["log", "verify", str(log), "--identity", str(clin), "--passphrase-file", str(pw)])
+        == 0
+    )
     out = capsys.readouterr().out
     assert "OK (full check" in out and "time span: " in out
 
     out_dir = tmp_path / "export"
-    assert main(["export", str(log), "--identity", str(clin), "--passphrase-file", str(pw),
-                 "--format", "csv", "--from", "2025-11-25T08:00:20Z",
-                 "--to", "2025-11-25T08:01:00Z", "--out", str(out_dir)]) == 0
+    assert (
+        main(
+            [
+                "export",
+                str(log),
+                "--identity",
+                str(clin),
+                "--passphrase-file",
+                str(pw),
+                "--format",
+                "csv",
+                "--from",
+                "2025-11-25T08:00:20Z",
+                "--to",
+                "2025-11-25T08:01:00Z",
+                "--out",
+                str(out_dir),
+            ]
+        )
+        == 0
+    )
     with (out_dir / "ecg.csv").open() as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == 40 * 130
@@ -97,8 +136,9 @@ def test_clinician_share_verify_export_purge(tmp_path: Path, pw: Path,
     assert "afib" in (out_dir / "events.csv").read_text()
     assert "not a certified medical device" in (out_dir / "NOTICE.txt").read_text()
 
-    assert main(["log", "purge", "--before", "2030-01-01", "--yes", "--passphrase-file",
-                 str(pw)]) == 0
+    assert (
+        main(["log", "purge", "--before", "2030-01-01", "--yes", "--passphrase-file", str(pw)]) == 0
+    )
     assert "nothing purged" in capsys.readouterr().out  # the newest segment is kept
 
 
@@ -133,11 +173,14 @@ def test_export_wfdb_and_edf(tmp_path: Path, patient: Identity, log_path: Path) 
         assert "signal gap (no ECG recorded)" in list(texts)
 
 
-def test_export_missing_extra_is_one_clear_line(tmp_path: Path, patient: Identity,
-                                                log_path: Path,
-                                                monkeypatch: pytest.MonkeyPatch,
-                                                capsys: pytest.CaptureFixture[str],
-                                                pw: Path) -> None:
+def test_export_missing_extra_is_one_clear_line(
+    tmp_path: Path,
+    patient: Identity,
+    log_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    pw: Path,
+) -> None:
     import builtins
 
     real_import = builtins.__import__
@@ -154,14 +197,30 @@ def test_export_missing_extra_is_one_clear_line(tmp_path: Path, patient: Identit
     with LogWriter(log_path, [patient.recipient]) as writer:
         writer.append(ecg_block(0))
     monkeypatch.setattr(builtins, "__import__", no_pyedflib)
-    assert main(["export", str(log_path), "--identity", str(ident), "--passphrase-file", str(pw),
-                 "--format", "edf", "--out", str(tmp_path / "x")]) == 2
+    assert (
+        main(
+            [
+                "export",
+                str(log_path),
+                "--identity",
+                str(ident),
+                "--passphrase-file",
+                str(pw),
+                "--format",
+                "edf",
+                "--out",
+                str(tmp_path / "x"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "pip install 'ecgmon[edf]'" in err
 
 
-def test_bad_inputs_are_one_line(tmp_path: Path, pw: Path,
-                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_inputs_are_one_line(
+    tmp_path: Path, pw: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     _init(pw, capsys)
     not_log = tmp_path / "x.txt"
     not_log.write_text("nope")
@@ -171,19 +230,44 @@ def test_bad_inputs_are_one_line(tmp_path: Path, pw: Path,
     bad.write_text("wrong\n")
     log = paths.default_log_path()
     _write_day_part(log, 2)
-    assert main(["log", "verify", str(log), "--identity", str(paths.default_identity_path()),
-                 "--passphrase-file", str(bad)]) == 2
+    assert (
+        main(
+            [
+                "log",
+                "verify",
+                str(log),
+                "--identity",
+                str(paths.default_identity_path()),
+                "--passphrase-file",
+                str(bad),
+            ]
+        )
+        == 2
+    )
     assert "wrong passphrase" in capsys.readouterr().err
     os.chmod(paths.default_identity_path(), 0o640)
-    assert main(["log", "verify", str(log), "--identity", str(paths.default_identity_path()),
-                 "--passphrase-file", str(pw)]) == 2
+    assert (
+        main(
+            [
+                "log",
+                "verify",
+                str(log),
+                "--identity",
+                str(paths.default_identity_path()),
+                "--passphrase-file",
+                str(pw),
+            ]
+        )
+        == 2
+    )
     assert "chmod 600" in capsys.readouterr().err
     assert main(["log", "purge", "--before", "yesterday", "--yes"]) == 2
     assert "ISO 8601" in capsys.readouterr().err
 
 
-def test_passphrase_from_environment(pw: Path, monkeypatch: pytest.MonkeyPatch,
-                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_passphrase_from_environment(
+    pw: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("ECGMON_PASSPHRASE", "from env")
     assert main(["keys", "init"]) == 0
     capsys.readouterr()
@@ -193,8 +277,9 @@ def test_passphrase_from_environment(pw: Path, monkeypatch: pytest.MonkeyPatch,
     assert "from env" not in capsys.readouterr().out
 
 
-def test_export_reports_progress_to_the_end(tmp_path: Path, patient: Identity,
-                                            log_path: Path) -> None:
+def test_export_reports_progress_to_the_end(
+    tmp_path: Path, patient: Identity, log_path: Path
+) -> None:
     from monitor.store import export
 
     with LogWriter(log_path, [patient.recipient]) as writer:
@@ -205,8 +290,9 @@ def test_export_reports_progress_to_the_end(tmp_path: Path, patient: Identity,
     assert seen == sorted(seen) and seen[-1] == 1.0 and len(seen) > 3
 
 
-def test_log_copy_while_the_writer_runs(tmp_path: Path, patient: Identity, log_path: Path,
-                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_log_copy_while_the_writer_runs(
+    tmp_path: Path, patient: Identity, log_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from monitor.store import LogReader
 
     with LogWriter(log_path, [patient.recipient]) as writer:

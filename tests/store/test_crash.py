@@ -17,7 +17,10 @@ ROOT = Path(__file__).resolve().parents[2]
 def _child(mode: str, log: Path, identity: Identity) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "tests.store.writer_child", mode, str(log), identity.recipient.text],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
 
@@ -85,8 +88,7 @@ class _FullDisk:
         return self.conn.execute(sql, *args)  # type: ignore[attr-defined]
 
     def executemany(self, sql: str, *args: object) -> object:
-        return self.execute(sql, *args) if self.full else \
-            self.conn.executemany(sql, *args)  # type: ignore[attr-defined]
+        return self.execute(sql, *args) if self.full else self.conn.executemany(sql, *args)  # type: ignore[attr-defined]
 
     def close(self) -> None:
         self.conn.close()  # type: ignore[attr-defined]

@@ -27,11 +27,21 @@ from monitor.store.keys import (
 
 def test_bip173_valid_and_invalid_strings() -> None:
     # Test strings from the BIP 173 specification.
-    for valid in ("A12UEL5L", "abcdef1qpzry9x8gf2tvdw0s3jn54khce6mua7lmqqqxw",
-                  "split1checkupstagehandshakeupstreamerranterredcaperred2y9e3w"):
+    for valid in (
+        "A12UEL5L",
+        "abcdef1qpzry9x8gf2tvdw0s3jn54khce6mua7lmqqqxw",
+        "split1checkupstagehandshakeupstreamerranterredcaperred2y9e3w",
+    ):
         bech32.decode(valid)
-    for invalid in ("pzry9x0s0muk", "1pzry9x0s0muk", "x1b4n0q5v", "li1dgmt3", "A1G7SGD8",
-                    "10a06t8", "1qzzfhee"):
+    for invalid in (
+        "pzry9x0s0muk",
+        "1pzry9x0s0muk",
+        "x1b4n0q5v",
+        "li1dgmt3",
+        "A1G7SGD8",
+        "10a06t8",
+        "1qzzfhee",
+    ):
         with pytest.raises(ValueError):
             bech32.decode(invalid)
 
@@ -45,7 +55,7 @@ def test_public_key_round_trip_and_every_single_typo_is_caught(patient: Identity
         for c in "qpz":
             if text[i] != c:
                 with pytest.raises(KeyFormatError, match="not valid"):
-                    decode_public_key(text[:i] + c + text[i + 1:])
+                    decode_public_key(text[:i] + c + text[i + 1 :])
     with pytest.raises(KeyFormatError):
         decode_public_key(text[:-1])  # a character missing
     with pytest.raises(KeyFormatError, match="should start"):

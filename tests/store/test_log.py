@@ -30,8 +30,9 @@ def _payloads(path: Path, identity: Identity) -> list[object]:
         return [r.payload for r in reader.records(identity) if r.payload is not None]
 
 
-def test_round_trip_across_segments_and_restarts(log_path: Path, patient: Identity,
-                                                  clinician: Identity) -> None:
+def test_round_trip_across_segments_and_restarts(
+    log_path: Path, patient: Identity, clinician: Identity
+) -> None:
     payloads = sample_payloads(30)
     write_log(log_path, [patient, clinician], payloads[:40], rotate_every=15)
     write_log(log_path, [patient, clinician], payloads[40:])  # a restart: new segment
@@ -51,8 +52,10 @@ def test_round_trip_across_segments_and_restarts(log_path: Path, patient: Identi
 def test_time_range_query(log_path: Path, patient: Identity) -> None:
     write_log(log_path, [patient], [ecg_block(i) for i in range(10)])
     with LogReader(log_path) as reader:
-        got = [r.payload for r in reader.records(patient, start_ns=T0 + 25 * 10**9,
-                                                  end_ns=T0 + 45 * 10**9)]
+        got = [
+            r.payload
+            for r in reader.records(patient, start_ns=T0 + 25 * 10**9, end_ns=T0 + 45 * 10**9)
+        ]
     assert got == [ecg_block(i) for i in (2, 3, 4)]
 
 
@@ -127,6 +130,7 @@ def test_reader_while_writer_writes(log_path: Path, patient: Identity) -> None:
 
 # --- tampering ------------------------------------------------------------------------
 
+
 def _bodies(path: Path) -> list[tuple[int, bytes]]:
     conn = sqlite3.connect(path)
     rows = conn.execute("SELECT id, body FROM records ORDER BY id").fetchall()
@@ -172,8 +176,9 @@ REGIONS = {
 
 
 @pytest.mark.parametrize("region", list(REGIONS))
-def test_one_flipped_bit_in_each_region_of_a_record(written: Path, patient: Identity,
-                                                    region: str) -> None:
+def test_one_flipped_bit_in_each_region_of_a_record(
+    written: Path, patient: Identity, region: str
+) -> None:
     rows = _bodies(written)
     rowid, body = rows[5]
     offset = REGIONS[region] % len(body)
@@ -239,8 +244,12 @@ def test_renumbered_deletion_caught_with_key(written: Path, patient: Identity) -
     _exec(written, "DELETE FROM records WHERE id=?", rows[2][0])
     for rowid, body in rows[3:]:
         seq = int.from_bytes(body[5:9], "big") - 1
-        _exec(written, "UPDATE records SET body=? WHERE id=?",
-              body[:5] + seq.to_bytes(4, "big") + body[9:], rowid)
+        _exec(
+            written,
+            "UPDATE records SET body=? WHERE id=?",
+            body[:5] + seq.to_bytes(4, "big") + body[9:],
+            rowid,
+        )
     with LogReader(written) as reader:
         assert reader.verify().ok  # structure alone cannot see it
     assert "record 3 (segment 0, #2)" in _first_problem(written, patient)
@@ -263,6 +272,7 @@ def test_truncated_record(written: Path, patient: Identity) -> None:
 
 
 # --- sharing and shredding ---------------------------------------------------------------
+
 
 def test_share_then_purge(log_path: Path, patient: Identity, clinician: Identity) -> None:
     payloads = [ecg_block(i) for i in range(12)]
@@ -326,8 +336,10 @@ def test_truncated_database_file_is_one_clear_error(log_path: Path, patient: Ide
     content = log_path.read_bytes()
     assert len(content) > 3 * 16384
     log_path.write_bytes(content[: len(content) // 2])
-    with pytest.raises((TamperError, NotALogError), match=r"damaged|not an ecgmon log"), \
-            LogReader(log_path) as reader:
+    with (
+        pytest.raises((TamperError, NotALogError), match=r"damaged|not an ecgmon log"),
+        LogReader(log_path) as reader,
+    ):
         reader.verify(patient)
 
 
@@ -335,8 +347,7 @@ def _overlapping(payloads: list[Payload], start: int, end: int) -> list[Payload]
     return [p for p in payloads if overlaps(payload_time_range(p), start, end)]
 
 
-def test_range_read_touches_only_the_segments_around_it(log_path: Path,
-                                                         patient: Identity) -> None:
+def test_range_read_touches_only_the_segments_around_it(log_path: Path, patient: Identity) -> None:
     payloads = sample_payloads(60)
     write_log(log_path, [patient], payloads, rotate_every=10)  # ~15 segments
     start, end = T0 + 300 * 10**9, T0 + 360 * 10**9
@@ -368,8 +379,9 @@ def test_range_read_after_purge_and_open_ended(log_path: Path, patient: Identity
     assert head == payloads[10:17]
 
 
-def test_recipient_changes_apply_from_the_next_segment(patient: Identity,
-                                                       clinician: Identity) -> None:
+def test_recipient_changes_apply_from_the_next_segment(
+    patient: Identity, clinician: Identity
+) -> None:
     from monitor.store import add_recipient, open_writer, paths, remove_recipient
 
     add_recipient(paths.recipients_path(), patient.recipient)
@@ -411,8 +423,10 @@ def test_records_of_chosen_types_only(log_path: Path, patient: Identity) -> None
     write_log(log_path, [patient], payloads, rotate_every=20)
     events = [p for p in payloads if isinstance(p, Event)]
     with LogReader(log_path) as reader:
-        got = [r.payload for r in reader.records(
-            patient, types=[RecordType.EPISODE, RecordType.DEVICE])]
+        got = [
+            r.payload
+            for r in reader.records(patient, types=[RecordType.EPISODE, RecordType.DEVICE])
+        ]
         assert got == events and len(events) > 5
     # Types are not a way around the chain: damage to an ECG record still stops it.
     _flip(log_path, _bodies(log_path)[0][0], 40)

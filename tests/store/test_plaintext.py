@@ -30,9 +30,14 @@ def test_a_day_of_records_leaves_no_plaintext(tmp_path: Path, patient: Identity)
     tmp.mkdir()
     log = data / "log.sqlite"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(tmp), "SQLITE_TMPDIR": str(tmp)}
-    child = subprocess.Popen([sys.executable, "-m", "tests.store.day", str(log),
-                              patient.recipient.text], cwd=ROOT, env=env, text=True,
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "tests.store.day", str(log), patient.recipient.text],
+        cwd=ROOT,
+        env=env,
+        text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
     assert child.stdout is not None and child.stdin is not None
     assert child.stdout.readline().strip() == "written"
     payloads = day_payloads()

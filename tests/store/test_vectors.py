@@ -23,8 +23,9 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from monitor.store import LogReader, LogWriter
 from tests.store.vector_inputs import identity, payloads, write_vector_log
 
-VECTORS = json.loads((Path(__file__).resolve().parents[1] / "vectors" / "store_v1.json")
-                     .read_text())
+VECTORS = json.loads(
+    (Path(__file__).resolve().parents[1] / "vectors" / "store_v1.json").read_text()
+)
 
 
 def _hkdf(ikm: bytes, salt: bytes, info: bytes) -> bytes:
@@ -72,14 +73,18 @@ def test_independent_decoding_from_the_spec(variant: str) -> None:
         aad = b"ecgmon-log" + b"\x01" + segment_id + struct.pack(">I", seq) + prev_tag
         plain = aead.decrypt(seq.to_bytes(12, "big"), body[9:], aad)
         rtype, codec, length = struct.unpack(">BBI", plain[:6])
-        assert not any(plain[6 + length:])
+        assert not any(plain[6 + length :])
         body_bytes = plain[6 : 6 + length]
         codecs.append(codec)
         if codec == 1:
             body_bytes = zlib.decompress(body_bytes)
         if rtype == 1:  # ECG block: t0, fs, sample width, count, then varints
-            assert struct.unpack(">qdBI", body_bytes[:21]) == (1_764_057_600_000_000_000,
-                                                                130.0, 2, 9)
+            assert struct.unpack(">qdBI", body_bytes[:21]) == (
+                1_764_057_600_000_000_000,
+                130.0,
+                2,
+                9,
+            )
         types.append(rtype)
         prev_tag = body[-16:]
     assert types == [1, 2, 4, 127]
@@ -96,8 +101,9 @@ def test_reader_decodes_the_vector(tmp_path: Path, variant: str) -> None:
     vec = VECTORS[variant]
     conn.execute("INSERT INTO segments VALUES (0, ?)", (bytes.fromhex(vec["header"]),))
     conn.execute("INSERT INTO stanzas(seg, body) VALUES (0, ?)", (bytes.fromhex(vec["stanza"]),))
-    conn.executemany("INSERT INTO records(body) VALUES (?)",
-                     [(bytes.fromhex(r),) for r in vec["records"]])
+    conn.executemany(
+        "INSERT INTO records(body) VALUES (?)", [(bytes.fromhex(r),) for r in vec["records"]]
+    )
     conn.commit()
     conn.close()
     with LogReader(path) as reader:

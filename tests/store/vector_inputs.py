@@ -42,18 +42,23 @@ def payloads() -> list[Payload]:
     t0 = 1_764_057_600_000_000_000
     return [
         EcgBlock(t0, 130.0, np.array([0, 12, -7, 300, 1200, -450, 8, 8, 9], dtype=np.int16)),
-        BeatBatch(t0, 130.0, (
-            ClassifiedBeat(130, 1.0, "N", 0.96875, None, 0.8),
-            ClassifiedBeat(234, 1.8, "V", 0.5, 0.8, None, noisy=True),
-        )),
+        BeatBatch(
+            t0,
+            130.0,
+            (
+                ClassifiedBeat(130, 1.0, "N", 0.96875, None, 0.8),
+                ClassifiedBeat(234, 1.8, "V", 0.5, 0.8, None, noisy=True),
+            ),
+        ),
         Event("alert", "pause", t0 + 5_000_000_000, None, {"pause_s": 3.25}),
     ]
 
 
 def write_vector_log(path: Path, compress: bool) -> list[bytes]:
     """Write the vector log with fixed keys; return [header, stanza, *record bodies]."""
-    with LogWriter(path, [identity().recipient], random_bytes=fixed_random(),
-                   compress=compress) as writer:
+    with LogWriter(
+        path, [identity().recipient], random_bytes=fixed_random(), compress=compress
+    ) as writer:
         for p in payloads():
             writer.append(p)
     conn = sqlite3.connect(path)

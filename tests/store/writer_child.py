@@ -1,7 +1,7 @@
 """A writer process for the crash and disk-full tests (run as a subprocess).
 
-    python -m tests.store.writer_child kill LOG PUBKEY      append forever, print "ack i"
-    python -m tests.store.writer_child full LOG PUBKEY      fill a file-size limit, recover
+python -m tests.store.writer_child kill LOG PUBKEY      append forever, print "ack i"
+python -m tests.store.writer_child full LOG PUBKEY      fill a file-size limit, recover
 """
 
 from __future__ import annotations
