@@ -28,9 +28,9 @@ class ProtocolError(ValueError):
     """A line that is not a valid message of this protocol version."""
 
 
-def encode(kind: str, **fields: Any) -> bytes:
+def encode(msg_type: str, /, **fields: Any) -> bytes:
     """One message as a line of UTF-8 JSON."""
-    body = {"v": PROTOCOL_VERSION, "type": kind, **fields}
+    body = {"v": PROTOCOL_VERSION, "type": msg_type, **fields}
     return (json.dumps(body, separators=(",", ":"), allow_nan=False) + "\n").encode()
 
 

@@ -45,6 +45,9 @@ LIVE_HISTORY_S = 10.0
 """Trace and beats kept for a client that connects (fills its screen at once), and the
 most a single live message carries when the stream runs faster than real time."""
 
+CLIENT_BUFFER = 64 * 1024
+"""Bytes a client may have in flight (transport buffer, and kernel send buffer)."""
+
 _PEERCRED = struct.Struct("3i")
 
 
@@ -200,6 +203,12 @@ class Daemon:
                 writer.write(protocol.encode("error", message="refused: not the owner's uid"))
                 writer.close()
             return
+        # Bounded buffering per client: the queue, then at most CLIENT_BUFFER bytes in the
+        # transport and as much in the kernel; beyond that the client is too slow.
+        sock = writer.get_extra_info("socket")
+        with contextlib.suppress(OSError, AttributeError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, CLIENT_BUFFER)
+        writer.transport.set_write_buffer_limits(high=CLIENT_BUFFER)
         client = _Client(writer, asyncio.Queue(self.config.client_queue), uid)
         self.stats.clients_served += 1
         self._clients.add(client)
@@ -314,6 +323,9 @@ class Daemon:
                                 "warning")
         except EcgmonError as exc:
             self._on_connection(ConnectionEvent("disconnected", str(exc)))
+        except Exception as exc:  # never die silently: say it, and keep serving status
+            log.exception("the data path failed")
+            self._on_connection(ConnectionEvent("disconnected", f"internal error: {exc!r}"))
 
     def _on_connection(self, event: ConnectionEvent) -> None:
         self.connection = event.state
@@ -413,7 +425,10 @@ class Daemon:
     async def _every(self, interval: float, action: Any) -> None:
         while True:
             await asyncio.sleep(interval)
-            action()
+            try:
+                action()
+            except Exception:  # a bug here must not silence the watchdog or status for good
+                log.exception("periodic task %s failed", getattr(action, "__name__", action))
 
     def _flush_live(self) -> None:
         if self._pending_samples:
@@ -435,7 +450,7 @@ class Daemon:
     def _watchdog(self) -> None:
         age = self.last_sample_age_s()
         if age is not None and age > self.config.stale_after_s:
-            self._raise("stale", f"no ECG for {age:.0f} s", "critical")
+            self._raise("stale", f"no ECG for {age:.1f} s", "critical")
         elif age is None and self.connection not in ("starting",):
             pass
 
