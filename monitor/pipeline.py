@@ -39,6 +39,17 @@ HR_BEATS = 8
 MAX_RR_S = 3.0
 """An RR interval longer than this (a gap, a lost stretch) does not enter the heart rate."""
 
+QUALITY_WINDOW_S = 30
+"""The quality level is the readable share of this many recent seconds."""
+
+LEADS_OFF_REASONS = frozenset({"no signal", "flat line (leads off?)"})
+"""Quality-stage reasons that mean no ECG reaches the strap at all."""
+
+RHYTHM_KINDS = frozenset({"af", "vf", "vt", "brady", "tachy", "bigeminy", "trigeminy", "svt"})
+"""Episode kinds that describe the current rhythm (others are events: pause, couplet...)."""
+
+NO_FINDING = "no abnormal rhythm found"
+
 HR_STALE_S = 5.0
 """With no beat for this long (beyond the detector's delay) the heart rate is unknown,
 never the last value repeated."""
@@ -62,51 +73,79 @@ class ClassifierStage(Protocol):
     def flush(self) -> list[ClassifiedBeat]: ...
 
 
+class SecondVerdict(Protocol):
+    """One second's verdict from the quality or VF stage (index = second of the stream)."""
+
+    @property
+    def index(self) -> int: ...
+
+
+@runtime_checkable
+class SecondStage(Protocol):
+    """A per-second judge of the raw samples (signal quality, VF detection)."""
+
+    def process(self, chunk: np.ndarray) -> Sequence[Any]: ...
+
+    def flush(self) -> Sequence[Any]: ...
+
+
+class EpisodeLike(Protocol):
+    """A rhythm episode event (onset with final False, then the final event, same id)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def start_s(self) -> float: ...
+    @property
+    def end_s(self) -> float: ...
+    @property
+    def final(self) -> bool: ...
+
+
+@runtime_checkable
+class RhythmStage(Protocol):
+    """Rhythm analysis: beats + per-second quality/VF verdicts -> episode events."""
+
+    def process(
+        self, beats: Sequence[ClassifiedBeat], quality: Sequence[Any], vf: Sequence[Any]
+    ) -> Sequence[Any]: ...
+
+    def flush(self) -> Sequence[Any]: ...
+
+
+class AlertLike(Protocol):
+    @property
+    def kind(self) -> str: ...
+    @property
+    def severity(self) -> str: ...
+    @property
+    def episode_id(self) -> str: ...
+    @property
+    def message(self) -> str: ...
+
+
+@runtime_checkable
+class AlertStage(Protocol):
+    """Episode events -> the alerts worth interrupting a patient for (debounced)."""
+
+    def process(self, events: Sequence[Any]) -> Sequence[Any]: ...
+
+
 @dataclass(frozen=True)
 class QualityReading:
-    """Signal quality of the latest stretch: 0 (unreadable) .. 1 (clean)."""
+    """Signal quality as clients see it.
+
+    level: share of readable seconds over the last QUALITY_WINDOW_S judged seconds;
+    noisy: the latest judged second was unreadable (reason says why);
+    leads_off: that reason means no ECG at all (flat line, no signal).
+    """
 
     level: float
     noisy: bool
     leads_off: bool = False
     detail: str = ""
-
-
-@runtime_checkable
-class QualityStage(Protocol):
-    """Judges signal quality from the filtered samples; returns the latest reading or None."""
-
-    def process(self, filtered: np.ndarray) -> QualityReading | None: ...
-
-
-@dataclass(frozen=True)
-class RhythmEvent:
-    """An episode or an alert from the rhythm stage, in the form clients receive it.
-
-    kind: "episode" or "alert"; name: e.g. "AF", "pause", "tachycardia";
-    start_s/end_s: stream seconds (end None while ongoing); detail: free text.
-    """
-
-    kind: str
-    name: str
-    start_s: float
-    end_s: float | None = None
-    detail: str = ""
-    severity: str = "warning"
-    payload: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class RhythmUpdate:
-    rhythm: str | None
-    events: list[RhythmEvent]
-
-
-@runtime_checkable
-class RhythmStage(Protocol):
-    """Rhythm analysis over the classified beats: current rhythm plus episodes/alerts."""
-
-    def process(self, beats: Sequence[ClassifiedBeat], now_s: float) -> RhythmUpdate: ...
 
 
 # -- placeholders ------------------------------------------------------------------------
@@ -160,14 +199,16 @@ class PipelineOutput:
     """What one frame produced.
 
     start_index: working-rate index of trace_uv[0]; trace_uv: the ECG-filtered
-    samples of this frame at the working rate (for the live trace).
+    samples of this frame at the working rate (for the live trace). episodes and
+    alerts are the rhythm and alert stages' own values (see EpisodeLike, AlertLike).
     """
 
     start_index: int
     trace_uv: np.ndarray
     beats: list[ClassifiedBeat]
-    events: list[RhythmEvent]
-    quality: QualityReading | None
+    quality: list[Any] = field(default_factory=list)
+    episodes: list[Any] = field(default_factory=list)
+    alerts: list[Any] = field(default_factory=list)
 
 
 @dataclass
@@ -184,13 +225,15 @@ class Summary:
 
 
 class Pipeline:
-    """EcgFrame -> filtered trace, classified beats, rhythm events, running summary."""
+    """EcgFrame -> filtered trace, classified beats, quality, episodes, alerts, summary."""
 
     def __init__(
         self,
         classifier: ClassifierStage | None = None,
         rhythm: RhythmStage | None = None,
-        quality: QualityStage | None = None,
+        quality: SecondStage | None = None,
+        vf: SecondStage | None = None,
+        alerts: AlertStage | None = None,
         fs: float = WORKING_FS,
     ) -> None:
         self.fs = fs
@@ -199,18 +242,24 @@ class Pipeline:
         self._classifier: ClassifierStage = classifier or Unclassified(fs)
         self._rhythm = rhythm
         self._quality = quality
+        self._vf = vf
+        self._alerts = alerts
         self._resampler: StreamingResampler | None = None
         self._input_fs: float | None = None
         self._n = 0
         self._rr: deque[float] = deque(maxlen=HR_BEATS)
         self._counts: Counter[str] = Counter()
         self._last_beat = -1
+        self._readable: deque[bool] = deque(maxlen=QUALITY_WINDOW_S)
+        self._open: dict[str, Any] = {}  # rhythm episodes begun and not yet final, by id
         self.summary = Summary(
             counts={c: 0 for c in (*BEAT_CLASSES, UNCLASSIFIED)},
             stages={
-                "classifier": "none" if classifier is None else type(classifier).__name__,
-                "rhythm": "none" if rhythm is None else type(rhythm).__name__,
-                "quality": "none" if quality is None else type(quality).__name__,
+                "classifier": _stage_name(classifier),
+                "rhythm": _stage_name(rhythm),
+                "quality": _stage_name(quality),
+                "vf": _stage_name(vf),
+                "alerts": _stage_name(alerts),
             },
         )
 
@@ -223,7 +272,7 @@ class Pipeline:
         return self._run(self._to_working_rate(frame), final=False)
 
     def flush(self) -> PipelineOutput:
-        """End of stream: decide every pending beat."""
+        """End of stream: decide every pending beat, close every episode."""
         tail = self._resampler.flush() if self._resampler is not None else np.empty(0)
         return self._run(tail, final=True)
 
@@ -244,34 +293,82 @@ class Pipeline:
         if final:
             peaks = np.concatenate([peaks, self._qrs.flush()]).astype(np.int64)
         self._n += x.size
-        beats = self._classifier.process(filtered, peaks)
+        beats = list(self._classifier.process(filtered, peaks))
         if final:
             beats += self._classifier.flush()
-        quality = self._quality.process(filtered) if self._quality is not None else None
-        events: list[RhythmEvent] = []
-        summary = self.summary
+        quality = _judge(self._quality, x, final)
+        vf = _judge(self._vf, x, final)
+        episodes: list[Any] = []
         if self._rhythm is not None:
-            update = self._rhythm.process(beats, self._n / self.fs)
-            summary.rhythm = update.rhythm
-            events = update.events
-        self._account(beats)
-        summary.samples = self._n
-        summary.stream_s = self._n / self.fs
-        if quality is not None:
-            summary.quality = quality
-        return PipelineOutput(start, filtered, beats, events, quality)
+            episodes = list(self._rhythm.process(beats, quality, vf))
+            if final:
+                episodes += self._rhythm.flush()
+        alerts = list(self._alerts.process(episodes)) if self._alerts is not None else []
+        self._account(beats, quality, episodes)
+        return PipelineOutput(start, filtered, beats, quality, episodes, alerts)
 
-    def _account(self, beats: list[ClassifiedBeat]) -> None:
+    def _account(self, beats: list[ClassifiedBeat], quality: list[Any],
+                 episodes: list[Any]) -> None:
+        summary = self.summary
         for beat in beats:
             self._counts[beat.label] += 1
             if beat.rr_before_s is not None and beat.rr_before_s <= MAX_RR_S:
                 self._rr.append(beat.rr_before_s)
         if beats:
             self._last_beat = beats[-1].index
-            self.summary.counts.update(self._counts)
+            summary.counts.update(self._counts)
             if len(self._rr) >= 2:
-                self.summary.heart_rate_bpm = 60.0 / float(np.median(self._rr))
+                summary.heart_rate_bpm = 60.0 / float(np.median(self._rr))
         silent_s = (self._n - self._last_beat) / self.fs
         if self._last_beat >= 0 and silent_s > HR_STALE_S + self._qrs.delay_s:
-            self.summary.heart_rate_bpm = None
+            summary.heart_rate_bpm = None
             self._rr.clear()
+        for second in quality:
+            readable = bool(getattr(second, "readable", True))
+            self._readable.append(readable)
+            reason = "" if readable else str(getattr(second, "reason", "") or "unreadable")
+            summary.quality = QualityReading(
+                level=sum(self._readable) / len(self._readable),
+                noisy=not readable,
+                leads_off=reason in LEADS_OFF_REASONS,
+                detail=reason,
+            )
+        for episode in episodes:
+            if getattr(episode, "final", True):
+                self._open.pop(episode.id, None)
+            else:
+                self._open[episode.id] = episode
+        if self._rhythm is not None:
+            summary.rhythm = self._current_rhythm()
+        summary.samples = self._n
+        summary.stream_s = self._n / self.fs
+
+    def _current_rhythm(self) -> str | None:
+        """The rhythm to show now, or None when the latest stretch was not analysed.
+
+        An open episode names the rhythm; with none open, the rhythm stage has found
+        nothing abnormal in a stretch it analysed, which is said as such, never as a
+        diagnosis ("sinus rhythm").
+        """
+        quality = self.summary.quality
+        if quality is not None and quality.noisy:
+            return None
+        kinds = [e.kind for e in self._open.values() if e.kind in RHYTHM_KINDS]
+        if kinds:
+            return kinds[-1]
+        if self._last_beat < 0:
+            return None
+        return NO_FINDING
+
+
+def _judge(stage: SecondStage | None, x: np.ndarray, final: bool) -> list[Any]:
+    if stage is None:
+        return []
+    out = list(stage.process(x))
+    if final:
+        out += stage.flush()
+    return out
+
+
+def _stage_name(stage: object | None) -> str:
+    return "none" if stage is None else type(stage).__name__

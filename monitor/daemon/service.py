@@ -37,7 +37,7 @@ from monitor.daemon.config import DaemonConfig
 from monitor.daemon.sources import BatteryEvent, ConnectionEvent, FrameEvent, GapEvent, Source
 from monitor.errors import EcgmonError
 from monitor.frame import EcgFrame
-from monitor.pipeline import Pipeline, PipelineOutput, RhythmEvent
+from monitor.pipeline import Pipeline, PipelineOutput
 
 log = logging.getLogger("ecgmon.daemon")
 
@@ -58,7 +58,11 @@ class LogSink(Protocol):
 
     def write_beats(self, beats: list[ClassifiedBeat]) -> None: ...
 
-    def write_event(self, event: RhythmEvent) -> None: ...
+    def write_event(
+        self, category: str, kind: str, t_ns: int, end_ns: int | None, data: dict[str, Any]
+    ) -> None:
+        """category: "episode", "alert" or "device" (the store's event categories)."""
+        ...
 
     def close(self) -> None: ...
 
@@ -124,6 +128,7 @@ class Daemon:
         self._pending_samples: list[tuple[int, np.ndarray]] = []
         self._pending_beats: list[dict[str, Any]] = []
         self._server: asyncio.AbstractServer | None = None
+        self._alert_of_episode: dict[str, str] = {}
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -370,36 +375,65 @@ class Daemon:
                     self.sink.write_beats(out.beats)
                 except OSError as exc:
                     self._storage_failed(exc)
-        for event in out.events:
-            self._on_rhythm_event(event)
-        quality = out.quality
-        if quality is not None:
-            if quality.leads_off:
-                self._raise("leads_off", "electrodes off the skin: no ECG", "critical")
-            elif self.alerts.is_active("leads_off"):
-                self._clear("leads_off")
-            if quality.noisy and not quality.leads_off:
-                self._raise("noise", f"noisy signal: beats are not analysed ({quality.detail})",
-                            "warning")
-            elif not quality.noisy and self.alerts.is_active("noise"):
-                self._clear("noise")
+        for episode in out.episodes:
+            self._on_episode(episode)
+        for alert in out.alerts:
+            self._on_rhythm_alert(alert)
+        if out.quality:
+            self._on_quality()
 
-    def _on_rhythm_event(self, event: RhythmEvent) -> None:
-        if self.sink is not None:
-            try:
-                self.sink.write_event(event)
-            except OSError as exc:
-                self._storage_failed(exc)
-        if event.kind == "episode":
-            self._broadcast(protocol.encode(
-                "episode", name=event.name, start_s=event.start_s, end_s=event.end_s,
-                detail=event.detail, **event.payload))
-        else:
-            kind = f"rhythm:{event.name}"
-            if event.end_s is not None:
+    def _on_quality(self) -> None:
+        quality = self.pipeline.summary.quality
+        if quality is None:
+            return
+        if quality.leads_off:
+            self._raise("leads_off", f"no ECG: {quality.detail}", "critical")
+        elif self.alerts.is_active("leads_off"):
+            self._clear("leads_off")
+        if quality.noisy and not quality.leads_off:
+            self._raise("noise", f"unreadable signal ({quality.detail}): beats and rhythm "
+                        "are not analysed there", "warning")
+        elif not quality.noisy and self.alerts.is_active("noise"):
+            self._clear("noise")
+
+    def _stream_ns(self, stream_s: float | None) -> int | None:
+        if stream_s is None:
+            return None
+        return (self.stream_t0_ns or 0) + round(stream_s * 1e9)
+
+    def _on_episode(self, episode: Any) -> None:
+        data = {
+            "id": episode.id, "kind": episode.kind, "start_s": round(episode.start_s, 3),
+            "end_s": round(episode.end_s, 3), "final": bool(getattr(episode, "final", True)),
+            "confidence": round(float(getattr(episode, "confidence", 1.0)), 3),
+            "reason": getattr(episode, "reason", None),
+        }
+        self._broadcast(protocol.encode("episode", **data))
+        self._log_event("episode", episode.kind, episode.start_s, episode.end_s, data)
+        if data["final"]:
+            kind = self._alert_of_episode.pop(episode.id, None)
+            if kind is not None:
                 self._clear(kind)
-            else:
-                self._raise(kind, f"{event.name}: {event.detail}".rstrip(": "), event.severity)
+
+    def _on_rhythm_alert(self, alert: Any) -> None:
+        kind = f"rhythm:{alert.kind}"
+        self._log_event("alert", alert.kind, getattr(alert, "raised_s", None), None,
+                        {"severity": alert.severity, "message": alert.message,
+                         "episode_id": alert.episode_id})
+        if self.alerts.is_active(kind):
+            self._clear(kind)  # an escalation replaces the previous alert of the kind
+        self._raise(kind, alert.message, alert.severity)
+        self._alert_of_episode[alert.episode_id] = kind
+
+    def _log_event(self, category: str, kind: str, start_s: float | None,
+                   end_s: float | None, data: dict[str, Any]) -> None:
+        if self.sink is None or start_s is None:
+            return
+        try:
+            self.sink.write_event(category, kind, self._stream_ns(start_s) or 0,
+                                  self._stream_ns(end_s), data)
+        except OSError as exc:
+            self._storage_failed(exc)
 
     def _remember_trace(self, start: int, values: np.ndarray) -> None:
         self._trace.append((start, values))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import socket
 import stat
@@ -15,7 +16,7 @@ from monitor.classify.beat import ClassifiedBeat
 from monitor.daemon import protocol
 from monitor.daemon.client import DaemonClient
 from monitor.frame import EcgFrame
-from monitor.pipeline import UNCLASSIFIED, RhythmEvent
+from monitor.pipeline import UNCLASSIFIED
 from tests.daemon.conftest import StartDaemon
 
 TIMEOUT = 60.0
@@ -28,7 +29,9 @@ async def until(predicate: Any, timeout: float = TIMEOUT) -> None:
             await asyncio.sleep(0.02)
 
 
-async def collect(client: DaemonClient, done: Any, timeout: float = TIMEOUT) -> list[dict[str, Any]]:
+async def collect(
+    client: DaemonClient, done: Any, timeout: float = TIMEOUT
+) -> list[dict[str, Any]]:
     """Read messages until done(messages) is true."""
     seen: list[dict[str, Any]] = []
     async with asyncio.timeout(timeout):
@@ -62,7 +65,7 @@ async def test_client_gets_hello_status_samples_and_unclassified_beats(
     samples = [m for m in msgs if m["type"] == "samples"]
     assert samples and all(m["fs"] == pytest.approx(65.0) for m in samples)
     # Sample messages continue each other (nothing skipped at 20x real time).
-    for a, b in zip(samples, samples[1:], strict=False):
+    for a, b in itertools.pairwise(samples):
         assert b["start"] == a["start"] + len(a["uv"])
     beats = beats_in(msgs)
     # Without a classifier every beat says so: label "?" with zero confidence.
@@ -151,8 +154,9 @@ class DevFullSink:
     def write_beats(self, beats: list[ClassifiedBeat]) -> None:
         self.handle.write(repr(beats).encode())
 
-    def write_event(self, event: RhythmEvent) -> None:
-        self.handle.write(repr(event).encode())
+    def write_event(self, category: str, kind: str, t_ns: int, end_ns: int | None,
+                    data: dict[str, Any]) -> None:
+        self.handle.write(repr((category, kind, t_ns, end_ns, data)).encode())
 
     def close(self) -> None:
         self.handle.close()
