@@ -18,7 +18,7 @@ from monitor.signal import WORKING_FS
 from monitor.signal.qrs import QrsDetector
 from monitor.signal.resample import resample_record
 
-STREAM_CHUNK_S = 10.0
+STREAM_CHUNK_S = 60.0
 """Replay chunk length: large chunks are fast, and chunking never changes results."""
 
 FLAT_UV = 5.0

@@ -111,9 +111,7 @@ def _load_wfdb(base: Path, fs: float | None) -> Recording:
         raise InputError(f"{base.name}: unsupported signal unit {units!r}")
     record_fs = check_rate(float(record.fs))
     if fs is not None and abs(float(fs) - record_fs) > 1e-6:
-        raise InputError(
-            f"{base.name}: --fs {fs:g} Hz contradicts the header's {record_fs:g} Hz"
-        )
+        raise InputError(f"{base.name}: --fs {fs:g} Hz contradicts the header's {record_fs:g} Hz")
     samples = np.asarray(record.p_signal[:, channel], dtype=np.float64) * scale
     lead = names[channel] if names else "ch0"
     return Recording(base.name, record_fs, samples, lead, base)

@@ -30,8 +30,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--fs", type=float, help="sample rate of a CSV input, in Hz")
     parser.add_argument("--column", help="CSV column to read (default: the first)")
     parser.add_argument("--units", default="uV", help="CSV sample units: uV (default) or mV")
-    parser.add_argument("--format", choices=["wfdb", "jsonl"], default="wfdb",
-                        help="jsonl also writes DIR/<record>.jsonl")
+    parser.add_argument(
+        "--format",
+        choices=["wfdb", "jsonl"],
+        default="wfdb",
+        help="jsonl also writes DIR/<record>.jsonl",
+    )
     parser.set_defaults(func=run)
 
 
@@ -64,12 +68,19 @@ def write_annotations(wfdb: object, result: AnalysisResult, out: Path) -> None:
     else:
         symbols, aux = ["N"] * len(samples), None
     wfdb.wrann(  # type: ignore[attr-defined]
-        result.record, "ecgmon", sample=np.asarray(samples),
-        symbol=symbols, aux_note=aux, fs=result.fs, write_dir=str(out),
+        result.record,
+        "ecgmon",
+        sample=np.asarray(samples),
+        symbol=symbols,
+        aux_note=aux,
+        fs=result.fs,
+        write_dir=str(out),
     )
 
 
 def write_jsonl(result: AnalysisResult, path: Path) -> None:
     with path.open("w") as handle:
         for beat in result.beats:
-            handle.write(json.dumps({"sample": beat.sample, "time_s": round(beat.time_s, 4)}) + "\n")
+            handle.write(
+                json.dumps({"sample": beat.sample, "time_s": round(beat.time_s, 4)}) + "\n"
+            )

@@ -33,7 +33,9 @@ def bandpass_sos(fs: float, low_hz: float, high_hz: float, order: int = 2) -> np
     high_hz = min(high_hz, 0.45 * fs)
     if not 0 < low_hz < high_hz:
         raise ValueError(f"invalid band {low_hz}-{high_hz} Hz at fs={fs:g} Hz")
-    return np.asarray(signal.butter(order, [low_hz, high_hz], btype="bandpass", fs=fs, output="sos"))
+    return np.asarray(
+        signal.butter(order, [low_hz, high_hz], btype="bandpass", fs=fs, output="sos")
+    )
 
 
 class StreamingSosFilter:

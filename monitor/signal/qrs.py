@@ -9,8 +9,9 @@ by the chunk boundaries. Hence:
 
 * the output is identical whatever the chunk sizes (the filters carry exact state,
   and no decision looks at more data than its fixed horizon);
-* each R-peak is reported at most `QrsDetector.delay_s` after it happened (about
-  0.5 s in the steady state; the first beats wait for the `LEARN_S` warm-up).
+* each R-peak is reported at most `QrsDetector.delay_s` after it happened (0.98 s at
+  130 Hz; about 0.4 s for beats above the threshold, longer only for beats found by
+  search-back); the first beats wait for the `LEARN_S` warm-up.
 
 Feature work is vectorised per chunk with numpy/scipy; only the per-candidate
 decisions (a few per beat) run in Python, which keeps a day of ECG at 130 Hz to a
@@ -33,15 +34,21 @@ INTEGRATION_S = 0.12
 """Moving-window integration length: about the width of a wide QRS."""
 CONFIRM_S = 0.20
 """A feature peak is a candidate once it is the largest within this distance both sides."""
+FEATURE_FLOOR = 100.0
+"""Smallest feature peak (uV/s of band-passed slope, integrated) that can be a QRS:
+about a 6 uV complex, far below any real beat, but above the rounding residue of
+a flat line, so an adaptive threshold never learns from nothing."""
 REFRACTORY_S = 0.20
 """No two beats closer than this (the myocardium cannot re-depolarise sooner)."""
 T_WAVE_S = 0.36
 """A candidate this soon after a beat with a much smaller slope is taken for a T wave."""
 LEARN_S = 2.0
 """Signal and noise levels are learnt over the first seconds before any decision."""
-SEARCH_BACK_MAX_S = 0.75
-"""Search-back is triggered at most this long after the expected beat, so a beat found
-by search-back is still reported within the stated delay."""
+SEARCH_BACK_LATE_S = 0.30
+"""Search-back is triggered at most this long after the expected beat (Pan-Tompkins
+waits 1.66 RR, which at slow rates would hold a beat back too long)."""
+SEARCH_BACK_WINDOW_S = 0.60
+"""Search-back only looks this far back from its trigger, which bounds the delay."""
 LOCATE_S = 0.10
 """Half-width of the window in which the R-peak is placed on the ECG-filtered signal."""
 HISTORY_S = 4.0
@@ -80,7 +87,7 @@ class _RRHistory:
         if not self.regular:
             self.regular.append(rr)
             return
-        mean = float(np.mean(self.regular))
+        mean = sum(self.regular) / len(self.regular)
         if 0.92 * mean <= rr <= 1.16 * mean:
             self.regular.append(rr)
         elif len(self.recent) == self.recent.maxlen:
@@ -91,7 +98,7 @@ class _RRHistory:
     def expected(self) -> float | None:
         if not self.regular:
             return None
-        return float(np.mean(self.regular))
+        return sum(self.regular) / len(self.regular)
 
 
 class QrsDetector:
@@ -115,15 +122,18 @@ class QrsDetector:
         self._refractory = round(REFRACTORY_S * fs)
         self._t_wave = round(T_WAVE_S * fs)
         self._learn = round(LEARN_S * fs)
-        self._search_max = round(SEARCH_BACK_MAX_S * fs)
+        self._search_late = round(SEARCH_BACK_LATE_S * fs)
+        self._search_window = round(SEARCH_BACK_WINDOW_S * fs)
         self._locate = max(1, round(LOCATE_S * fs))
         self._history = round(HISTORY_S * fs)
         # Where the R-peak sits relative to the feature peak: the integration window
         # lags by half its length, the band-pass by its group delay near 10 Hz.
-        self._feature_lag = self._win // 2 + round(_group_delay_s(self._bandpass.sos, fs, 10.0) * fs)
+        self._feature_lag = self._win // 2 + round(
+            _group_delay_s(self._bandpass.sos, fs, 10.0) * fs
+        )
 
         self._last_value = 0.0
-        self._prev_band = None  # last band-passed sample, for the derivative
+        self._prev_band: float | None = None  # last band-passed sample, for the derivative
         self._n = 0  # samples seen
         # Buffers over absolute indices [self._buf_start, self._n).
         self._buf_start = 0
@@ -142,9 +152,14 @@ class QrsDetector:
 
     @property
     def delay_s(self) -> float:
-        """Upper bound on the time from an R-peak to its report, after the warm-up."""
-        search = SEARCH_BACK_MAX_S + CONFIRM_S
-        return (self._feature_lag + self._confirm) / self.fs + max(0.0, search - CONFIRM_S)
+        """Upper bound on the time from an R-peak to its report, after the warm-up.
+
+        A beat is decided CONFIRM_S after its feature peak, which lags the R-peak by
+        the filter and integration delay (plus the localisation window); a beat found
+        by search-back waits at most SEARCH_BACK_WINDOW_S more.
+        """
+        worst = self._search_window + self._confirm + self._feature_lag + self._locate
+        return worst / self.fs
 
     @property
     def samples_seen(self) -> int:
@@ -184,7 +199,7 @@ class QrsDetector:
         prev = band[0] if self._prev_band is None else self._prev_band
         deriv = np.diff(band, prepend=prev) * self.fs
         self._prev_band = float(band[-1])
-        energy = deriv * deriv
+        energy = np.abs(deriv)
         feature, self._mwi_zi = signal.lfilter(self._mwi_b, 1.0, energy, zi=self._mwi_zi)
         # Steepest slope over the integration window ending at each sample.
         slope_src = np.concatenate([self._slope_tail, np.abs(deriv)])
@@ -214,7 +229,7 @@ class QrsDetector:
         window_max = ndimage.maximum_filter1d(seg, 2 * r + 1, mode="constant", cval=-np.inf)
         rel = np.arange(start - lo, end - lo)
         rising = seg[rel] > seg[rel - 1]
-        ok = (seg[rel] >= window_max[rel]) & rising & (seg[rel] > 0)
+        ok = (seg[rel] >= window_max[rel]) & rising & (seg[rel] > FEATURE_FLOOR)
         self._scan_from = end
         return [
             _Candidate(int(k + lo), float(seg[k]), self._at(self._slope, int(k + lo)))
@@ -234,7 +249,7 @@ class QrsDetector:
         for cand in new:
             self._search_back(until=cand.index, beats=beats)
             self._judge(cand, beats)
-        self._search_back(until=self._n + self._search_max if final else horizon - 1, beats=beats)
+        self._search_back(until=self._n + self._search_late if final else horizon - 1, beats=beats)
         self._trim()
         return np.asarray(beats, dtype=np.int64)
 
@@ -250,6 +265,7 @@ class QrsDetector:
             return
         is_beat = cand.height > self._levels.threshold
         if is_beat and last is not None and cand.index - last.index < self._t_wave:
+            # A T wave has a much gentler slope than the QRS before it.
             is_beat = cand.slope >= 0.5 * last.slope
         if is_beat:
             self._accept(cand, beats, weight=0.125)
@@ -262,24 +278,30 @@ class QrsDetector:
         """At the time fixed by the last beat and the RR history, look back for a missed beat.
 
         The trigger is 1.66 expected RR intervals after the last beat (Pan-Tompkins), but
-        never more than SEARCH_BACK_MAX_S after the expected beat, so the stated delay
-        holds. Only candidates above half the threshold qualify; the largest wins.
+        never more than SEARCH_BACK_LATE_S after the expected beat, and only the last
+        SEARCH_BACK_WINDOW_S before the trigger are searched, so the stated delay holds.
+        Only candidates above half the threshold, out of the T-wave zone and with a
+        QRS-like slope qualify; the largest wins.
         """
         while self._last_beat is not None and not self._searched:
             expected = self._rr.expected()
             if expected is None:
                 return
-            wait = min(1.66 * expected, expected + SEARCH_BACK_MAX_S * self.fs)
+            wait = min(1.66 * expected, expected + self._search_late)
             trigger = self._last_beat.index + round(wait)
             if trigger > until:
                 return
-            last = self._last_beat.index
+            last = self._last_beat
+            earliest = max(
+                last.index + max(self._t_wave, round(0.5 * expected)),
+                trigger - self._search_window,
+            )
             pool = [
                 c
                 for c in self._recent
-                if c.index <= trigger
-                and c.index - last >= self._refractory
+                if earliest <= c.index <= trigger
                 and c.height > 0.5 * self._levels.threshold
+                and c.slope >= 0.5 * last.slope
             ]
             if not pool:
                 self._searched = True  # until the next beat
@@ -306,13 +328,15 @@ class QrsDetector:
         if hi <= lo:
             return max(centre, 0)
         seg = self._located[lo - self._buf_start : hi - self._buf_start]
-        return int(lo + np.argmax(np.abs(seg)))
+        return lo + int(np.abs(seg).argmax())
 
     def _trim(self) -> None:
         keep_from = self._n - self._history
         if self._last_beat is not None:
             keep_from = min(keep_from, self._last_beat.index - self._locate)
-        keep_from = min(keep_from, self._scan_from - self._confirm - self._locate - self._feature_lag)
+        keep_from = min(
+            keep_from, self._scan_from - self._confirm - self._locate - self._feature_lag
+        )
         drop = keep_from - self._buf_start
         if drop > self._history:  # trim in large steps: fewer copies
             self._feature = self._feature[drop:]
@@ -326,10 +350,10 @@ def _trailing_max(x: np.ndarray, size: int) -> np.ndarray:
     if size <= 1:
         return x.copy()
     centred = ndimage.maximum_filter1d(x, size, mode="constant", cval=-np.inf)
-    shift = (size - 1) // 2
+    shift = min((size - 1) // 2, x.size)
     out = np.empty_like(x)
     out[shift:] = centred[: x.size - shift]
-    out[:shift] = np.maximum.accumulate(x[:shift]) if shift else out[:0]
+    out[:shift] = np.maximum.accumulate(x[:shift])
     return out
 
 

@@ -18,7 +18,10 @@ def _split(x: np.ndarray, cuts: list[int]) -> list[np.ndarray]:
 
 
 @settings(max_examples=60, deadline=None)
-@given(cuts=st.lists(st.integers(0, 5000), max_size=12), fs=st.sampled_from([100.0, 130.0, 360.0, 1000.0]))
+@given(
+    cuts=st.lists(st.integers(0, 5000), max_size=12),
+    fs=st.sampled_from([100.0, 130.0, 360.0, 1000.0]),
+)
 def test_ecg_filter_is_chunk_invariant(cuts: list[int], fs: float) -> None:
     x = np.random.default_rng(7).normal(0, 300, 5000).cumsum()
     whole = filter_ecg(x, fs)
