@@ -129,6 +129,7 @@ class Daemon:
         self._pending_beats: list[dict[str, Any]] = []
         self._server: asyncio.AbstractServer | None = None
         self._alert_of_episode: dict[str, str] = {}
+        self._beats_sent_at = 0.0
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -366,6 +367,8 @@ class Daemon:
         if out.beats:
             wire = [protocol.beat_to_wire(b) for b in out.beats]
             self._pending_beats.extend(wire)
+            if time.monotonic() - self._beats_sent_at >= self.config.live_interval_s:
+                self._send_beats()  # at real time a beat goes out as soon as it is known
             self._recent_beats.extend(wire)
             horizon = out.beats[-1].time_s - LIVE_HISTORY_S
             while self._recent_beats and self._recent_beats[0]["t"] < horizon:
@@ -474,12 +477,17 @@ class Daemon:
                 start += values.size - keep
                 values = values[-keep:]
             self._broadcast(self._samples_line(start, values))
-        if self._pending_beats:
-            beats = self._pending_beats
-            self._pending_beats = []
-            horizon = beats[-1]["t"] - LIVE_HISTORY_S
-            beats = [b for b in beats if b["t"] >= horizon]
-            self._broadcast(protocol.encode("beats", t0_ns=self.stream_t0_ns, beats=beats))
+        self._send_beats()
+
+    def _send_beats(self) -> None:
+        if not self._pending_beats:
+            return
+        beats = self._pending_beats
+        self._pending_beats = []
+        self._beats_sent_at = time.monotonic()
+        horizon = beats[-1]["t"] - LIVE_HISTORY_S
+        beats = [b for b in beats if b["t"] >= horizon]
+        self._broadcast(protocol.encode("beats", t0_ns=self.stream_t0_ns, beats=beats))
 
     def _watchdog(self) -> None:
         age = self.last_sample_age_s()
