@@ -130,6 +130,7 @@ class Daemon:
         self._server: asyncio.AbstractServer | None = None
         self._alert_of_episode: dict[str, str] = {}
         self._beats_sent_at = 0.0
+        self._resync = False
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -325,6 +326,7 @@ class Daemon:
                 elif isinstance(event, BatteryEvent):
                     self.battery_pct = event.percent
                 elif isinstance(event, GapEvent):
+                    self._resync = True
                     self._raise("gap", f"{event.missing_s:.1f} s of ECG lost: {event.detail}",
                                 "warning")
         except EcgmonError as exc:
@@ -347,8 +349,12 @@ class Daemon:
     def _on_frame(self, frame: EcgFrame) -> None:
         self.stats.frames += 1
         self._last_frame_mono = time.monotonic()
-        if self.stream_t0_ns is None:
-            self.stream_t0_ns = frame.t0_ns
+        if self.stream_t0_ns is None or self._resync:
+            # Host time of stream sample 0. After a gap the stream goes on without the
+            # lost samples, so the origin moves by the gap: beat times stay true.
+            seen = self.pipeline.summary.samples
+            self.stream_t0_ns = frame.t0_ns - round(seen * 1e9 / self.pipeline.fs)
+            self._resync = False
         if self.alerts.is_active("stale"):
             self._clear("stale")
         out = self.pipeline.process(frame)
