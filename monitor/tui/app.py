@@ -67,25 +67,25 @@ class EcgTrace(Widget):
             return Text(msg, style="italic")
         end = start + values.size
         span_samples = self.window_s * fs
-        first = int(end - span_samples)
-        per_column = span_samples / (2 * width)
-        env = tr.column_envelope(values, start, first, per_column, 2 * width)
-        rows = tr.braille_canvas(env, width, height, tr.visible_span(env))
-        out = Text("\n".join(rows), no_wrap=True, overflow="crop")
         ratio = state.working_fs / fs
         beats = [(round(b.index / ratio), b.label) for b in state.beats]
-        marks = tr.marker_row(beats, first, per_column * 2, width)
-        line = [" "] * width
-        styles: list[tuple[int, str]] = []
-        for cell, label in marks:
-            line[cell] = label
-            styles.append((cell, BEAT_STYLES.get(label, "bold")))
-        marker = Text("".join(line), no_wrap=True)
-        for cell, style in styles:
-            marker.stylize(style, cell, cell + 1)
-        out.append("\n")
-        out.append_text(marker)
-        return out
+        rows, marks = tr.render_strip(values, start, end - span_samples, span_samples,
+                                      width, height, beats)
+        return strip_text(rows, marks, width)
+
+
+def strip_text(rows: list[str], marks: list[tuple[int, str]], width: int) -> Text:
+    """The braille rows and, under them, the beat letters in their class colours."""
+    out = Text("\n".join(rows), no_wrap=True, overflow="crop")
+    line = [" "] * width
+    for cell, label in marks:
+        line[cell] = label
+    marker = Text("".join(line), no_wrap=True)
+    for cell, label in marks:
+        marker.stylize(BEAT_STYLES.get(label, "bold"), cell, cell + 1)
+    out.append("\n")
+    out.append_text(marker)
+    return out
 
 
 class StatusHeader(Static):

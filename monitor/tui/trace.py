@@ -71,8 +71,9 @@ def column_envelope(
     col, v = col[ok], values[ok]
     mins = np.full(columns, np.inf)
     maxs = np.full(columns, -np.inf)
-    np.minimum.at(mins, col, v)
-    np.maximum.at(maxs, col, v)
+    finite = np.isfinite(v)
+    np.minimum.at(mins, col[finite], v[finite])
+    np.maximum.at(maxs, col[finite], v[finite])
     seen = np.isfinite(mins)
     out[seen, 0] = mins[seen]
     out[seen, 1] = maxs[seen]
@@ -99,3 +100,23 @@ def marker_row(
         if 0 <= cell < width:
             out.append((cell, label))
     return out
+
+
+def render_strip(
+    values: np.ndarray,
+    start: int,
+    first: float,
+    samples_shown: float,
+    width: int,
+    height: int,
+    beats: Sequence[tuple[int, str]],
+) -> tuple[list[str], list[tuple[int, str]]]:
+    """Braille rows for the window [first, first + samples_shown) of a sampled signal,
+    and the (cell, label) marks of the beats (sample index at the same rate, label).
+
+    values[k] is sample start + k; NaN samples (gaps) are left blank.
+    """
+    per_column = samples_shown / (2 * width)
+    env = column_envelope(values, start, int(first), per_column, 2 * width)
+    rows = braille_canvas(env, width, height, visible_span(env))
+    return rows, marker_row(beats, int(first), per_column * 2, width)
