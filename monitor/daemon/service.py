@@ -169,7 +169,7 @@ class Daemon:
             try:
                 self.sink.close()
                 self.storage_state = "closed"
-            except OSError as exc:
+            except (OSError, EcgmonError) as exc:
                 self._storage_failed(exc)
         self._broadcast(protocol.encode("bye", reason="daemon stopping"))
         if self._server is not None:
@@ -358,11 +358,7 @@ class Daemon:
         if self.alerts.is_active("stale"):
             self._clear("stale")
         out = self.pipeline.process(frame)
-        if self.sink is not None:
-            try:
-                self.sink.write_frame(frame)
-            except OSError as exc:
-                self._storage_failed(exc)
+        self._to_log("write_frame", frame)
         self._handle_output(out)
 
     def _handle_output(self, out: PipelineOutput) -> None:
@@ -379,11 +375,7 @@ class Daemon:
             horizon = out.beats[-1].time_s - LIVE_HISTORY_S
             while self._recent_beats and self._recent_beats[0]["t"] < horizon:
                 self._recent_beats.popleft()
-            if self.sink is not None:
-                try:
-                    self.sink.write_beats(out.beats)
-                except OSError as exc:
-                    self._storage_failed(exc)
+            self._to_log("write_beats", out.beats)
         for episode in out.episodes:
             self._on_episode(episode)
         for alert in out.alerts:
@@ -436,13 +428,30 @@ class Daemon:
 
     def _log_event(self, category: str, kind: str, start_s: float | None,
                    end_s: float | None, data: dict[str, Any]) -> None:
-        if self.sink is None or start_s is None:
+        if start_s is not None:
+            self._to_log("write_event", category, kind, self._stream_ns(start_s) or 0,
+                         self._stream_ns(end_s), data)
+
+    def _to_log(self, method: str, *args: Any) -> None:
+        """One call on the log sink; a failure becomes the storage alert, never a crash."""
+        sink = self.sink
+        if sink is None:
             return
         try:
-            self.sink.write_event(category, kind, self._stream_ns(start_s) or 0,
-                                  self._stream_ns(end_s), data)
-        except OSError as exc:
+            getattr(sink, method)(*args)
+        except (OSError, EcgmonError) as exc:
             self._storage_failed(exc)
+            return
+        state = getattr(sink, "state", None)
+        if state is None:
+            return
+        now, detail = state()
+        if now == "full" and self.storage_state != "full":
+            self.storage_state, self.storage_detail = now, detail
+            self._raise("storage", f"disk full: {detail}", "critical")
+        elif now == "writing" and self.storage_state == "full":
+            self.storage_state, self.storage_detail = now, detail
+            self._clear("storage")
 
     def _remember_trace(self, start: int, values: np.ndarray) -> None:
         self._trace.append((start, values))
@@ -451,13 +460,16 @@ class Daemon:
         while self._trace and self._trace_len - self._trace[0][1].size >= keep:
             self._trace_len -= self._trace.popleft()[1].size
 
-    def _storage_failed(self, exc: OSError) -> None:
-        full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    def _storage_failed(self, exc: Exception) -> None:
+        full = isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+        full = full or type(exc).__name__ == "StorageFullError"
+        why = (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
         self.storage_state = "full" if full else "error"
-        self.storage_detail = f"{exc.strerror or exc}; recording stopped, live view continues"
+        self.storage_detail = f"{why}; recording stopped, live view continues"
         what = "disk full" if full else "storage error"
-        self._raise("storage", f"{what}: the log is no longer written ({exc.strerror or exc})",
-                    "critical")
+        if self.alerts.is_active("storage"):
+            self._clear("storage")
+        self._raise("storage", f"{what}: the log is no longer written ({why})", "critical")
         sink, self.sink = self.sink, None
         if sink is not None:
             with contextlib.suppress(Exception):

@@ -65,7 +65,7 @@ class StrapSource:
         return self._label
 
     async def events(self) -> AsyncIterator[SourceEvent]:
-        from monitor.ble import events as ev
+        import monitor.ble.events as ev
         from monitor.ble.session import StrapSession
 
         kwargs: dict[str, Any] = {}
