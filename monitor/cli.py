@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "monitor.commands.tui",
     "monitor.commands.demo",
     "monitor.commands.config",
+    "monitor.commands.review",
 )
 
 

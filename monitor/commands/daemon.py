@@ -27,16 +27,16 @@ def add_daemon_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--loop", action="store_true", default=None,
                         help="replay the recording over and over")
     parser.add_argument("--socket", type=Path, help="socket path (default: the runtime dir)")
-    parser.add_argument("--log-dir", type=Path, help="where the encrypted log is written")
-    parser.add_argument("--recipient", type=Path, action="append", dest="recipients",
-                        metavar="PUBKEY", help="public key file to encrypt the log to (repeat)")
+    parser.add_argument("--log", type=Path, help="the encrypted log file")
+    parser.add_argument("--recipients-file", type=Path,
+                        help="public keys the log is encrypted to (default: `ecgmon keys` list)")
     parser.add_argument("--stale-after", type=float, dest="stale_after_s", metavar="S",
                         help="seconds without ECG before the stale-data alert (default 5)")
     parser.add_argument("--config", type=Path, help="config file (default: the user config dir)")
 
 
 def overrides(args: argparse.Namespace) -> dict[str, Any]:
-    keys = ("strap", "replay", "replay_fs", "speed", "loop", "socket", "log_dir", "recipients",
+    keys = ("strap", "replay", "replay_fs", "speed", "loop", "socket", "log", "recipients_file",
             "stale_after_s")
     return {k: getattr(args, k, None) for k in keys}
 

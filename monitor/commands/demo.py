@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import shutil
 import sys
 import tempfile
@@ -55,11 +56,14 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"no such recording: {args.recording}")
     if args.duration is not None and args.duration <= 0:
         raise InputError("--duration must be positive")
+    # Alerts are on screen (TUI) or in the status lines: log records would only garble them.
+    logging.getLogger("ecgmon").addHandler(logging.NullHandler())
+    logging.getLogger("ecgmon").propagate = False
     tmp = Path(tempfile.mkdtemp(prefix="ecgmon-demo-"))
     try:
         config = DaemonConfig(
             replay=args.recording, replay_fs=args.fs, speed=args.speed, loop=not args.no_loop,
-            socket=tmp / "ecgmon.sock", log_dir=tmp / "log",
+            socket=tmp / "ecgmon.sock", log=tmp / "ecgmon-log.sqlite",
         )
         daemon = build_daemon(config)
         if args.headless:

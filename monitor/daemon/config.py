@@ -22,12 +22,24 @@ from monitor.errors import InputError
 APP = "ecgmon"
 
 
+def config_dir() -> Path:
+    """$ECGMON_CONFIG_DIR, else the platformdirs config dir (shared with monitor.store)."""
+    env = os.environ.get("ECGMON_CONFIG_DIR")
+    return Path(env) if env else Path(platformdirs.user_config_dir(APP))
+
+
+def data_dir() -> Path:
+    """$ECGMON_DATA_DIR, else the platformdirs data dir (where the log lives)."""
+    env = os.environ.get("ECGMON_DATA_DIR")
+    return Path(env) if env else Path(platformdirs.user_data_dir(APP))
+
+
 def config_path() -> Path:
-    """`$ECGMON_CONFIG` if set, else <user config dir>/ecgmon/config.toml."""
+    """`$ECGMON_CONFIG` if set, else <config dir>/config.toml."""
     env = os.environ.get("ECGMON_CONFIG")
     if env:
         return Path(env)
-    return Path(platformdirs.user_config_dir(APP)) / "config.toml"
+    return config_dir() / "config.toml"
 
 
 def runtime_dir() -> Path:
@@ -49,8 +61,18 @@ def default_socket_path() -> Path:
     return runtime_dir() / "ecgmon.sock"
 
 
-def default_log_dir() -> Path:
-    return Path(platformdirs.user_data_dir(APP)) / "logs"
+def default_log() -> Path:
+    return data_dir() / "ecgmon-log.sqlite"
+
+
+def default_recipients_file() -> Path:
+    """The list `ecgmon keys` keeps of the public keys the log is encrypted to."""
+    return config_dir() / "recipients.json"
+
+
+def default_identity() -> Path:
+    """The patient's identity file (opened only to read the log, with its passphrase)."""
+    return config_dir() / "patient.key"
 
 
 @dataclass(frozen=True)
@@ -68,9 +90,13 @@ class DaemonConfig:
     loop: bool = False
     """Replay the recording over and over."""
     socket: Path = field(default_factory=default_socket_path)
-    log_dir: Path = field(default_factory=default_log_dir)
-    recipients: tuple[Path, ...] = ()
-    """Public key files the log is encrypted to (the patient's and the clinician's)."""
+    log: Path = field(default_factory=default_log)
+    """The encrypted log file."""
+    recipients_file: Path = field(default_factory=default_recipients_file)
+    """Public keys the log is encrypted to (managed with `ecgmon keys`); the daemon
+    needs no secret key."""
+    identity: Path = field(default_factory=default_identity)
+    """The patient's identity file, for the TUI's history screen (asks its passphrase)."""
     stale_after_s: float = 5.0
     """No sample for this long (wall clock) raises the stale-data alert."""
     client_queue: int = 512
@@ -91,7 +117,7 @@ class DaemonConfig:
         return out
 
 
-_PATH_KEYS = {"replay", "socket", "log_dir"}
+_PATH_KEYS = {"replay", "socket", "log", "recipients_file", "identity"}
 
 
 def load_config(path: Path | None = None, overrides: dict[str, Any] | None = None) -> DaemonConfig:
@@ -113,8 +139,6 @@ def load_config(path: Path | None = None, overrides: dict[str, Any] | None = Non
     for key, value in values.items():
         if key in _PATH_KEYS:
             value = Path(value).expanduser()
-        elif key == "recipients":
-            value = tuple(Path(v).expanduser() for v in value)
         converted[key] = value
     try:
         config = replace(DaemonConfig(), **converted)

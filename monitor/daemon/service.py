@@ -102,6 +102,7 @@ class Daemon:
         sink: LogSink | None = None,
         sink_problem: str = "no encrypted log configured",
         allowed_uid: int | None = None,
+        stage_problems: list[str] | None = None,
     ) -> None:
         self.config = config
         self.source = source
@@ -110,6 +111,7 @@ class Daemon:
         self.storage_state = "writing" if sink is not None else "off"
         self.storage_detail = sink.describe() if sink is not None else sink_problem
         self.allowed_uid = os.getuid() if allowed_uid is None else allowed_uid
+        self.stage_problems = list(stage_problems or [])
         self.alerts = AlertBook()
         self.stats = DaemonStats()
         self.connection = "starting"
@@ -131,6 +133,16 @@ class Daemon:
         self._alert_of_episode: dict[str, str] = {}
         self._beats_sent_at = 0.0
         self._resync = False
+
+    def attach_sink(self, sink: LogSink | None, problem: str = "") -> None:
+        """Use `sink` as the log; with None, say why nothing is written (a warning alert)."""
+        self.sink = sink
+        if sink is not None:
+            self.storage_state, self.storage_detail = "writing", sink.describe()
+        else:
+            self.storage_state, self.storage_detail = "off", problem or "no log"
+            if problem:
+                self._raise("storage", f"not recording: {problem}", "warning")
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -543,6 +555,7 @@ class Daemon:
             "stale": self.alerts.is_active("stale"),
             "stream_s": round(summary.stream_s, 2),
             "stages": dict(summary.stages),
+            "stage_problems": list(self.stage_problems),
             "source": self.source.describe(),
             "alerts_pending": len(self.alerts.pending()),
             "clients": len(self._clients),

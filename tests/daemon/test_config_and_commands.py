@@ -17,11 +17,11 @@ from monitor.errors import InputError
 def test_file_settings_and_command_line_overrides(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
     path.write_text('[daemon]\nstrap = "Polar H10 1A2B3C4D"\nspeed = 2.0\n'
-                    'recipients = ["~/clinician.pub"]\n')
+                    'recipients_file = "~/keys.json"\n')
     config = load_config(path, {"speed": 3.0, "replay": None})
     assert config.strap == "Polar H10 1A2B3C4D"
     assert config.speed == 3.0  # the command line wins
-    assert config.recipients == (Path("~/clinician.pub").expanduser(),)
+    assert config.recipients_file == Path("~/keys.json").expanduser()
 
 
 @pytest.mark.parametrize("text, message", [
