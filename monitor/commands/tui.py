@@ -24,6 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from monitor.tui.app import MonitorApp  # Textual loads only for this command
 
-    socket_path = args.socket or load_config(args.config).socket
-    MonitorApp(socket_path, dark=not args.light).run()
+    config = load_config(args.config)
+    socket_path = args.socket or config.socket
+    MonitorApp(socket_path, dark=not args.light, log_path=config.log,
+               identity_path=config.identity).run()
     return 0

@@ -25,11 +25,15 @@ from textual.widgets import Footer, Static
 
 from monitor.daemon.client import DaemonClient
 from monitor.daemon.protocol import ProtocolError
+from monitor.errors import EcgmonError
 from monitor.tui import trace as tr
 from monitor.tui.state import LiveState
 
 TUI_NOTICE = "Not a medical device: findings are non-diagnostic; show them to a clinician."
 """monitor.NON_DIAGNOSTIC_NOTICE, short enough for one line at 80 columns."""
+
+HISTORY_NS = 24 * 3600 * 10**9
+"""The history screen shows the last day of the log."""
 
 FPS = 10.0
 SILENT_AFTER_S = 3.0
@@ -106,16 +110,30 @@ class MonitorApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "ecgmon"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("a", "acknowledge", "Acknowledge alert"),
+        Binding("a", "acknowledge", "Acknowledge"),
+        Binding("h", "history", "History"),
         Binding("plus,equals_sign", "zoom(-1)", "Zoom in", key_display="+"),
         Binding("minus", "zoom(1)", "Zoom out", key_display="-"),
-        Binding("t", "toggle_theme", "Light/dark"),
+        Binding("t", "toggle_theme", "Theme"),
         Binding("q", "quit", "Quit"),
     ]
 
-    def __init__(self, socket_path: Path | None, dark: bool = True) -> None:
+    def __init__(
+        self,
+        socket_path: Path | None,
+        dark: bool = True,
+        log_path: Path | None = None,
+        identity_path: Path | None = None,
+        identity: Any = None,
+    ) -> None:
+        """log_path/identity_path: the encrypted log and the patient identity file for the
+        history screen (its passphrase is asked each time); identity: an already opened
+        identity instead (the demo's temporary one)."""
         super().__init__()
         self.socket_path = socket_path
+        self.log_path = log_path
+        self.identity_path = identity_path
+        self._identity = identity
         self.live = LiveState()
         self.theme = "textual-dark" if dark else "textual-light"
         self._client: DaemonClient | None = None
@@ -286,6 +304,57 @@ class MonitorApp(App[None]):
             self.notify("not connected to the daemon: cannot acknowledge", severity="error")
             return
         await self._client.acknowledge(int(pending[0]["id"]))
+
+    def action_history(self) -> None:
+        """Episodes and alerts of the last day from the encrypted log."""
+        if self.log_path is None or not self.log_path.exists():
+            self.notify("no encrypted log to show yet", severity="warning")
+            return
+        if self._identity is not None:
+            self._open_history(self._identity)
+            return
+        if self.identity_path is None:
+            self.notify("no identity file configured: cannot open the log", severity="error")
+            return
+        from monitor.tui.review import PassphraseScreen
+
+        def opened(passphrase: str | None) -> None:
+            if passphrase:
+                self.run_worker(self._unlock(passphrase), group="history")
+
+        self.push_screen(PassphraseScreen(f"Passphrase of {self.identity_path}"), opened)
+
+    async def _unlock(self, passphrase: str) -> None:
+        try:
+            from monitor.store.keys import load_identity_file
+
+            assert self.identity_path is not None
+            identity = await asyncio.to_thread(load_identity_file, self.identity_path, passphrase)
+        except ImportError:
+            self.notify("history needs the encrypted log (monitor.store)", severity="error")
+            return
+        except EcgmonError as exc:
+            self.notify(str(exc), severity="error", timeout=8)
+            return
+        finally:
+            del passphrase  # used once to open the identity; never kept
+        self._open_history(identity)
+
+    def _open_history(self, identity: Any) -> None:
+        self.run_worker(self._load_history(identity), group="history")
+
+    async def _load_history(self, identity: Any) -> None:
+        from monitor.tui.logview import load_log_view
+        from monitor.tui.review import ReviewScreen
+
+        assert self.log_path is not None
+        since = time.time_ns() - HISTORY_NS
+        try:
+            view = await asyncio.to_thread(load_log_view, self.log_path, identity, since)
+        except EcgmonError as exc:
+            self.notify(f"cannot read the log: {exc}", severity="error", timeout=8)
+            return
+        self.push_screen(ReviewScreen(view, f"history: last 24 h of {self.log_path.name}"))
 
     def action_zoom(self, step: int) -> None:
         trace = self.query_one(EcgTrace)

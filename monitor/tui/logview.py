@@ -121,11 +121,11 @@ def build_view(
     )
 
 
-def load_log_view(path: Path, identity: Any) -> LogView:
-    """Decrypt the log at `path` with `identity` (monitor.store) into a LogView."""
+def load_log_view(path: Path, identity: Any, start_ns: int | None = None) -> LogView:
+    """Decrypt the log at `path` (from `start_ns` on) with `identity` into a LogView."""
     from monitor.store.export import collect
 
-    data = collect(path, identity, None, None)
+    data = collect(path, identity, start_ns, None)
     blocks = [(b.t0_ns, float(b.fs), b.samples_uv) for b in data.blocks]
     beats = [(int(t), str(beat.label)) for t, beat in data.beats]
     events = [(e.category, e.kind, int(e.t_ns), e.end_ns, dict(e.data)) for e in data.events]
