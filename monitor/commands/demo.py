@@ -18,11 +18,12 @@ import tempfile
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import monitor
 from monitor.daemon.client import DaemonClient
 from monitor.daemon.config import DaemonConfig
-from monitor.daemon.runner import build_daemon, run_until_signalled
+from monitor.daemon.runner import build_daemon, run_until_signalled, temporary_identity
 from monitor.daemon.service import Daemon
 from monitor.daemon.statusline import format_status
 from monitor.errors import InputError
@@ -65,11 +66,13 @@ def run(args: argparse.Namespace) -> int:
             replay=args.recording, replay_fs=args.fs, speed=args.speed, loop=not args.no_loop,
             socket=tmp / "ecgmon.sock", log=tmp / "ecgmon-log.sqlite",
         )
-        daemon = build_daemon(config)
+        identity = temporary_identity()  # in memory only; the log dies with the folder
+        recipients = None if identity is None else [identity.recipient()]
+        daemon = build_daemon(config, recipients)
         if args.headless:
             asyncio.run(_headless(daemon, args.duration))
         else:
-            asyncio.run(_with_tui(daemon, args.duration, dark=not args.light))
+            asyncio.run(_with_tui(daemon, args.duration, dark=not args.light, identity=identity))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
@@ -102,12 +105,13 @@ async def _headless(daemon: Daemon, duration: float | None) -> None:
         await serving
 
 
-async def _with_tui(daemon: Daemon, duration: float | None, dark: bool) -> None:
+async def _with_tui(daemon: Daemon, duration: float | None, dark: bool, identity: Any) -> None:
     from monitor.tui.app import MonitorApp
 
     serving = asyncio.create_task(run_until_signalled(daemon))
     await _started(daemon, serving)
-    app = MonitorApp(daemon.config.socket, dark=dark)
+    app = MonitorApp(daemon.config.socket, dark=dark, log_path=daemon.config.log,
+                     identity=identity)
     timer = None
     if duration is not None:
         timer = asyncio.get_running_loop().call_later(duration, app.exit)

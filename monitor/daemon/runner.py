@@ -74,34 +74,41 @@ def build_pipeline() -> tuple[Pipeline, list[str]]:
     return Pipeline(**stages), problems
 
 
-def build_sink(config: DaemonConfig, daemon_t0: Any) -> tuple[Any, str]:
-    """The encrypted log writer, or None and the reason the log is not written."""
+def build_sink(config: DaemonConfig, daemon_t0: Any,
+               recipients: list[Any] | None = None) -> tuple[Any, str]:
+    """The encrypted log writer, or None and the reason the log is not written.
+
+    recipients: public keys to use instead of the recipients file (the demo's)."""
     try:
         from monitor.store.recipients import load_recipients
     except ImportError:
         return None, "the encrypted log (monitor.store) is not in this build"
     from monitor.daemon.storage import EncryptedLogSink
 
-    recipients = load_recipients(config.recipients_file)
+    if recipients is None:
+        recipients = load_recipients(config.recipients_file)
     if not recipients:
         return None, (f"no recipients in {config.recipients_file}: run `ecgmon keys init` "
                       "(the log is not written)")
     return EncryptedLogSink.open(config.log, recipients, daemon_t0), ""
 
 
-def build_daemon(config: DaemonConfig, sink: Any = None) -> Daemon:
-    """A daemon with the best source, stages and log this installation has.
-
-    sink: a log sink to use instead of opening config.log (the demo's temporary log).
-    """
+def build_daemon(config: DaemonConfig, recipients: list[Any] | None = None) -> Daemon:
+    """A daemon with the best source, stages and log this installation has."""
     pipeline, problems = build_pipeline()
     daemon = Daemon(config, build_source(config), pipeline, stage_problems=problems)
-    if sink is None:
-        sink, why = build_sink(config, lambda: daemon.stream_t0_ns)
-    else:
-        why = ""
+    sink, why = build_sink(config, lambda: daemon.stream_t0_ns, recipients)
     daemon.attach_sink(sink, why)
     return daemon
+
+
+def temporary_identity() -> Any:
+    """A fresh patient identity held in memory only (the demo's), or None without the store."""
+    try:
+        from monitor.store.keys import Identity
+    except ImportError:
+        return None
+    return Identity.generate(role="patient", label="ecgmon demo (temporary)")
 
 
 async def run_until_signalled(daemon: Daemon) -> None:
