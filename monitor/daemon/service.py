@@ -215,6 +215,8 @@ class Daemon:
 
     async def _on_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         uid = peer_uid(writer.get_extra_info("socket"))
+        if uid is None and not hasattr(socket, "SO_PEERCRED"):
+            uid = self.allowed_uid  # no SO_PEERCRED here: the 0600 socket is the guard
         if uid != self.allowed_uid:
             self.stats.clients_refused += 1
             log.warning("refused a client of uid %s", uid)
