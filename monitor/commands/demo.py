@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
             socket=tmp / "ecgmon.sock", log=tmp / "ecgmon-log.sqlite",
         )
         identity = temporary_identity()  # in memory only; the log dies with the folder
-        recipients = None if identity is None else [identity.recipient()]
+        recipients = None if identity is None else [identity.recipient]
         daemon = build_daemon(config, recipients)
         if args.headless:
             asyncio.run(_headless(daemon, args.duration))
