@@ -45,6 +45,11 @@ LIVE_HISTORY_S = 10.0
 """Trace and beats kept for a client that connects (fills its screen at once), and the
 most a single live message carries when the stream runs faster than real time."""
 
+BACKSTOP_S = 0.5
+"""Live data waiting longer than this (no new frame came) is sent by a timer."""
+WATCHDOG_S = 0.5
+"""How often the stale-data watchdog looks (the threshold itself is stale_after_s)."""
+
 CLIENT_BUFFER = 64 * 1024
 """Bytes a client may have in flight (transport buffer, and kernel send buffer)."""
 
@@ -132,6 +137,7 @@ class Daemon:
         self._server: asyncio.AbstractServer | None = None
         self._alert_of_episode: dict[str, str] = {}
         self._beats_sent_at = 0.0
+        self._samples_sent_at = 0.0
         self._resync = False
 
     def attach_sink(self, sink: LogSink | None, problem: str = "") -> None:
@@ -156,8 +162,9 @@ class Daemon:
         tasks = [
             asyncio.create_task(self._consume_source(), name="source"),
             asyncio.create_task(self._every(self.config.status_interval_s, self._send_status)),
-            asyncio.create_task(self._every(self.config.live_interval_s, self._flush_live)),
-            asyncio.create_task(self._every(0.25, self._watchdog)),
+            # Live data goes out as frames arrive; this only sends what a pause left behind.
+            asyncio.create_task(self._every(BACKSTOP_S, self._flush_live)),
+            asyncio.create_task(self._every(WATCHDOG_S, self._watchdog)),
         ]
         self.ready.set()
         try:
@@ -380,6 +387,8 @@ class Daemon:
         if values.size:
             self._pending_samples.append((start, values))
             self._remember_trace(start, values)
+            if time.monotonic() - self._samples_sent_at >= self.config.live_interval_s:
+                self._send_samples()
         if out.beats:
             wire = [protocol.beat_to_wire(b) for b in out.beats]
             self._pending_beats.extend(wire)
@@ -500,6 +509,11 @@ class Daemon:
                 log.exception("periodic task %s failed", getattr(action, "__name__", action))
 
     def _flush_live(self) -> None:
+        self._send_samples()
+        self._send_beats()
+
+    def _send_samples(self) -> None:
+        self._samples_sent_at = time.monotonic()
         if self._pending_samples:
             start = self._pending_samples[0][0]
             values = np.concatenate([v for _, v in self._pending_samples])
@@ -509,7 +523,6 @@ class Daemon:
                 start += values.size - keep
                 values = values[-keep:]
             self._broadcast(self._samples_line(start, values))
-        self._send_beats()
 
     def _send_beats(self) -> None:
         if not self._pending_beats:

@@ -30,27 +30,24 @@ def braille_canvas(
     """
     rows, cols = height * 4, width * 2
     lo_v, hi_v = span
-    grid = np.zeros((rows, cols), dtype=bool)
     scale = (rows - 1) / max(hi_v - lo_v, 1e-9)
-
-    def to_row(v: float) -> int:
-        return int(np.clip(round((hi_v - v) * scale), 0, rows - 1))
-
-    prev: tuple[int, int] | None = None
-    for c in range(min(cols, values.shape[0])):
-        vmin, vmax = values[c]
-        if not np.isfinite(vmin):
-            prev = None
-            continue
-        top, bottom = to_row(vmax), to_row(vmin)
-        if prev is not None:  # join with the previous column so the line is continuous
-            top = min(top, prev[1])
-            bottom = max(bottom, prev[0])
-        grid[top : bottom + 1, c] = True
-        prev = (to_row(vmax), to_row(vmin))
+    env = np.full((cols, 2), np.nan)
+    n = min(cols, values.shape[0])
+    env[:n] = values[:n]
+    valid = np.isfinite(env[:, 0])
+    safe = np.where(valid[:, None], env, hi_v)
+    top = np.clip(np.round((hi_v - safe[:, 1]) * scale), 0, rows - 1).astype(np.int64)
+    bottom = np.clip(np.round((hi_v - safe[:, 0]) * scale), 0, rows - 1).astype(np.int64)
+    # Join each column to the previous one so the line is continuous.
+    joined_top, joined_bottom = top.copy(), bottom.copy()
+    both = valid[1:] & valid[:-1]
+    joined_top[1:][both] = np.minimum(top[1:], bottom[:-1])[both]
+    joined_bottom[1:][both] = np.maximum(bottom[1:], top[:-1])[both]
+    r = np.arange(rows)[:, None]
+    grid = (r >= joined_top[None, :]) & (r <= joined_bottom[None, :]) & valid[None, :]
     cells = grid.reshape(height, 4, width, 2).transpose(0, 2, 1, 3)
     codes = (cells * _DOT_BITS[None, None]).sum(axis=(2, 3)) + BRAILLE_BASE
-    return ["".join(chr(int(c)) for c in row) for row in codes]
+    return ["".join(map(chr, row)) for row in codes.tolist()]
 
 
 def column_envelope(
