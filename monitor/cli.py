@@ -23,6 +23,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "monitor.commands.demo",
     "monitor.commands.config",
     "monitor.commands.review",
+    "monitor.commands.scan",
+    "monitor.commands.record",
 )
 
 

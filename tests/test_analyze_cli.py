@@ -141,6 +141,42 @@ def test_csv_at_another_rate_in_millivolts_is_written_at_its_own_rate(
     assert fn == 0 and fp == 0, f"{fn} missed, {fp} false of {beats_360.size}"
 
 
+@pytest.mark.parametrize("fs", [130.0, 250.0])
+def test_csv_with_dropouts_is_analysed_around_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], fs: float
+) -> None:
+    """Empty-looking cells written as nan/inf (lost packets) at 130 Hz and at 250 Hz,
+    where the gap must be held before resampling to the working rate."""
+    x = resample_record(np.loadtxt(FIXTURE, skiprows=1)[: round(60 * FS)], FS, fs)
+    gaps = [(0, 5), (round(20 * fs), round(21 * fs)), (round(40 * fs), round(40.1 * fs))]
+    for lo, hi in gaps:
+        x[lo:hi] = np.nan
+    x[round(30 * fs)] = np.inf
+    path = tmp_path / "drop.csv"
+    path.write_text("".join(f"{v:.2f}\n" for v in x))
+    out = tmp_path / "out"
+    code, _, err = run_cli(["analyze", str(path), "--fs", f"{fs:g}", "--out", str(out)], capsys)
+    assert code == 0, err
+    found = np.asarray(wfdb.rdann(str(out / "drop"), "ecgmon").sample)
+    beats, _, _ = truth()
+    beats = np.round(beats[beats < round(60 * FS)] * fs / FS).astype(int)
+    margin = round(0.5 * fs)
+    near = np.zeros(x.size, dtype=bool)
+    for lo, hi in [*gaps, (round(30 * fs), round(30 * fs) + 1)]:
+        near[max(0, lo - margin) : hi + margin] = True
+    _, fn, fp = score_detections(beats[~near[beats]], found[~near[found]], fs)
+    assert fn == 0 and fp == 0, f"away from the dropouts: {fn} missed, {fp} false"
+
+
+def test_csv_of_only_nan_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "lost.csv"
+    path.write_text("ecg_uv\n" + "nan\n" * 1000)
+    code, _, err = run_cli(
+        ["analyze", str(path), "--fs", "130", "--out", str(tmp_path / "o")], capsys
+    )
+    assert_one_line_error(code, err, "finite")
+
+
 # -- a real WFDB record ------------------------------------------------------------------
 
 

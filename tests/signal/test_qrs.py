@@ -114,6 +114,11 @@ def test_finds_every_beat_of_the_synthetic_fixture() -> None:
     window = round(0.15 * FS)
     for beat in syn.beats[syn.labels != "N"]:
         assert np.min(np.abs(found - beat)) <= window, f"ectopic beat at {beat / FS:.2f} s missed"
+    # In the noisy stretch (muscle noise, strong wander) noise must not flood the output:
+    # fewer than one false beat in ten (a quality gate, not an accuracy claim).
+    noisy_ref, noisy_found = syn.beats[~syn.clean(syn.beats)], found[~syn.clean(found)]
+    _, _, fp = score_detections(noisy_ref, noisy_found, FS)
+    assert fp <= 0.1 * noisy_ref.size, f"{fp} false beats among {noisy_ref.size} in the noise"
 
 
 @pytest.mark.parametrize("gain", [-1.0, 0.25, 4.0, -4.0])
@@ -308,8 +313,10 @@ def test_clipped_synthetic_peaks_are_still_found() -> None:
 @pytest.mark.xfail(
     strict=True,
     reason="a broad QS ventricular beat (~-1100 uV) clipped at -500 uV becomes a flat-bottomed "
-    "trough; the detector misses it (the V beat at 63.7 s of the fixture; clipped at 400-700 uV "
-    "the fixture's clean-part Se drops to 99.41%)",
+    "trough (the V beat at 63.7 s of the fixture): its integrated feature 3.8e3 is below the "
+    "threshold 5.3e3, and search-back rejects it because its slope is 0.24x the last QRS's "
+    "(search-back asks >= 0.5x, a T-wave rule); clipped at 400-700 uV the fixture's "
+    "clean-part Se is 99.41%",
 )
 def test_clipped_wide_ventricular_beats_are_still_found() -> None:
     syn, found, inside = _clipped_synthetic()

@@ -1,0 +1,262 @@
+"""Strap timing, pure and synchronous: sensor clock -> host clock, and frame order.
+
+Two small state machines the session feeds with every decoded ECG frame:
+
+* `ClockMap` maps the strap's clock (PMD ns since 2000) onto the host clock.
+  Notification latency is always positive and varies, so the map is a
+  least-squares slope through recent (sensor, host receive) pairs with its
+  offset moved down to the lower envelope: the frames that arrived fastest
+  define the mapping. The slope gives the drift of the strap's crystal against
+  the host (Polar quotes 20 ppm), exposed as `drift_ppm`.
+* `FrameSequencer` decides, from the timestamps alone, whether a frame follows
+  the previous one, leaves a gap (and how many samples are missing), repeats a
+  frame, or arrives out of order. A frame that follows a gap is held until the
+  next frame arrives, so a pair swapped in transit is put back in order instead
+  of being reported as lost. Per-sample timing follows Polar's SDK
+  (PmdTimeStampUtils.kt): the sample interval comes from consecutive frame
+  timestamps, never from an assumed 130 Hz.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from monitor.ble.pmd import EcgDataFrame
+
+
+class ClockMap:
+    """Sensor ns -> host ns with drift, from (sensor timestamp, host receive time) pairs.
+
+    The slope is a least-squares line through the fastest frame of each of
+    `segments` equal stretches of the window (the lower envelope), so frames that
+    were held up somewhere do not tilt it; it is refitted every `refit_every`
+    frames once the window spans `min_span_s`.
+    """
+
+    segments = 8
+    refit_every = 16
+
+    def __init__(self, window: int = 1024, min_span_s: float = 30.0) -> None:
+        self._window = window
+        self._sensor = np.zeros(window, dtype=np.float64)
+        self._host = np.zeros(window, dtype=np.float64)
+        self._count = 0
+        self._min_span_ns = min_span_s * 1e9
+        self._ref_sensor = 0
+        self._ref_host = 0
+        self._offset = 0.0
+        self._slope = 1.0
+
+    def reset(self) -> None:
+        """Forget everything (the strap's clock was reset, or the host's jumped)."""
+        self._count = 0
+        self._slope = 1.0
+
+    @property
+    def ready(self) -> bool:
+        return self._count > 0
+
+    @property
+    def drift_ppm(self) -> float:
+        """How fast the strap's clock runs against the host's, in parts per million."""
+        return (1.0 / self._slope - 1.0) * 1e6
+
+    def observe(self, sensor_ns: int, host_ns: int) -> int:
+        """Add a pair; returns the latency of this frame against the map, in ns."""
+        if self._count == 0:
+            self._ref_sensor = sensor_ns
+            self._ref_host = host_ns
+            self._offset = 0.0
+        x = float(sensor_ns - self._ref_sensor)
+        y = float(host_ns - self._ref_host)
+        slot = self._count % self._window
+        self._sensor[slot] = x
+        self._host[slot] = y
+        self._count += 1
+        if self._count == 1 or self._count % self.refit_every == 0:
+            self._refit()
+        else:
+            self._offset = min(self._offset, y - self._slope * x)
+        return host_ns - self.to_host(sensor_ns)
+
+    def _refit(self) -> None:
+        n = min(self._count, self._window)
+        sensor = self._sensor[:n]
+        host = self._host[:n]
+        lo, hi = float(sensor.min()), float(sensor.max())
+        if n >= 16 and hi - lo >= self._min_span_ns:
+            lag = host - sensor
+            which = np.minimum(((sensor - lo) / (hi - lo) * self.segments).astype(np.int64),
+                               self.segments - 1)
+            order = np.lexsort((lag, which))
+            first = np.flatnonzero(np.r_[True, which[order][1:] != which[order][:-1]])
+            best = order[first]
+            if best.size >= 3:
+                xs, ys = sensor[best], host[best]
+                xm, ym = xs.mean(), ys.mean()
+                slope = float(((xs - xm) * (ys - ym)).sum() / ((xs - xm) ** 2).sum())
+                if 0.9 < slope < 1.1:  # a clock cannot be 10 % off; anything else is noise
+                    self._slope = slope
+        self._offset = float((host - self._slope * sensor).min())
+
+    def to_host(self, sensor_ns: int | float) -> int:
+        """Host time (ns) of an instant given on the strap's clock."""
+        return self._ref_host + round(self._offset + self._slope * (sensor_ns - self._ref_sensor))
+
+    def host_duration(self, sensor_duration_ns: float) -> int:
+        return round(self._slope * sensor_duration_ns)
+
+
+@dataclass(frozen=True)
+class Placed:
+    """A frame accepted in order: its samples and the sensor time of its first sample."""
+
+    frame: EcgDataFrame
+    first_sensor_ns: float
+    interval_ns: float
+
+
+@dataclass(frozen=True)
+class Missing:
+    """Samples that never arrived, between two accepted frames (sensor clock)."""
+
+    start_sensor_ns: float
+    samples: int
+    interval_ns: float
+
+
+@dataclass(frozen=True)
+class Repeated:
+    """A frame whose timestamp was already accepted: discarded."""
+
+    sensor_ns: int
+
+
+@dataclass(frozen=True)
+class Reordered:
+    """A frame older than one already received. recovered: put back in order, else discarded."""
+
+    sensor_ns: int
+    recovered: bool
+
+
+@dataclass(frozen=True)
+class Restarted:
+    """The strap's clock cannot bridge the reconnection (it was reset, or jumped):
+    the next frame starts a new timeline, and the loss must be measured on the host."""
+
+
+SequencerOutput = Placed | Missing | Repeated | Reordered | Restarted
+
+MAX_BRIDGE_NS = 6 * 3600 * 10**9
+"""Across a reconnection, a gap longer than this is not trusted to the strap's clock."""
+
+
+class FrameSequencer:
+    """Orders ECG frames by timestamp and finds gaps, duplicates and reordering."""
+
+    def __init__(self, nominal_fs: float, history: int = 64) -> None:
+        self._nominal_interval = 1e9 / nominal_fs
+        self._last: EcgDataFrame | None = None
+        self._pending: EcgDataFrame | None = None
+        self._recent: deque[int] = deque(maxlen=history)
+        self._span_ns = 0.0
+        self._span_samples = 0
+        self._fresh = False
+
+    @property
+    def interval_ns(self) -> float:
+        """Current estimate of the sample interval on the strap's clock."""
+        if self._span_samples >= 64:
+            return self._span_ns / self._span_samples
+        return self._nominal_interval
+
+    @property
+    def sample_rate_hz(self) -> float:
+        """Measured sample rate (strap clock); Polar: 'between 128 and 131 Hz'."""
+        return 1e9 / self.interval_ns
+
+    def restart(self) -> list[SequencerOutput]:
+        """A new connection: flush what is held; the next frame starts afresh.
+
+        The interval estimate is kept, it belongs to the strap, not the link.
+        """
+        out = self.flush()
+        self._fresh = True
+        return out
+
+    def flush(self) -> list[SequencerOutput]:
+        """Release a frame held after a gap (the stream stopped or stalled)."""
+        out: list[SequencerOutput] = []
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            out += self._accept(pending)
+        return out
+
+    def push(self, frame: EcgDataFrame) -> list[SequencerOutput]:
+        """Feed one decoded frame; returns what can be released now, in order."""
+        ts = frame.sensor_ns
+        out: list[SequencerOutput] = []
+        if self._fresh:
+            self._fresh = False
+            last = self._last
+            if last is not None and not 0 < ts - last.sensor_ns <= MAX_BRIDGE_NS:
+                self._last = None
+                self._recent.clear()
+                out.append(Restarted())
+            return out + self.push(frame)
+        if ts in self._recent:
+            return [Repeated(ts)]
+        last = self._last
+        if last is not None and ts <= last.sensor_ns:
+            return [Reordered(ts, recovered=False)]
+        pending = self._pending
+        if pending is None:
+            if last is None or self._missing(last, frame) <= 0:
+                return self._accept(frame)
+            self._pending = frame
+            self._recent.append(ts)
+            return []
+        if ts < pending.sensor_ns:
+            # the frame we were waiting for (or one of them) arrived late: put it back
+            out = [Reordered(ts, recovered=True)]
+            out += self._accept(frame)
+            if self._last is not None and self._missing(self._last, pending) <= 0:
+                self._pending = None
+                out += self._accept(pending)
+            return out
+        out = self.flush()
+        return out + self.push(frame)
+
+    def _missing(self, last: EcgDataFrame, frame: EcgDataFrame) -> int:
+        """Samples missing between two frames, from their last-sample timestamps."""
+        elapsed = frame.sensor_ns - last.sensor_ns
+        return round(elapsed / self.interval_ns) - len(frame)
+
+    def _accept(self, frame: EcgDataFrame) -> list[SequencerOutput]:
+        out: list[SequencerOutput] = []
+        last = self._last
+        n = len(frame)
+        if last is None:
+            interval = self.interval_ns
+            first = frame.sensor_ns - (n - 1) * interval
+        else:
+            missing = self._missing(last, frame)
+            if missing > 0:
+                interval = self.interval_ns
+                out.append(Missing(last.sensor_ns + interval, missing, interval))
+                first = frame.sensor_ns - (n - 1) * interval
+            else:
+                interval = (frame.sensor_ns - last.sensor_ns) / n
+                first = last.sensor_ns + interval
+                if missing == 0:
+                    self._span_ns += frame.sensor_ns - last.sensor_ns
+                    self._span_samples += n
+        if frame.sensor_ns not in self._recent:
+            self._recent.append(frame.sensor_ns)
+        self._last = frame
+        out.append(Placed(frame, first, interval))
+        return out
