@@ -360,6 +360,7 @@ class Daemon:
         self.connection = event.state
         self.connection_detail = event.detail
         if event.state == "connected":
+            self._resync = True  # after a (re)connection, host time says where we are
             self._clear("disconnected")
         elif event.state == "disconnected":
             self._raise("disconnected", f"strap disconnected: {event.detail}", "critical")

@@ -11,8 +11,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from monitor.daemon.sources import (
     BatteryEvent,
     ConnectionEvent,
@@ -22,57 +20,57 @@ from monitor.daemon.sources import (
 )
 from monitor.frame import EcgFrame
 
-LOOP_HOURS = 24.0
-"""A looped replay is the recording repeated to cover this much time."""
-
 
 class StrapSource:
     """Frames and events of a StrapSession, as the daemon's source interface."""
 
-    def __init__(self, session_config: Any, strap: Any = None, label: str = "") -> None:
+    def __init__(self, session_config: Any, strap: Any = None, label: str = "",
+                 loop: bool = False) -> None:
         self._session_config = session_config
         self._strap = strap
         self._label = label
+        self._loop = loop
         self.session: Any = None
 
     @classmethod
     def virtual(cls, path: Path, speed: float = 1.0, fs: float | None = None,
                 loop: bool = False) -> StrapSource:
-        """The virtual Polar H10 playing a recording, reached through bleak's BleakClient."""
+        """The virtual Polar H10 playing a recording, reached through bleak's BleakClient.
+
+        loop: when the recording ends the strap is switched for a fresh one playing it
+        again (the daemon sees a reconnection, as after a real drop-out)."""
         from monitor.ble.session import SessionConfig
         from monitor.ble.virtual import VirtualStrap
 
         csv_fs = fs if fs is not None else (130.0 if path.suffix.lower() == ".csv" else None)
         strap = VirtualStrap.from_recording(path, fs=csv_fs, speed=speed)
-        if loop:
-            repeats = max(1, int(np.ceil(LOOP_HOURS * 3600 * strap.fs / strap.samples_uv.size)))
-            strap = VirtualStrap(np.tile(strap.samples_uv, repeats), strap.fs, speed=speed)
         mode = ", looping" if loop else ""
         label = (f"virtual strap {strap.name} playing {path} at {speed:g}x{mode} "
                  "(bleak BleakClient, virtual backend)")
-        return cls(SessionConfig(name=strap.name), strap, label)
-
-    @classmethod
-    def radio(cls, address_or_name: str) -> StrapSource:
-        from monitor.ble.session import SessionConfig
-
-        is_address = address_or_name.count(":") == 5 or address_or_name.count("-") == 4
-        config = (SessionConfig(address=address_or_name) if is_address
-                  else SessionConfig(name=address_or_name))
-        return cls(config, None, f"strap {address_or_name} (Bluetooth LE)")
+        return cls(SessionConfig(name=strap.name), strap, label, loop)
 
     def describe(self) -> str:
         return self._label
 
     async def events(self) -> AsyncIterator[SourceEvent]:
+        strap = self._strap
+        while True:
+            async for event in self._session_events(strap):
+                yield event
+            if strap is None or not strap.exhausted:
+                return
+            if not self._loop:
+                yield ConnectionEvent("ended", "end of the recording")
+                return
+            from monitor.ble.virtual import VirtualStrap
+
+            strap = VirtualStrap(strap.samples_uv, strap.fs, speed=strap.speed)
+
+    async def _session_events(self, strap: Any) -> AsyncIterator[SourceEvent]:
         import monitor.ble.events as ev
         from monitor.ble.session import StrapSession
 
-        kwargs: dict[str, Any] = {}
-        if self._strap is not None:
-            kwargs = {"scanner_backend": self._strap.scanner_backend,
-                      "client_backend": self._strap.client_backend,
-                      "clock": self._strap.clock}
+        kwargs: dict[str, Any] = {} if strap is None else strap.session_kwargs()
         self.session = StrapSession(self._session_config, **kwargs)
         async with self.session as session:
             async for item in session.stream():
@@ -90,8 +88,7 @@ class StrapSource:
                     yield ConnectionEvent("disconnected", f"no raw ECG: {item.reason}")
                 elif isinstance(item, ev.StreamStopped):
                     yield ConnectionEvent("disconnected", "the strap stopped the ECG stream")
-                if self._strap is not None and self._strap.exhausted:
-                    yield ConnectionEvent("ended", "end of the recording")
+                if strap is not None and strap.exhausted:
                     return
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from monitor.daemon.config import DaemonConfig
+from monitor.daemon.runner import build_source
 from monitor.daemon.service import Daemon
 from monitor.daemon.sources import ReplaySource
 from monitor.pipeline import Pipeline
@@ -45,14 +46,17 @@ async def start_daemon(sock_dir: Path, synthetic_csv: Path) -> AsyncIterator[Sta
     """start_daemon(**config) -> a running in-process Daemon on a replay; stopped afterwards."""
     running: list[tuple[Daemon, asyncio.Task[None]]] = []
 
-    async def start(recording: Path | None = None, sink: Any = None, **settings: Any) -> Daemon:
+    async def start(recording: Path | None = None, sink: Any = None, direct: bool = False,
+                    **settings: Any) -> Daemon:
+        """direct: replay without BLE (the fallback); else through the virtual strap."""
         allowed_uid = settings.pop("allowed_uid", None)
         config = replace(
             DaemonConfig(), replay=recording or synthetic_csv, socket=sock_dir / "d.sock",
             **settings,
         )
         assert config.replay is not None
-        source = ReplaySource(config.replay, speed=config.speed, loop=config.loop)
+        source = (ReplaySource(config.replay, speed=config.speed, loop=config.loop) if direct
+                  else build_source(config))
         daemon = Daemon(config, source, Pipeline(), sink=sink, allowed_uid=allowed_uid)
         task = asyncio.create_task(daemon.run())
         running.append((daemon, task))

@@ -46,16 +46,18 @@ def beats_in(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [b for m in messages if m["type"] == "beats" for b in m["beats"]]
 
 
+@pytest.mark.parametrize("direct", [False, True], ids=["virtual-strap", "direct-replay"])
 async def test_client_gets_hello_status_samples_and_unclassified_beats(
-    start_daemon: StartDaemon,
+    start_daemon: StartDaemon, direct: bool
 ) -> None:
-    daemon = await start_daemon(speed=20.0)
+    daemon = await start_daemon(speed=20.0, direct=direct)
     client = await DaemonClient.connect(daemon.config.socket)
     msgs = await collect(client, lambda seen: len(beats_in(seen)) >= 10)
     await client.close()
 
     assert msgs[0]["type"] == "hello" and msgs[0]["v"] == protocol.PROTOCOL_VERSION
     assert msgs[0]["trace_fs"] == pytest.approx(65.0)
+    assert ("not through BLE" if direct else "bleak BleakClient") in msgs[0]["source"]
     status = next(m for m in msgs if m["type"] == "status")
     for key in ("connection", "battery_pct", "quality", "heart_rate_bpm", "rhythm", "counts",
                 "storage", "last_sample_age_s", "stages"):
