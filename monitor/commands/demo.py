@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -112,6 +113,9 @@ async def _with_tui(daemon: Daemon, duration: float | None, dark: bool, identity
     await _started(daemon, serving)
     app = MonitorApp(daemon.config.socket, dark=dark, log_path=daemon.config.log,
                      identity=identity)
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        # SIGTERM ends the app; the daemon is stopped on the way out (below).
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, app.exit)
     timer = None
     if duration is not None:
         timer = asyncio.get_running_loop().call_later(duration, app.exit)
