@@ -1,0 +1,68 @@
+"""`ecgmon demo` as a user runs it: in a terminal (a pseudo-terminal here), quit with q."""
+
+from __future__ import annotations
+
+import os
+import pty
+import re
+import select
+import struct
+import sys
+import tempfile
+import termios
+import time
+from fcntl import ioctl
+from pathlib import Path
+
+import pytest
+
+TIMEOUT_S = 60.0
+
+
+def read_until(fd: int, pattern: bytes, seen: bytearray) -> bool:
+    deadline = time.monotonic() + TIMEOUT_S
+    while not re.search(pattern, seen) and time.monotonic() < deadline:
+        if select.select([fd], [], [], 0.5)[0]:
+            try:
+                chunk = os.read(fd, 1 << 16)
+            except OSError:
+                return re.search(pattern, seen) is not None
+            if not chunk:
+                break
+            seen.extend(chunk)
+    return re.search(pattern, seen) is not None
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="pseudo-terminal test for Linux")
+def test_demo_opens_the_live_screen_and_quits_cleanly() -> None:
+    before = set(Path(tempfile.gettempdir()).glob("ecgmon-demo-*"))
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the command a user types
+        os.environ["TERM"] = "xterm-256color"
+        os.execv(sys.executable, [sys.executable, "-m", "monitor", "demo", "--speed", "5"])
+    try:
+        ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+        seen = bytearray()
+        assert read_until(fd, rb"\d+ bpm", seen), seen[-2000:]  # a heart rate is on screen
+        assert b"connected" in seen and b"non-diagnostic" in seen
+        os.write(fd, b"q")
+        deadline = time.monotonic() + TIMEOUT_S
+        status = None
+        while time.monotonic() < deadline:
+            if select.select([fd], [], [], 0.2)[0]:
+                try:
+                    os.read(fd, 1 << 16)
+                except OSError:
+                    pass
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+        assert status is not None and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    finally:
+        try:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        os.close(fd)
+    assert set(Path(tempfile.gettempdir()).glob("ecgmon-demo-*")) == before
