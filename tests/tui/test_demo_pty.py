@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pty
 import re
@@ -50,10 +51,8 @@ def test_demo_opens_the_live_screen_and_quits_cleanly() -> None:
         status = None
         while time.monotonic() < deadline:
             if select.select([fd], [], [], 0.2)[0]:
-                try:
+                with contextlib.suppress(OSError):
                     os.read(fd, 1 << 16)
-                except OSError:
-                    pass
             done, status = os.waitpid(pid, os.WNOHANG)
             if done:
                 break
