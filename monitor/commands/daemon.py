@@ -32,12 +32,20 @@ def add_daemon_options(parser: argparse.ArgumentParser) -> None:
                         help="public keys the log is encrypted to (default: `ecgmon keys` list)")
     parser.add_argument("--stale-after", type=float, dest="stale_after_s", metavar="S",
                         help="seconds without ECG before the stale-data alert (default 5)")
+    parser.add_argument("--identity", type=Path,
+                        help="patient identity file, for the TUI's history screen")
+    parser.add_argument("--client-queue", type=int, metavar="N",
+                        help="messages buffered per client before a slow one is dropped (512)")
+    parser.add_argument("--status-interval", type=float, dest="status_interval_s", metavar="S",
+                        help="seconds between status messages (default 1)")
+    parser.add_argument("--live-interval", type=float, dest="live_interval_s", metavar="S",
+                        help="at most this often live samples/beats go out (default 0.1)")
     parser.add_argument("--config", type=Path, help="config file (default: the user config dir)")
 
 
 def overrides(args: argparse.Namespace) -> dict[str, Any]:
     keys = ("strap", "replay", "replay_fs", "speed", "loop", "socket", "log", "recipients_file",
-            "stale_after_s")
+            "stale_after_s", "identity", "client_queue", "status_interval_s", "live_interval_s")
     return {k: getattr(args, k, None) for k in keys}
 
 
