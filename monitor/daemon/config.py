@@ -146,8 +146,10 @@ def load_config(path: Path | None = None, overrides: dict[str, Any] | None = Non
         raise InputError(f"{path}: {exc}") from exc
     if not config.speed > 0:
         raise InputError(f"speed must be positive, not {config.speed}")
-    if not config.stale_after_s > 0:
-        raise InputError(f"stale_after_s must be positive, not {config.stale_after_s}")
+    for key in ("stale_after_s", "status_interval_s", "live_interval_s", "client_queue"):
+        value = getattr(config, key)
+        if not isinstance(value, int | float) or not value > 0:
+            raise InputError(f"{key} must be a positive number, not {value!r}")
     return config
 
 
