@@ -92,8 +92,10 @@ class ReviewScreen(Screen[None]):
     """
 
     def __init__(self, view: LogView, title: str, exporter: Exporter | None = None,
-                 tz: tzinfo | None = None) -> None:
+                 tz: tzinfo | None = None, standalone: bool = False) -> None:
+        """standalone: the screen is the whole app (review); closing it quits."""
         super().__init__()
+        self.standalone = standalone
         self.view = view
         self.title_text = title
         self.exporter = exporter
@@ -173,10 +175,10 @@ class ReviewScreen(Screen[None]):
         self.notify(self.last_export, timeout=8)
 
     def action_close(self) -> None:
-        if len(self.app.screen_stack) > 2:
-            self.app.pop_screen()
-        else:
+        if self.standalone:
             self.app.exit()
+        else:
+            self.app.pop_screen()
 
 
 class PassphraseScreen(ModalScreen[str | None]):
@@ -222,7 +224,8 @@ class ReviewApp(App[None]):
         self.theme = "textual-dark" if dark else "textual-light"
 
     def on_mount(self) -> None:
-        self.push_screen(ReviewScreen(self.view, self.review_title, self.exporter, self.tz))
+        self.push_screen(ReviewScreen(self.view, self.review_title, self.exporter, self.tz,
+                                      standalone=True))
 
 
 def export_with_store(log: Path, identity: Any, out: Path) -> Exporter:
