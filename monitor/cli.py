@@ -23,6 +23,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "monitor.commands.demo",
     "monitor.commands.config",
     "monitor.commands.review",
+    "monitor.commands.keys",
+    "monitor.commands.log",
+    "monitor.commands.export",
     "monitor.commands.scan",
     "monitor.commands.record",
 )

@@ -1,0 +1,247 @@
+"""Measuring the log writer: throughput and bytes per 24 h (used by scripts/bench_store.py
+and, later, scripts/bench.py).
+
+The day written is either real ECG (the 48 MIT-BIH Arrhythmia records, each 30 min, lead
+MLII resampled to 130 Hz: exactly 24 h) with their reference beats as classified beats,
+or, without the data, a synthetic ECG-like signal. It is written the way the daemon
+writes: one 10 s ECG block and one beat batch at a time, each committed, hourly
+summaries, hourly segment rotation (simulated clock).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
+from monitor.classify.beat import ClassifiedBeat
+from monitor.store.keys import Identity, Recipient
+from monitor.store.records import (
+    BeatBatch,
+    EcgBlock,
+    Event,
+    Payload,
+    RecordType,
+    encode_payload,
+    frame,
+)
+from monitor.store.writer import LogWriter
+
+FS = 130.0
+DAY_S = 86_400
+
+
+@dataclass(frozen=True)
+class DaySource:
+    """A stream of int16 µV samples at FS with beat indices and AAMI labels."""
+
+    name: str
+    samples_uv: np.ndarray
+    beat_index: np.ndarray
+    beat_label: np.ndarray
+
+
+@dataclass(frozen=True)
+class StoreMeasurement:
+    source: str
+    hours: float
+    records: int
+    ecg_samples: int
+    beats: int
+    ecg_payload_bytes: int
+    log_bytes: int
+    cpu_s: float
+    wall_s: float
+    seal_cpu_s: float
+    block_cpu_s: float
+    batch_cpu_s: float
+
+    @property
+    def bytes_per_24h(self) -> float:
+        return self.log_bytes * 24.0 / self.hours
+
+    @property
+    def writer_mb_per_s(self) -> float:
+        """Raw ECG payload (sample bytes as given) per CPU second, whole daemon-style write."""
+        return self.ecg_payload_bytes / 1e6 / max(self.cpu_s, 1e-9)
+
+    @property
+    def block_mb_per_s(self) -> float:
+        """Raw ECG payload per CPU second when each block and its beats share a commit."""
+        return self.ecg_payload_bytes / 1e6 / max(self.block_cpu_s, 1e-9)
+
+    @property
+    def batch_mb_per_s(self) -> float:
+        """Raw ECG payload per CPU second when the writer commits an hour at a time."""
+        return self.ecg_payload_bytes / 1e6 / max(self.batch_cpu_s, 1e-9)
+
+    @property
+    def seal_mb_per_s(self) -> float:
+        """Raw ECG payload per CPU second of encode + compress + pad + AEAD alone."""
+        return self.ecg_payload_bytes / 1e6 / max(self.seal_cpu_s, 1e-9)
+
+    def render(self) -> str:
+        return "\n".join([
+            f"source: {self.source} ({self.hours:.1f} h at {FS:.0f} Hz, "
+            f"{self.ecg_samples} samples, {self.beats} beats, {self.records} records)",
+            f"log size: {self.log_bytes / 1e6:.2f} MB -> "
+            f"{self.bytes_per_24h / 1e6:.2f} MB per 24 h",
+            f"writer (one commit per record, as the daemon): {self.cpu_s:.2f} s CPU, "
+            f"{self.wall_s:.2f} s wall -> {self.writer_mb_per_s:.1f} MB/s of raw ECG payload "
+            f"({self.ecg_payload_bytes / 1e6:.1f} MB of int16 samples) per CPU second",
+            f"writer committing each ECG block with its beats: {self.block_cpu_s:.2f} s CPU -> "
+            f"{self.block_mb_per_s:.1f} MB/s of raw ECG payload",
+            f"writer committing an hour at a time: {self.batch_cpu_s:.2f} s CPU -> "
+            f"{self.batch_mb_per_s:.1f} MB/s of raw ECG payload",
+            f"ECG blocks alone, encode+compress+pad+seal (no SQLite): "
+            f"{self.seal_mb_per_s:.1f} MB/s of raw ECG payload",
+        ])
+
+
+def mitdb_day(data_dir: Path, quantum_uv: int = 1) -> DaySource:
+    """The 48 MIT-BIH records end to end at 130 Hz (24 h), with reference beat labels.
+
+    Resampling gives values between MIT-BIH's 5 uV steps; rounding to `quantum_uv` = 1
+    keeps that invented detail (a pessimistic case for compression), 5 keeps the
+    database's own resolution.
+    """
+    from monitor.evaluation import AAMI_CLASS, load_reference
+    from monitor.signal.resample import resample_record
+
+    parts, idx, labels = [], [], []
+    offset = 0
+    for header in sorted(data_dir.glob("*.hea")):
+        ref = load_reference(header.with_suffix(""))
+        x = resample_record(ref.samples_uv, ref.fs, FS)
+        x = np.clip(np.rint(x / quantum_uv) * quantum_uv, -32768, 32767)
+        parts.append(x.astype(np.int16))
+        idx.append(offset + np.rint(ref.beat_samples * FS / ref.fs).astype(np.int64))
+        labels.append(np.array([AAMI_CLASS[s] for s in ref.beat_symbols]))
+        offset += len(x)
+    if not parts:
+        raise FileNotFoundError(f"no WFDB records in {data_dir}")
+    return DaySource(f"MIT-BIH Arrhythmia, {len(parts)} records, rounded to {quantum_uv} uV",
+                     np.concatenate(parts), np.concatenate(idx), np.concatenate(labels))
+
+
+def synthetic_day(hours: float = 24.0, seed: int = 1) -> DaySource:
+    """An ECG-like signal (spiky beats at 60-100 bpm, wander, noise) when no data is at hand."""
+    rng = np.random.default_rng(seed)
+    n = int(hours * 3600 * FS)
+    rr = rng.uniform(0.6, 1.0, int(hours * 3600 / 0.6) + 2)
+    beat_t = np.cumsum(rr)
+    beat_index = np.rint(beat_t[beat_t < n / FS] * FS).astype(np.int64)
+    signal = np.zeros(n)
+    shape = 1000 * np.exp(-0.5 * ((np.arange(-13, 14)) / 2.0) ** 2)
+    for i in beat_index:
+        lo, hi = max(0, i - 13), min(n, i + 14)
+        signal[lo:hi] += shape[lo - i + 13 : hi - i + 13]
+    t = np.arange(n) / FS
+    signal += 150 * np.sin(2 * np.pi * 0.2 * t) + rng.normal(0, 12, n)
+    labels = rng.choice(np.array(["N", "S", "V"]), len(beat_index), p=[0.9, 0.05, 0.05])
+    return DaySource("synthetic", np.rint(signal).astype(np.int16), beat_index, labels)
+
+
+def day_payloads(day: DaySource, t0_ns: int, block_s: float = 10.0, hours: float | None = None,
+                 seed: int = 2) -> Iterator[Payload]:
+    """What the daemon would store: ECG blocks, beat batches, hourly summaries."""
+    rng = np.random.default_rng(seed)
+    block = round(block_s * FS)
+    n = len(day.samples_uv) if hours is None else min(len(day.samples_uv), int(hours * 3600 * FS))
+    # model confidences are float32 probabilities
+    confidence = rng.uniform(0.5, 1.0, len(day.beat_index)).astype(np.float32)
+    bounds = np.searchsorted(day.beat_index, np.arange(0, n + block, block))
+    for k, start in enumerate(range(0, n, block)):
+        samples = day.samples_uv[start : min(n, start + block)]
+        yield EcgBlock(t0_ns + round(start * 1e9 / FS), FS, samples)
+        lo, hi = bounds[k], bounds[k + 1]
+        beats = []
+        for j in range(lo, hi):
+            i = int(day.beat_index[j])
+            beats.append(ClassifiedBeat(
+                index=i, time_s=i / FS, label=str(day.beat_label[j]),
+                confidence=float(confidence[j]),
+                rr_before_s=(i - int(day.beat_index[j - 1])) / FS if j else None,
+                rr_after_s=(int(day.beat_index[j + 1]) - i) / FS
+                if j + 1 < len(day.beat_index) else None))
+        yield BeatBatch(t0_ns, FS, tuple(beats))
+        if (start + block) % int(3600 * FS) < block:
+            labels, counts = np.unique(day.beat_label[bounds[max(0, k - 359)]:hi],
+                                       return_counts=True)
+            yield Event("summary", "hourly", t0_ns + round(start * 1e9 / FS), None,
+                        {"beats": {str(a): int(b) for a, b in zip(labels, counts, strict=True)}})
+
+
+class _SimClock:
+    """The simulated time of the day being written, so segments rotate hourly."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _commit_groups(payloads: list[Payload], span_s: float | None) -> list[list[Payload]]:
+    """Payloads grouped per transaction: each alone (None), or per `span_s` of ECG."""
+    if span_s is None:
+        return [[p] for p in payloads]
+    groups: list[list[Payload]] = []
+    start: int | None = None
+    for p in payloads:
+        if isinstance(p, EcgBlock) and (start is None or p.t0_ns - start >= span_s * 1e9 - 1):
+            groups.append([])
+            start = p.t0_ns
+        if not groups:
+            groups.append([])
+        groups[-1].append(p)
+    return groups
+
+
+def _timed_write(groups: list[list[Payload]], recipients: list[Recipient], t0_ns: int,
+                 directory: Path | None) -> tuple[float, float, int]:
+    """(CPU s, wall s, bytes on disk) of writing the groups into a fresh log."""
+    with tempfile.TemporaryDirectory(dir=directory) as tmp:
+        path = Path(tmp) / "bench-log.sqlite"
+        clock = _SimClock()
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        writer = LogWriter(path, recipients, clock=clock)
+        for group in groups:
+            first = group[0]
+            if isinstance(first, EcgBlock):
+                clock.now = (first.t0_ns - t0_ns) / 1e9
+            writer.append_many(group)
+        writer.close()
+        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+        size = sum(f.stat().st_size for f in Path(tmp).iterdir() if f.name.startswith(path.name))
+    return cpu, wall, size
+
+
+def measure_store(day: DaySource, *, hours: float | None = None, directory: Path | None = None,
+                  block_s: float = 10.0) -> StoreMeasurement:
+    """Write the day into fresh logs (commit per record, per block, per hour) and measure."""
+    recipients = [Identity.generate().recipient, Identity.generate("clinician").recipient]
+    t0_ns = 1_764_057_600_000_000_000
+    payloads = list(day_payloads(day, t0_ns, block_s, hours))
+    ecg = [p for p in payloads if isinstance(p, EcgBlock)]
+    n_samples = sum(len(p.samples_uv) for p in ecg)
+    span_h = n_samples / FS / 3600
+    cpu, wall, size = _timed_write(_commit_groups(payloads, None), recipients, t0_ns, directory)
+    block_cpu, _, _ = _timed_write(_commit_groups(payloads, block_s), recipients, t0_ns,
+                                   directory)
+    batch_cpu, _, _ = _timed_write(_commit_groups(payloads, 3600.0), recipients, t0_ns,
+                                   directory)
+    cpu1 = time.process_time()
+    aead = ChaCha20Poly1305(bytes(32))
+    for k, p in enumerate(ecg):  # the CPU work per ECG block alone, without SQLite
+        aead.encrypt(k.to_bytes(12, "big"), frame(RecordType.ECG, encode_payload(p)), b"")
+    seal = time.process_time() - cpu1
+    return StoreMeasurement(day.name, span_h, len(payloads), n_samples,
+                            sum(len(p.beats) for p in payloads if isinstance(p, BeatBatch)),
+                            sum(p.samples_uv.nbytes for p in ecg), size, cpu, wall, seal,
+                            block_cpu, batch_cpu)

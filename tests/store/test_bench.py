@@ -1,0 +1,19 @@
+"""The measuring function scripts/bench_store.py and scripts/bench.py call (no speed asserted)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from monitor.store.bench import measure_store, synthetic_day
+
+
+def test_measure_store_counts_what_it_wrote(tmp_path: Path) -> None:
+    day = synthetic_day(hours=0.1)
+    result = measure_store(day, hours=0.05, directory=tmp_path)
+    assert result.ecg_samples == round(0.05 * 3600 * 130)
+    assert result.ecg_payload_bytes == 2 * result.ecg_samples  # int16 samples
+    # ECG blocks + beat batches of 10 s each: 18 of each in 3 minutes
+    assert result.records == 36
+    assert result.log_bytes > 0 and result.bytes_per_24h == result.log_bytes * 24 / 0.05
+    assert "MB per 24 h" in result.render()
+    assert list(tmp_path.iterdir()) == []  # temporary logs removed
