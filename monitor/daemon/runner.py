@@ -85,12 +85,16 @@ def build_sink(config: DaemonConfig, daemon_t0: Any,
         return None, "the encrypted log (monitor.store) is not in this build"
     from monitor.daemon.storage import EncryptedLogSink
 
+    reload = None
     if recipients is None:
         recipients = load_recipients(config.recipients_file)
+
+        def reload() -> list[Any]:
+            return load_recipients(config.recipients_file)
     if not recipients:
         return None, (f"no recipients in {config.recipients_file}: run `ecgmon keys init` "
                       "(the log is not written)")
-    return EncryptedLogSink.open(config.log, recipients, daemon_t0), ""
+    return EncryptedLogSink.open(config.log, recipients, daemon_t0, reload), ""
 
 
 def build_daemon(config: DaemonConfig, recipients: list[Any] | None = None) -> Daemon:

@@ -39,11 +39,14 @@ class EncryptedLogSink:
         self._beats_t0: int | None = None
 
     @classmethod
-    def open(cls, path: Path, recipients: list[Any], stream_t0: Any) -> EncryptedLogSink:
+    def open(cls, path: Path, recipients: list[Any], stream_t0: Any,
+             reload_recipients: Any = None) -> EncryptedLogSink:
+        """reload_recipients(): the current recipients, re-read at every segment rotation
+        (a clinician added with `ecgmon keys` gets the next segments)."""
         from monitor.store.writer import LogWriter
 
         path.parent.mkdir(parents=True, exist_ok=True)
-        return cls(LogWriter(path, recipients), stream_t0)
+        return cls(LogWriter(path, recipients, reload_recipients=reload_recipients), stream_t0)
 
     def describe(self) -> str:
         return f"encrypted log {self.writer.path}"
@@ -56,6 +59,19 @@ class EncryptedLogSink:
         return "writing", f"{self.describe()}, segment {status.segment}"
 
     def write_frame(self, frame: EcgFrame) -> None:
+        x = np.asarray(frame.samples_uv, dtype=np.float64)
+        finite = np.isfinite(x)
+        if finite.all():
+            self._write_run(frame)
+            return
+        # Never store invented values: keep the finite runs, the rest is a gap.
+        period_ns = 1e9 / frame.fs
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], finite.astype(np.int8), [0]])))
+        for lo, hi in zip(edges[::2], edges[1::2], strict=True):
+            self._write_run(EcgFrame(frame.t0_ns + round(lo * period_ns), frame.fs, x[lo:hi]))
+        self._expected_next = None
+
+    def _write_run(self, frame: EcgFrame) -> None:
         period_ns = 1e9 / frame.fs
         contiguous = (
             self._block_t0 is not None and frame.fs == self._block_fs
@@ -66,7 +82,7 @@ class EncryptedLogSink:
             self._flush_block()
         if not self._block:
             self._block_t0, self._block_fs = frame.t0_ns, float(frame.fs)
-        self._block.append(np.rint(frame.samples_uv).astype(np.int32))
+        self._block.append(np.asarray(frame.samples_uv, dtype=np.float64))
         self._block_n += len(frame.samples_uv)
         self._expected_next = frame.t0_ns + round(len(frame.samples_uv) * period_ns)
         if self._block_n >= BLOCK_S * frame.fs:
@@ -96,7 +112,8 @@ class EncryptedLogSink:
 
         payloads: list[Any] = []
         if self._block and self._block_t0 is not None:
-            payloads.append(EcgBlock(self._block_t0, self._block_fs, np.concatenate(self._block)))
+            payloads.append(EcgBlock.from_uv(self._block_t0, self._block_fs,
+                                             np.concatenate(self._block)))
         if self._beats and self._beats_t0 is not None:
             payloads.append(BeatBatch(self._beats_t0, self._block_fs or 130.0, tuple(self._beats)))
         self._block, self._block_n, self._block_t0 = [], 0, None

@@ -12,14 +12,13 @@ import pytest
 
 pytest.importorskip("monitor.store.writer", reason="needs monitor.store (the encrypted log)")
 
+from monitor.daemon.client import DaemonClient
+from monitor.daemon.config import DaemonConfig
+from monitor.daemon.runner import build_daemon
 from monitor.store.export import collect
 from monitor.store.keys import Identity, write_identity_file
 from monitor.store.reader import LogReader
 from monitor.store.records import EcgBlock
-
-from monitor.daemon.client import DaemonClient
-from monitor.daemon.config import DaemonConfig
-from monitor.daemon.runner import build_daemon
 
 PASSPHRASE = "correct horse battery staple"
 
@@ -114,3 +113,35 @@ async def test_review_and_history_on_the_real_log(synthetic_csv: Path, sock_dir:
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(live.screen, ReviewScreen)
+
+
+def test_sink_blocks_follow_the_host_clock_and_skip_missing_samples(tmp_path: Path) -> None:
+    import numpy as np
+
+    from monitor.daemon.storage import BLOCK_S, EncryptedLogSink
+    from monitor.frame import EcgFrame
+
+    identity = Identity.generate(role="patient")
+    t0 = 1_780_000_000 * 10**9
+    sink = EncryptedLogSink.open(tmp_path / "log.sqlite", [identity.recipient], lambda: t0)
+    fs = 130.0
+    period = 1e9 / fs
+    x = np.arange(73 * 40, dtype=np.float64) % 500
+    x[100:110] = np.nan  # samples the strap never delivered
+    for k in range(40):
+        frame = x[k * 73 : (k + 1) * 73]
+        start = t0 + round(k * 73 * period) + (10**9 if k >= 30 else 0)  # a 1 s gap at 30
+        sink.write_frame(EcgFrame(start, fs, frame))
+    assert sink.state()[0] == "writing"
+    sink.close()
+    data = collect(tmp_path / "log.sqlite", identity, None, None)
+    stored = sum(len(b.samples_uv) for b in data.blocks)
+    assert stored == 73 * 40 - 10
+    assert all(len(b.samples_uv) <= BLOCK_S * fs + 73 for b in data.blocks)
+    # No block spans the NaN stretch or the 1 s gap, and samples sit at their host time.
+    for block in data.blocks:
+        first = round((block.t0_ns - t0) / period)
+        if block.t0_ns >= t0 + round(30 * 73 * period) + 10**9:
+            first -= round(10**9 / period)
+        expected = np.rint(x[first : first + len(block.samples_uv)])
+        np.testing.assert_array_equal(block.samples_uv, expected)
