@@ -7,6 +7,7 @@ import os
 import pty
 import re
 import select
+import signal
 import struct
 import sys
 import tempfile
@@ -34,8 +35,28 @@ def read_until(fd: int, pattern: bytes, seen: bytearray) -> bool:
     return re.search(pattern, seen) is not None
 
 
+def stop(pid: int) -> None:
+    """SIGTERM (the demo then removes its temporary folder), SIGKILL if it hangs."""
+    for sig, wait_s in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 10.0)):
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0]:
+                return
+            os.kill(pid, sig)
+        except (ProcessLookupError, ChildProcessError):
+            return
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            try:
+                if os.waitpid(pid, os.WNOHANG)[0]:
+                    return
+            except ChildProcessError:
+                return
+            time.sleep(0.05)
+
+
 @pytest.mark.skipif(sys.platform != "linux", reason="pseudo-terminal test for Linux")
-def test_demo_opens_the_live_screen_and_quits_cleanly() -> None:
+@pytest.mark.parametrize("quit_by", ["q", "sigterm"])
+def test_demo_opens_the_live_screen_and_quits_cleanly(quit_by: str) -> None:
     before = set(Path(tempfile.gettempdir()).glob("ecgmon-demo-*"))
     pid, fd = pty.fork()
     if pid == 0:  # the child: the command a user types
@@ -46,7 +67,10 @@ def test_demo_opens_the_live_screen_and_quits_cleanly() -> None:
         seen = bytearray()
         assert read_until(fd, rb"\d+ bpm", seen), seen[-2000:]  # a heart rate is on screen
         assert b"connected" in seen and b"non-diagnostic" in seen
-        os.write(fd, b"q")
+        if quit_by == "q":
+            os.write(fd, b"q")
+        else:
+            os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + TIMEOUT_S
         status = None
         while time.monotonic() < deadline:
@@ -58,10 +82,6 @@ def test_demo_opens_the_live_screen_and_quits_cleanly() -> None:
                 break
         assert status is not None and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
     finally:
-        try:
-            os.kill(pid, 9)
-            os.waitpid(pid, 0)
-        except (ProcessLookupError, ChildProcessError):
-            pass
+        stop(pid)
         os.close(fd)
     assert set(Path(tempfile.gettempdir()).glob("ecgmon-demo-*")) == before
