@@ -307,6 +307,8 @@ class MonitorApp(App[None]):
 
     def action_history(self) -> None:
         """Episodes and alerts of the last day from the encrypted log."""
+        if self.screen is not self.screen_stack[0]:
+            return  # already in the history (or a prompt)
         if self.log_path is None or not self.log_path.exists():
             self.notify("no encrypted log to show yet", severity="warning")
             return

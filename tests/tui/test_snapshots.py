@@ -89,3 +89,11 @@ def test_live_screen_without_daemon(snap_compare: Any, tmp_path: Path) -> None:
         await pilot.pause()
 
     assert snap_compare(MonitorApp(None), terminal_size=(80, 24), run_before=run_before)
+
+
+def test_history_passphrase_prompt(snap_compare: Any, tmp_path: Path) -> None:
+    log = tmp_path / "log.sqlite"
+    log.write_bytes(b"")  # exists; the prompt comes before anything is read
+    key = Path("/home/patient/.config/ecgmon/patient.key")
+    app = MonitorApp(None, log_path=log, identity_path=key)
+    assert snap_compare(app, terminal_size=(80, 24), press=["h", "s", "e", "c"])
