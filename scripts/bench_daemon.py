@@ -62,13 +62,15 @@ def log_options(folder: Path) -> list[str]:
 
 
 def start_daemon(
-    sock: Path, recording: Path, speed: float, loop: bool = True
+    sock: Path, recording: Path, speed: float, loop: bool = True, direct: bool = False
 ) -> subprocess.Popen[bytes]:
     cmd = [sys.executable, "-m", "monitor", "daemon", "--replay", str(recording),
            "--speed", str(speed), "--socket", str(sock), "--config", str(sock.parent / "none.toml"),
            *log_options(sock.parent)]
     if loop:
         cmd.append("--loop")
+    if direct:
+        cmd.append("--direct")
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
@@ -166,10 +168,10 @@ def drain(fd: int) -> None:
             return
 
 
-async def soak(hours: float, speed: float) -> dict[str, Any]:
+async def soak(hours: float, speed: float, direct: bool) -> dict[str, Any]:
     folder = Path(tempfile.mkdtemp(prefix="ecgb-", dir="/tmp"))
     sock = folder / "d.sock"
-    proc = start_daemon(sock, FIXTURE, speed)
+    proc = start_daemon(sock, FIXTURE, speed, direct=direct)
     ps = psutil.Process(proc.pid)
     out: dict[str, Any] = {"rss": []}
     try:
@@ -225,7 +227,8 @@ def report(rt: dict[str, Any], sk: dict[str, Any] | None, args: argparse.Namespa
         "# Daemon and TUI benchmark",
         "",
         f"Made by `python scripts/bench_daemon.py --realtime-s {args.realtime_s:g} "
-        f"--soak-hours {args.soak_hours:g} --speed {args.speed:g}` on "
+        f"--soak-hours {args.soak_hours:g} --speed {args.speed:g} "
+        f"--soak-source {args.soak_source}` on "
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python "
         f"{platform.python_version()}, {time.strftime('%Y-%m-%d')}. The machine was shared "
         "with other work while it ran; CPU figures are process CPU time, not wall time.",
@@ -258,8 +261,12 @@ def report(rt: dict[str, Any], sk: dict[str, Any] | None, args: argparse.Namespa
             f"{'n/a' if rss1 is None else f'{rss1 / 2**20:.1f} MiB'} | |",
             f"| resident memory after {sk['stream_h']:.1f} stream hours | {end / 2**20:.1f} MiB "
             f"({growth} vs 1 h) | within 10% |",
-            f"| {sk['stream_h']:.1f} h of ECG at --speed {args.speed:g} | {sk['wall_s']:.0f} s "
+            f"| {sk['stream_h']:.1f} h of ECG at --speed {args.speed:g} "
+            f"(`--soak-source {args.soak_source}`) | {sk['wall_s']:.0f} s "
             f"wall, {sk['cpu_s']:.0f} CPU-s | |",
+            "| resident memory by stream hour | "
+            + ", ".join(f"{h:.0f} h {r / 2**20:.0f}" for h, r in _hourly(sk["rss"]))
+            + " MiB | |",
         ]
     lines += [
         "",
@@ -273,6 +280,14 @@ def report(rt: dict[str, Any], sk: dict[str, Any] | None, args: argparse.Namespa
     return "\n".join(lines)
 
 
+def _hourly(rss: list[tuple[float, int]]) -> list[tuple[float, int]]:
+    out: list[tuple[float, int]] = []
+    for h, r in rss:
+        if not out or h >= out[-1][0] + 4:
+            out.append((h, r))
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--realtime-s", type=float, default=300.0)
@@ -280,11 +295,15 @@ def main() -> int:
     parser.add_argument("--soak-hours", type=float, default=24.0, help="0 skips the soak")
     parser.add_argument("--speed", type=float, default=1000.0)
     parser.add_argument("--no-tui", action="store_true")
+    parser.add_argument("--soak-source", choices=["direct", "virtual"], default="direct",
+                        help="the day-long replay: paced directly (default), or through the "
+                        "virtual strap (which queues frames when the daemon cannot keep up)")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "DAEMON_BENCHMARKS.md")
     args = parser.parse_args()
     rt = asyncio.run(realtime(args.realtime_s, args.warmup_s, tui=not args.no_tui))
     rt["strap_alone"] = asyncio.run(strap_alone(min(65.0, args.realtime_s)))
-    sk = asyncio.run(soak(args.soak_hours, args.speed)) if args.soak_hours > 0 else None
+    sk = (asyncio.run(soak(args.soak_hours, args.speed, args.soak_source == "direct"))
+          if args.soak_hours > 0 else None)
     text = report(rt, sk, args)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)

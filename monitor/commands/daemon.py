@@ -26,6 +26,9 @@ def add_daemon_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--speed", type=float, help="replay speed factor (default 1 = real time)")
     parser.add_argument("--loop", action="store_true", default=None,
                         help="replay the recording over and over")
+    parser.add_argument("--direct", action="store_true", default=None,
+                        help="replay without the virtual strap (no BLE simulation; for fast "
+                        "replays: the source waits for the pipeline instead of queueing)")
     parser.add_argument("--socket", type=Path, help="socket path (default: the runtime dir)")
     parser.add_argument("--log", type=Path, help="the encrypted log file")
     parser.add_argument("--recipients-file", type=Path,
@@ -44,8 +47,9 @@ def add_daemon_options(parser: argparse.ArgumentParser) -> None:
 
 
 def overrides(args: argparse.Namespace) -> dict[str, Any]:
-    keys = ("strap", "replay", "replay_fs", "speed", "loop", "socket", "log", "recipients_file",
-            "stale_after_s", "identity", "client_queue", "status_interval_s", "live_interval_s")
+    keys = ("strap", "replay", "replay_fs", "speed", "loop", "direct", "socket", "log",
+            "recipients_file", "stale_after_s", "identity", "client_queue", "status_interval_s",
+            "live_interval_s")
     return {k: getattr(args, k, None) for k in keys}
 
 

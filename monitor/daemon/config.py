@@ -89,6 +89,8 @@ class DaemonConfig:
     """Replay speed factor (1 = real time)."""
     loop: bool = False
     """Replay the recording over and over."""
+    direct: bool = False
+    """Replay without the virtual strap (frames paced directly; for fast batch replays)."""
     socket: Path = field(default_factory=default_socket_path)
     log: Path = field(default_factory=default_log)
     """The encrypted log file."""

@@ -26,7 +26,7 @@ def build_source(config: DaemonConfig) -> Source:
     installed; otherwise a replay paced directly (and saying so in its description)."""
     strap = _strap_module()
     if config.replay is not None:
-        if strap is not None:
+        if strap is not None and not config.direct:
             return strap.StrapSource.virtual(config.replay, speed=config.speed,
                                              fs=config.replay_fs, loop=config.loop)
         return ReplaySource(config.replay, speed=config.speed, fs=config.replay_fs,

@@ -7,6 +7,7 @@ module turns the session's frames and typed events into the daemon's SourceEvent
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,7 @@ class StrapSource:
             from monitor.ble.virtual import VirtualStrap
 
             strap = VirtualStrap(strap.samples_uv, strap.fs, speed=strap.speed)
+            gc.collect()  # the old strap and its backend classes form cycles: free them now
 
     async def _session_events(self, strap: Any) -> AsyncIterator[SourceEvent]:
         import monitor.ble.events as ev
