@@ -8,15 +8,23 @@ the recording's own sample rate so they line up with its reference labels.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from monitor.classify.alerts import Alert, AlertManager
+from monitor.classify.beat import ClassifiedBeat
+from monitor.classify.rhythm import Episode, final_episodes, make_beats, run_rhythm
 from monitor.errors import InputError
 from monitor.recording import Recording
 from monitor.signal import WORKING_FS
+from monitor.signal.filters import ecg_filter
 from monitor.signal.qrs import QrsDetector
 from monitor.signal.resample import resample_record
+
+if TYPE_CHECKING:
+    from monitor.classify.classifier import BeatClassifier
 
 STREAM_CHUNK_S = 60.0
 """Replay chunk length: large chunks are fast, and chunking never changes results."""
@@ -31,6 +39,9 @@ class BeatResult:
 
     sample: int
     time_s: float
+    label: str | None = None
+    """AAMI class (N S V F Q) from the beat classifier; None when not classified."""
+    confidence: float | None = None
 
 
 @dataclass(frozen=True)
@@ -40,6 +51,9 @@ class AnalysisResult:
     working_fs: float
     beats: list[BeatResult]
     detector_delay_s: float
+    episodes: list[Episode] = field(default_factory=list)
+    """Finished rhythm episodes (and unreadable stretches), times in seconds."""
+    alerts: list[Alert] = field(default_factory=list)
 
 
 def check_signal(recording: Recording) -> None:
@@ -58,8 +72,9 @@ def analyze_recording(
     recording: Recording,
     progress: Callable[[float], None] | None = None,
     working_fs: float = WORKING_FS,
+    classify: bool = True,
 ) -> AnalysisResult:
-    """Detect every beat of a recording at the working rate, streamed in chunks."""
+    """Detect (and classify) every beat of a recording at the working rate, in chunks."""
     check_signal(recording)
     x = recording.samples_uv
     x = np.where(np.isfinite(x), x, np.nan)
@@ -68,18 +83,40 @@ def analyze_recording(
         x = _hold_nan(x)
         x = resample_record(x, recording.fs, working_fs)
     detector = QrsDetector(working_fs)
+    classifier = _classifier(working_fs) if classify else None
+    ecg = ecg_filter(working_fs)
     step = max(1, round(STREAM_CHUNK_S * working_fs))
     found: list[np.ndarray] = []
+    classified: list[ClassifiedBeat] = []
     for start in range(0, x.size, step):
-        found.append(detector.process(x[start : start + step]))
+        chunk = x[start : start + step]
+        found.append(detector.process(chunk))
+        if classifier is not None:
+            classified += classifier.process(ecg.process(chunk), found[-1])
         if progress is not None:
             progress(min(1.0, (start + step) / x.size))
     found.append(detector.flush())
+    if classifier is not None:
+        classified += classifier.process(np.empty(0), found[-1]) + classifier.flush()
     peaks = np.concatenate(found) if found else np.empty(0, dtype=np.int64)
     scale = recording.fs / working_fs
     samples = np.clip(np.round(peaks * scale).astype(np.int64), 0, len(recording.samples_uv) - 1)
     beats = [BeatResult(int(s), float(s) / recording.fs) for s in samples]
-    return AnalysisResult(recording.name, recording.fs, working_fs, beats, detector.delay_s)
+    if classifier is not None:
+        beats = [BeatResult(b.sample, b.time_s, c.label, c.confidence)
+                 for b, c in zip(beats, classified, strict=True)]
+    # Rhythm over the classified beats (all 'N' when classification is off).
+    rhythm_beats = classified if classifier is not None else make_beats(
+        peaks, ["N"] * len(peaks), working_fs)
+    events = run_rhythm(x, working_fs, rhythm_beats)
+    return AnalysisResult(recording.name, recording.fs, working_fs, beats, detector.delay_s,
+                          final_episodes(events), AlertManager().process(events))
+
+
+def _classifier(working_fs: float) -> BeatClassifier:
+    from monitor.classify.classifier import BeatClassifier
+
+    return BeatClassifier(fs=working_fs)
 
 
 def _hold_nan(x: np.ndarray) -> np.ndarray:

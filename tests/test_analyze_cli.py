@@ -61,7 +61,8 @@ def test_fixture_annotations_match_the_ground_truth(fixture_run: tuple[Path, str
     out, name = fixture_run
     ann = wfdb.rdann(str(out / name), "ecgmon")
     assert ann.fs == FS
-    assert set(ann.symbol) == {"N"}
+    # Each beat carries its AAMI class from the beat classifier (WFDB beat symbols).
+    assert set(ann.symbol) <= {"N", "S", "V", "F", "Q"} and "N" in set(ann.symbol)
     found = np.asarray(ann.sample)
     assert np.all(np.diff(found) > 0)
     beats, labels, noise = truth()

@@ -255,8 +255,12 @@ class QrsDetector:
 
     def _learn_levels(self) -> None:
         seg = self._feature[: max(1, min(self._learn, self._feature.size))]
-        peak = float(seg.max()) if seg.size else 0.0
-        self._levels = _Levels(signal_peak=peak / 3.0, noise_peak=float(seg.mean()) / 2.0)
+        if seg.size == 0:  # flushed before any sample arrived
+            self._levels = _Levels()
+        else:
+            self._levels = _Levels(
+                signal_peak=float(seg.max()) / 3.0, noise_peak=float(seg.mean()) / 2.0
+            )
         self._learnt = True
 
     def _judge(self, cand: _Candidate, beats: list[int]) -> None:

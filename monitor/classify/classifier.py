@@ -1,0 +1,147 @@
+"""Classifying beats as they become final, live or offline.
+
+A beat is final once the next R-peak is known (its RR after is a feature) and the
+filtered signal has reached the end of its window. `BeatClassifier` takes the
+filtered 130 Hz signal in chunks together with the R-peaks the detector reported,
+and returns the beats that became final, classified in one batched model call.
+`classify_beats` does the same for a whole recording at once; both give identical
+results because both walk the beats through the same `ContextFeaturizer`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from monitor.classify import features as feat
+from monitor.classify.beat import ClassifiedBeat
+from monitor.classify.model import BeatModel, ModelError
+
+BATCH = 4096
+"""Largest number of beats sent to the model at once (bounds memory offline)."""
+KEEP_S = 6.0
+"""Signal kept behind the newest sample: an R-peak reported up to this late (the
+detector's stated delay is about 1 s) still finds its window."""
+
+
+def check_rate(model: BeatModel, fs: float) -> None:
+    if abs(float(fs) - model.input_fs) > 1e-9:
+        raise ModelError(
+            f"the beat model reads {model.input_fs:g} Hz ECG but was given {float(fs):g} Hz: "
+            "resample to the working rate first"
+        )
+
+
+def _run(model: BeatModel, wave: np.ndarray, context: np.ndarray) -> np.ndarray:
+    return np.concatenate([
+        model.predict(wave[i:i + BATCH], context[i:i + BATCH]) for i in range(0, len(wave), BATCH)
+    ])
+
+
+def _beats(model: BeatModel, peaks: np.ndarray, probs: np.ndarray, rr_pre: list[float | None],
+           rr_post: list[float | None], fs: float) -> list[ClassifiedBeat]:
+    best = probs.argmax(axis=1)
+    return [
+        ClassifiedBeat(
+            index=int(p), time_s=float(p) / fs, label=model.classes[int(k)],
+            confidence=float(probs[i, k]), rr_before_s=rr_pre[i], rr_after_s=rr_post[i],
+        )
+        for i, (p, k) in enumerate(zip(peaks, best, strict=True))
+    ]
+
+
+def classify_beats(filtered: np.ndarray, peaks: np.ndarray, fs: float = feat.INPUT_FS,
+                   model: BeatModel | None = None) -> list[ClassifiedBeat]:
+    """Classify every beat of a whole filtered recording (R-peak indices into it)."""
+    model = model or BeatModel()
+    check_rate(model, fs)
+    peaks = np.asarray(peaks, dtype=np.int64)
+    if peaks.size == 0:
+        return []
+    if np.any(np.diff(peaks) <= 0):
+        raise ValueError("R-peak indices must be strictly increasing")
+    wave, context = feat.featurize(np.asarray(filtered, dtype=np.float64), peaks, fs)
+    probs = _run(model, wave, context)
+    rr = (np.diff(peaks) / fs).tolist()
+    return _beats(model, peaks, probs, [None, *rr], [*rr, None], fs)
+
+
+class BeatClassifier:
+    """Streaming classifier: feed filtered signal chunks and the detector's R-peaks.
+
+    `process(chunk, peaks)` appends the chunk (samples continue the stream; indices
+    count from its first sample) and the newly reported R-peak indices, and returns
+    the beats that became final, in order. `flush()` classifies the last beats at the
+    end of a recording (the very last one without an RR after).
+    """
+
+    def __init__(self, model: BeatModel | None = None, fs: float = feat.INPUT_FS) -> None:
+        self.model = model or BeatModel()
+        check_rate(self.model, fs)
+        self.fs = float(fs)
+        self._featurizer = feat.ContextFeaturizer()
+        self._signal = np.empty(0)
+        self._start = 0  # absolute index of self._signal[0]
+        self._pending: list[int] = []  # reported, not yet classified
+        self._last: int | None = None  # last classified R-peak
+
+    @property
+    def samples_seen(self) -> int:
+        return self._start + self._signal.size
+
+    def process(self, chunk: np.ndarray,
+                peaks: np.ndarray | list[int] | tuple[int, ...] = ()) -> list[ClassifiedBeat]:
+        x = np.asarray(chunk, dtype=np.float64).ravel()
+        if x.size:
+            self._signal = np.concatenate([self._signal, x])
+        for p in np.asarray(peaks, dtype=np.int64).ravel():
+            newest = self._pending[-1] if self._pending else self._last
+            if newest is not None and p <= newest:
+                raise ValueError(f"R-peak {int(p)} is not after the previous one ({newest})")
+            if p < self._start:
+                raise ValueError(f"R-peak {int(p)} is older than the signal kept")
+            self._pending.append(int(p))
+        end = self.samples_seen
+        ready = 0
+        while ready + 1 < len(self._pending) and self._pending[ready] + feat.WINDOW_AFTER <= end:
+            ready += 1
+        return self._emit(ready, final=False)
+
+    def flush(self) -> list[ClassifiedBeat]:
+        """Classify every beat still pending (end of the recording)."""
+        return self._emit(len(self._pending), final=True)
+
+    def _emit(self, count: int, final: bool) -> list[ClassifiedBeat]:
+        if count == 0 or self._signal.size == 0:
+            return []
+        peaks = np.asarray(self._pending[: count + 1], dtype=np.int64)
+        windows, log_std = feat.normalize_windows(
+            feat.cut_windows(self._signal, peaks[:count], offset=self._start))
+        wave = np.empty((count, 2, feat.WINDOW), np.float32)
+        context = np.empty((count, feat.N_CONTEXT), np.float32)
+        rr_pre: list[float | None] = []
+        rr_post: list[float | None] = []
+        prev = self._last
+        for i in range(count):
+            pre = None if prev is None else (peaks[i] - prev) / self.fs
+            post = (peaks[i + 1] - peaks[i]) / self.fs if i + 1 < peaks.size else None
+            wave[i], context[i] = self._featurizer.step(windows[i], float(log_std[i]), pre, post)
+            rr_pre.append(None if pre is None else float(pre))
+            rr_post.append(None if post is None else float(post))
+            prev = int(peaks[i])
+        probs = _run(self.model, wave, context)
+        out = _beats(self.model, peaks[:count], probs, rr_pre, rr_post, self.fs)
+        self._last = int(peaks[count - 1])
+        del self._pending[:count]
+        self._trim(final)
+        return out
+
+    def _trim(self, final: bool) -> None:
+        """Keep only the signal that pending and late-reported beats can still need."""
+        keep = round(KEEP_S * self.fs) + feat.WINDOW_BEFORE
+        keep_from = self.samples_seen - keep
+        if self._pending:
+            keep_from = min(keep_from, self._pending[0] - feat.WINDOW_BEFORE)
+        drop = keep_from - self._start
+        if drop > keep or (final and drop > 0):  # trim in large steps: fewer copies
+            self._signal = self._signal[drop:]
+            self._start = keep_from

@@ -1,0 +1,688 @@
+"""Streaming rhythm analysis: classified beats + per-second quality -> episodes.
+
+What a patient or clinician needs is not a beat label but "when did the rhythm go
+wrong, and can I trust it". `RhythmAnalyzer` turns the beat stream (R-peak times,
+RR intervals and N/S/V/F/Q labels) and the per-second verdicts of the signal-quality
+and VF stages into **episodes**: kind, start, end, confidence and the evidence
+(beat indices, RR values) that decided it.
+
+Kinds and the rules behind them (all thresholds live in `RhythmConfig`):
+
+* ``af``: atrial fibrillation/flutter with irregular ventricular response. The
+  irregularity of the RR series over a sliding window of ``af_window`` intervals is
+  the median absolute successive RR difference divided by the median RR, computed on
+  N-N intervals only: RR intervals touching an S, V, F or Q beat are left out so that
+  ectopy, which also makes RR irregular, does not read as AF; when more than
+  ``af_max_ectopic_share`` of the window touches ectopic beats the decision holds.
+  This follows the RR-irregularity-after-ectopy-removal design of the low-complexity
+  detector of Petrenas, Marozas and Sornmo, "Low-complexity detection of atrial
+  fibrillation in continuous long-term monitoring", Comput. Biol. Med. 65:184-191
+  (2015) (short window, ectopic beat handling, hysteresis), with a robust
+  median-based irregularity in place of their exact statistic. Episodes shorter than
+  30 s are not reported, the minimum the ESC 2020 guidelines (Hindricks et al., Eur
+  Heart J 42:373-498, 2021) require to call an episode AF.
+* ``brady`` / ``tachy``: mean rate over the last ``rate_beats`` N-N intervals below
+  ``brady_bpm`` (default 60/min) or above ``tachy_bpm`` (100/min) for at least
+  ``rate_min_s``. These are the conventional adult resting limits; the 2018
+  ACC/AHA/HRS bradycardia guideline (Kusumoto et al., Circulation 140:e382, 2019)
+  notes 50/min may be used for bradycardia, which the config allows.
+* ``pause``: an RR interval longer than ``pause_s`` (2.0 s) between two analysed
+  beats with nothing unreadable in between.
+* ventricular runs: ``couplet`` (2 V in a row), ``triplet`` (3), ``nsvt`` (4 or more,
+  shorter than ``sustained_vt_s``), ``vt`` (sustained: ``sustained_vt_s`` = 30 s or
+  longer, reported as soon as it reaches that length).
+* ``svt``: three or more S beats in a row faster than ``tachy_bpm``.
+* ``bigeminy`` / ``trigeminy``: a V beat every 2nd / 3rd beat for at least
+  ``pattern_cycles`` cycles in a row.
+* ``vf``: ventricular flutter/fibrillation, from `monitor.classify.vf` (no QRS
+  detection involved); beats inside VF are not analysed.
+* ``unreadable``: a stretch the quality stage could not read (with its reason), or
+  a stretch with no data at all (a gap). Nothing else is derived from it: beats in
+  it are ignored and an episode in progress is closed at the last readable beat.
+
+Streaming and pure: `process` takes whatever beats and seconds have arrived and
+returns the episode events now decided. A beat is analysed once the verdicts of its
+second (and ``vf.CONFIRM_SECONDS - 1`` more) are known, and each decision depends on
+the beats and seconds only, never on how they were chunked. Lasting episodes are
+reported twice: once when confirmed (``final=False``, so an alert can be raised while
+it lasts) and once when over (``final=True``); short ones only when over.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import Counter, deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from monitor.classify.beat import ClassifiedBeat
+from monitor.classify.vf import CONFIRM_SECONDS, HOLD_SECONDS, VfSecond
+from monitor.signal.quality import QualitySecond
+
+EPISODE_KINDS: tuple[str, ...] = (
+    "af",
+    "brady",
+    "tachy",
+    "pause",
+    "couplet",
+    "triplet",
+    "nsvt",
+    "vt",
+    "svt",
+    "bigeminy",
+    "trigeminy",
+    "vf",
+    "unreadable",
+)
+
+NO_DATA = "no data (gap in the stream)"
+STATUS_MEMORY_S = 3600
+"""Second verdicts older than this are forgotten even when no beat has come since (an
+hour without a beat is an interruption anyway)."""
+SUPRAVENTRICULAR = frozenset("NS")
+"""Beats that may sit between the V beats of a bigeminy/trigeminy pattern; fusion (F)
+or unknown (Q) beats break it."""
+AF_BEATS = frozenset("NS")
+"""Beats whose intervals enter the AF irregularity."""
+VF_OVERRIDES = frozenset({"noise", "baseline wander"})
+"""Unreadable reasons a VF verdict overrides (see `RhythmAnalyzer._vf_like`)."""
+
+
+@dataclass(frozen=True)
+class RhythmConfig:
+    """Every threshold of the rhythm rules, with the defaults the module docstring cites."""
+
+    brady_bpm: float = 60.0
+    tachy_bpm: float = 100.0
+    rate_beats: int = 8
+    rate_min_s: float = 10.0
+    pause_s: float = 2.0
+    sustained_vt_s: float = 30.0
+    pattern_cycles: int = 3
+    svt_min_beats: int = 3
+    af_window: int = 16
+    af_min_pairs: int = 8
+    af_on: float = 0.10
+    af_off: float = 0.07
+    af_max_ectopic_share: float = 0.5
+    af_min_s: float = 30.0
+    af_long_rr_factor: float = 1.7
+    """N-N intervals longer than this times the recent median are left out of the AF
+    statistic (a missed beat doubles an interval); 0 disables."""
+    af_stale_factor: int = 4
+    """N-N intervals older than this many windows of beats no longer count for AF."""
+    bridge_s: float = 10.0
+    """An unreadable stretch shorter than this keeps the AF window (the RR spanning it
+    is dropped); a longer one restarts the analysis from scratch."""
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What decided an episode: the beats (working-rate sample indices) and RR values."""
+
+    beat_indices: tuple[int, ...] = ()
+    rr_s: tuple[float, ...] = ()
+    measure: float | None = None
+    """The rule's statistic when it has one (AF irregularity, mean rate in bpm, ...)."""
+
+
+@dataclass(frozen=True)
+class Episode:
+    """One rhythm episode (or an unreadable stretch), as an event.
+
+    id: stable within one analyzer, shared by the onset and the final event.
+    final: False for the onset of a lasting episode (end_s is then the time of
+        confirmation), True once it is over.
+    reason: for ``unreadable``, why.
+    """
+
+    id: str
+    kind: str
+    start_s: float
+    end_s: float
+    confidence: float
+    evidence: Evidence = field(default_factory=Evidence)
+    final: bool = True
+    reason: str | None = None
+
+    @property
+    def duration_s(self) -> float:
+        return self.end_s - self.start_s
+
+
+@dataclass
+class _Open:
+    """An episode in progress in the beat machine."""
+
+    id: str
+    kind: str
+    start_s: float
+    evidence: Evidence
+    confidence: float
+    confirmed: bool = False
+
+
+@dataclass
+class _Run:
+    """A run of consecutive beats of one class (V runs, S runs)."""
+
+    beats: list[ClassifiedBeat] = field(default_factory=list)
+
+    @property
+    def duration_s(self) -> float:
+        return self.beats[-1].time_s - self.beats[0].time_s if self.beats else 0.0
+
+
+@dataclass
+class _Pattern:
+    """Chain of V beats spaced exactly `period` beats apart (bigeminy 2, trigeminy 3)."""
+
+    period: int
+    last_v: int = -10
+    chain: int = 0
+    start_s: float = 0.0
+    start_index: int = 0
+
+
+class RhythmAnalyzer:
+    """Streaming rhythm analysis; see the module docstring for the rules."""
+
+    def __init__(self, config: RhythmConfig | None = None, expects_vf: bool = True) -> None:
+        self.config = config or RhythmConfig()
+        self.expects_vf = expects_vf
+        self._beats: deque[ClassifiedBeat] = deque()
+        self._quality: dict[int, QualitySecond] = {}
+        self._vf: dict[int, VfSecond] = {}
+        self._next_second = 0  # next second to settle
+        self._status: dict[int, str] = {}  # settled seconds: "ok" | "vf" | reason
+        self._counter: dict[str, int] = {}
+        # second machine
+        self._bad: tuple[int, Counter[str]] | None = None  # (start, reasons) of unreadable run
+        self._vf_run: tuple[int, str | None] | None = None  # (start, id once confirmed)
+        self._vf_last = -(10**9)  # last second in a confirmed run of VF-like seconds
+        # beat machine
+        self._reset_beats()
+        self._af_state = False
+        self._af_since = 0.0
+
+    # -- public -----------------------------------------------------------------------
+
+    def process(
+        self,
+        beats: Iterable[ClassifiedBeat] = (),
+        quality: Iterable[QualitySecond] = (),
+        vf: Iterable[VfSecond] = (),
+    ) -> list[Episode]:
+        """Feed what has arrived (each stream in time order); return the episodes decided."""
+        self._beats.extend(beats)
+        for q in quality:
+            self._quality[q.index] = q
+        for v in vf:
+            self._vf[v.index] = v
+        out: list[Episode] = []
+        self._advance_seconds(out, final=False)
+        self._advance_beats(out, final=False)
+        self._prune()
+        return out
+
+    def _prune(self) -> None:
+        """Forget second verdicts no beat can need any more (memory stays flat)."""
+        limit = self._next_second
+        if self._beats:
+            limit = min(limit, math.floor(self._beats[0].time_s))
+        if self._prev is not None:
+            limit = min(limit, math.floor(self._prev.time_s))
+        limit = max(limit, self._next_second - STATUS_MEMORY_S)
+        for old in [s for s in self._status if s < limit]:
+            del self._status[old]
+
+    def flush(self) -> list[Episode]:
+        """End of the stream: settle every second and beat, close every episode."""
+        out: list[Episode] = []
+        self._advance_seconds(out, final=True)
+        self._advance_beats(out, final=True)
+        self._interrupt(out, self._last_time(), keep_af=False)
+        self._close_bad(out, self._next_second)
+        self._close_vf(out, self._next_second)
+        return out
+
+    # -- seconds: unreadable and VF ---------------------------------------------------
+
+    def _known_until(self, final: bool) -> int:
+        """Seconds [0, n) whose inputs have all arrived (missing ones inside are gaps)."""
+        last_q = max(self._quality, default=-1)
+        last = last_q if not self.expects_vf else min(last_q, max(self._vf, default=-1))
+        if final:
+            last = max(last_q, max(self._vf, default=-1))
+        return last + 1
+
+    def _advance_seconds(self, out: list[Episode], final: bool) -> None:
+        known = self._known_until(final)
+        lookahead = 0 if final or not self.expects_vf else CONFIRM_SECONDS - 1
+        while self._next_second < known - lookahead:
+            k = self._next_second
+            self._status[k] = self._settle(k)
+            self._next_second += 1
+            self._second_events(k, out)
+            self._quality.pop(k - CONFIRM_SECONDS, None)
+            self._vf.pop(k - CONFIRM_SECONDS, None)
+
+    def _vf_like(self, k: int) -> bool:
+        v = self._vf.get(k)
+        q = self._quality.get(k)
+        if v is None or not v.vf_like:
+            return False
+        # VF is judged on the waveform: its large fast (or slow, coarse) oscillation reads
+        # as noise or wander to the quality stage, so those do not veto it; no signal,
+        # a flat line or a clipped trace do.
+        return q is None or q.readable or q.reason in VF_OVERRIDES
+
+    def _settle(self, k: int) -> str:
+        q = self._quality.get(k)
+        if q is None:
+            return NO_DATA
+        if self.expects_vf and self._vf_like(k):
+            need = CONFIRM_SECONDS
+            # Part of a run of `need` VF-like seconds (looking back and ahead).
+            for first in range(k - need + 1, k + 1):
+                if all(self._vf_like(j) for j in range(first, first + need)):
+                    self._vf_last = k
+                    return "vf"
+        if self._vf_run is not None and k - self._vf_last <= HOLD_SECONDS and (
+                q.readable or q.reason in VF_OVERRIDES):
+            return "vf"  # VF goes on through a few less typical seconds
+        return "ok" if q.readable else (q.reason or "noise")
+
+    def _second_events(self, k: int, out: list[Episode]) -> None:
+        status = self._status[k]
+        if status == "vf":
+            self._close_bad(out, k)
+            if self._vf_run is None:
+                self._vf_run = (k, None)
+            start, ident = self._vf_run
+            if ident is None:
+                ident = self._new_id("s")
+                self._vf_run = (start, ident)
+                out.append(Episode(ident, "vf", float(start), float(k + 1), self._vf_confidence(
+                    start, k), Evidence(measure=self._vf_measure(start, k)), final=False))
+        else:
+            self._close_vf(out, k)
+        if status not in ("ok", "vf"):
+            if self._bad is not None and _family(status) != _family(
+                    self._bad[1].most_common(1)[0][0]):
+                self._close_bad(out, k)  # leads off after noise (or back): a new episode
+            if self._bad is None:
+                self._bad = (k, Counter())
+            self._bad[1][status] += 1
+        elif status == "ok":
+            self._close_bad(out, k)
+
+    def _vf_measure(self, start: int, end: int) -> float:
+        vals = [self._vf[j].tcsc for j in range(start, end + 1) if j in self._vf]
+        return round(float(np.mean(vals)), 3) if vals else 0.0
+
+    def _vf_confidence(self, start: int, end: int) -> float:
+        vals = [self._vf[j].concentration for j in range(start, end + 1) if j in self._vf]
+        return round(float(np.clip(np.mean(vals), 0.0, 1.0)), 3) if vals else 0.5
+
+    def _close_vf(self, out: list[Episode], k: int) -> None:
+        if self._vf_run is None:
+            return
+        start, ident = self._vf_run
+        self._vf_run = None
+        if ident is not None:
+            out.append(Episode(ident, "vf", float(start), float(k), 1.0, final=True))
+
+    def _close_bad(self, out: list[Episode], k: int) -> None:
+        if self._bad is None:
+            return
+        start, reasons = self._bad
+        self._bad = None
+        reason = reasons.most_common(1)[0][0]
+        out.append(Episode(self._new_id("s"), "unreadable", float(start), float(k), 1.0,
+                           final=True, reason=reason))
+
+    # -- beats ------------------------------------------------------------------------
+
+    def _reset_beats(self) -> None:
+        cfg = self.config
+        self._prev: ClassifiedBeat | None = None
+        self._recent: deque[ClassifiedBeat] = deque(maxlen=cfg.af_window + 1)
+        self._rr: deque[tuple[float, bool]] = deque(maxlen=cfg.af_window)
+        self._pairs: deque[tuple[int, float]] = deque(maxlen=cfg.af_window)
+        self._clean_rr: deque[tuple[int, float]] = deque(maxlen=cfg.af_window)
+        self._rate_rr: deque[float] = deque(maxlen=cfg.rate_beats)
+        self._open: dict[str, _Open] = {}
+        self._vrun = _Run()
+        self._srun = _Run()
+        self._patterns = {"bigeminy": _Pattern(2), "trigeminy": _Pattern(3)}
+        self._ordinal = 0
+        self._q_since_v = 0
+
+    def _advance_beats(self, out: list[Episode], final: bool) -> None:
+        while self._beats:
+            beat = self._beats[0]
+            second = math.floor(beat.time_s)
+            if second >= self._next_second and not final:
+                return
+            self._beats.popleft()
+            self._on_beat(beat, second, out)
+
+    def _last_time(self) -> float:
+        return self._prev.time_s if self._prev is not None else 0.0
+
+    def _analysable(self, second: int) -> bool:
+        return self._status.get(second, NO_DATA) == "ok"
+
+    def _on_beat(self, beat: ClassifiedBeat, second: int, out: list[Episode]) -> None:
+        if beat.noisy or not self._analysable(second):
+            return
+        prev = self._prev
+        if prev is not None:
+            span = range(math.floor(prev.time_s), second + 1)
+            clean = beat.rr_before_s is not None and all(self._analysable(s) for s in span)
+            if not clean:
+                self._interrupt(out, prev.time_s, keep_af=beat.time_s - prev.time_s < self.config
+                                .bridge_s)
+                prev = None
+        if prev is not None:
+            rr = beat.time_s - prev.time_s
+            self._on_interval(prev, beat, rr, out)
+        self._on_label(beat, out)
+        self._recent.append(beat)
+        self._prev = beat
+        self._ordinal += 1
+        self._update_af(beat, out)
+        self._update_rate(beat, out)
+
+    def _interrupt(self, out: list[Episode], at_s: float, keep_af: bool) -> None:
+        """Close everything in progress at `at_s` (the last analysed beat)."""
+        self._end_vrun(out)
+        self._end_srun(out)
+        for kind in list(self._open):
+            self._close(kind, at_s, out)
+        for name in self._patterns:
+            self._end_pattern(name, at_s, out)
+        af_state, af_since = self._af_state, self._af_since
+        kept = (list(self._rr), list(self._pairs), list(self._clean_rr), self._ordinal)
+        self._reset_beats()
+        if keep_af:
+            self._rr.extend(kept[0])
+            self._pairs.extend(kept[1])
+            self._clean_rr.extend(kept[2])
+            self._ordinal = kept[3]
+            self._af_state, self._af_since = af_state, af_since
+        else:
+            self._af_state = False
+
+    def _on_interval(self, prev: ClassifiedBeat, beat: ClassifiedBeat, rr: float,
+                     out: list[Episode]) -> None:
+        cfg = self.config
+        if rr > cfg.pause_s:
+            out.append(Episode(
+                self._new_id(), "pause", prev.time_s, beat.time_s,
+                round(min(prev.confidence, beat.confidence), 3),
+                Evidence((prev.index, beat.index), (round(rr, 3),), round(rr, 3)),
+            ))
+        if prev.label == "N" and beat.label == "N":
+            self._rate_rr.append(rr)
+        # For AF, intervals between supraventricular beats (N or S) count: AF itself makes
+        # conducted beats look premature, so a classifier calls many of them S, and an
+        # isolated S beat moves only two of the window's successive differences, which
+        # the median ignores. V, F and Q beats are left out.
+        normal = prev.label in AF_BEATS and beat.label in AF_BEATS
+        if normal and self._clean_rr and cfg.af_long_rr_factor > 0:
+            # An N-N interval far longer than the recent ones is more likely a missed
+            # beat than AF: it is not used for the irregularity (it still counts for
+            # the rate, as sinus pauses in bradycardia should).
+            typical = float(np.median([r for _, r in self._clean_rr]))
+            normal = rr <= cfg.af_long_rr_factor * typical
+        if normal:
+            if self._rr and self._rr[-1][1]:
+                self._pairs.append((self._ordinal, abs(rr - self._rr[-1][0])))
+            self._clean_rr.append((self._ordinal, rr))
+        self._rr.append((rr, normal))
+
+    # -- ventricular / supraventricular runs and patterns -----------------------------
+
+    def _on_label(self, beat: ClassifiedBeat, out: list[Episode]) -> None:
+        if beat.label == "V":
+            self._end_srun(out)
+            self._vrun.beats.append(beat)
+            run = self._vrun
+            if (run.duration_s >= self.config.sustained_vt_s and "vt" not in self._open):
+                self._open["vt"] = _Open(self._new_id(), "vt", run.beats[0].time_s, Evidence(),
+                                         1.0)
+                self._confirm("vt", beat.time_s, self._run_evidence(run), out,
+                              self._run_confidence(run))
+        else:
+            self._end_vrun(out)
+            if beat.label == "S":
+                self._srun.beats.append(beat)
+            else:
+                self._end_srun(out)
+        self._on_pattern(beat, out)
+
+    def _run_evidence(self, run: _Run) -> Evidence:
+        head = run.beats[:32]
+        rr = [b.time_s - a.time_s for a, b in itertools.pairwise(head)]
+        rate = 60.0 * (len(run.beats) - 1) / run.duration_s if run.duration_s > 0 else None
+        return Evidence(tuple(b.index for b in head), tuple(round(r, 3) for r in rr),
+                        None if rate is None else round(rate, 1))
+
+    @staticmethod
+    def _run_confidence(run: _Run) -> float:
+        return round(float(np.mean([b.confidence for b in run.beats])), 3)
+
+    def _end_vrun(self, out: list[Episode]) -> None:
+        run, self._vrun = self._vrun, _Run()
+        n = len(run.beats)
+        if n < 2:
+            return
+        if "vt" in self._open:
+            self._close("vt", run.beats[-1].time_s, out)
+            return
+        kind = {2: "couplet", 3: "triplet"}.get(n, "nsvt")
+        out.append(Episode(self._new_id(), kind, run.beats[0].time_s, run.beats[-1].time_s,
+                           self._run_confidence(run), self._run_evidence(run)))
+
+    def _end_srun(self, out: list[Episode]) -> None:
+        run, self._srun = self._srun, _Run()
+        if len(run.beats) < self.config.svt_min_beats or run.duration_s <= 0:
+            return
+        rate = 60.0 * (len(run.beats) - 1) / run.duration_s
+        if rate > self.config.tachy_bpm:
+            out.append(Episode(self._new_id(), "svt", run.beats[0].time_s, run.beats[-1].time_s,
+                               self._run_confidence(run), self._run_evidence(run)))
+
+    def _on_pattern(self, beat: ClassifiedBeat, out: list[Episode]) -> None:
+        o = self._ordinal
+        if beat.label not in SUPRAVENTRICULAR and beat.label != "V":
+            self._q_since_v += 1
+        for name, p in self._patterns.items():
+            if beat.label == "V":
+                if o - p.last_v == p.period and self._q_since_v == 0 and p.chain > 0:
+                    p.chain += 1
+                else:
+                    self._end_pattern(name, self._prev.time_s if self._prev else beat.time_s,
+                                      out)
+                    p.chain = 1
+                    before = self._recent[-1] if self._recent else beat
+                    p.start_s, p.start_index = before.time_s, before.index
+                p.last_v = o
+                if p.chain >= self.config.pattern_cycles and name not in self._open:
+                    self._open[name] = _Open(self._new_id(), name, p.start_s, Evidence(), 1.0)
+                    self._confirm(name, beat.time_s, Evidence((p.start_index, beat.index),
+                                  measure=float(p.chain)), out, beat.confidence)
+            elif o - p.last_v >= p.period:
+                # The beat where the next V was due is not a V: the pattern is broken.
+                self._end_pattern(name, self._prev.time_s if self._prev else beat.time_s, out)
+                p.chain = 0
+        if beat.label == "V":
+            self._q_since_v = 0
+
+    def _end_pattern(self, name: str, at_s: float, out: list[Episode]) -> None:
+        self._patterns[name].chain = 0
+        if name in self._open:
+            self._close(name, at_s, out)
+
+    # -- AF and rate ------------------------------------------------------------------
+
+    def _update_af(self, beat: ClassifiedBeat, out: list[Episode]) -> None:
+        cfg = self.config
+        rr = list(self._rr)
+        fresh_from = self._ordinal - cfg.af_stale_factor * cfg.af_window
+        pairs = [d for o, d in self._pairs if o >= fresh_from]
+        normal = [r for o, r in self._clean_rr if o >= fresh_from]
+        if len(pairs) < cfg.af_min_pairs or not normal:
+            irregularity = None
+        else:
+            irregularity = float(np.median(pairs)) / float(np.median(normal))
+        ectopic_share = 1.0 - sum(ok for _, ok in rr) / len(rr) if rr else 1.0
+        back = self._recent[max(0, len(self._recent) - 1 - cfg.af_window // 2)]
+        if irregularity is None:
+            if self._af_state:
+                # N-N intervals have been too few for a while: ectopy explains the RR
+                # series, so AF is no longer claimed.
+                self._end_af(back.time_s, out)
+        elif not self._af_state:
+            if irregularity > cfg.af_on and ectopic_share <= cfg.af_max_ectopic_share:
+                self._af_state, self._af_since = True, back.time_s
+        elif irregularity < cfg.af_off:
+            self._end_af(back.time_s, out)
+        if self._af_state:
+            if "af" not in self._open:
+                start = max(self._af_since, self._recent[0].time_s)
+                self._open["af"] = _Open(self._new_id(), "af", start, Evidence(), 0.0)
+            episode = self._open["af"]
+            if irregularity is not None:
+                conf = min(1.0, irregularity / (2 * cfg.af_on)) * float(
+                    np.mean([b.confidence for b in self._recent]))
+                episode.confidence = round(max(episode.confidence, conf), 3)
+            if not episode.confirmed and beat.time_s - self._af_since >= cfg.af_min_s:
+                self._confirm("af", beat.time_s, Evidence(
+                    tuple(b.index for b in self._recent), tuple(round(r, 3) for r, _ in rr),
+                    None if irregularity is None else round(irregularity, 4)), out,
+                    episode.confidence)
+
+    def _end_af(self, at_s: float, out: list[Episode]) -> None:
+        self._af_state = False
+        if "af" in self._open:
+            self._close("af", max(at_s, self._open["af"].start_s), out)
+
+    def _update_rate(self, beat: ClassifiedBeat, out: list[Episode]) -> None:
+        cfg = self.config
+        if len(self._rate_rr) < cfg.rate_beats:
+            return
+        bpm = 60.0 / float(np.mean(self._rate_rr))
+        first = self._recent[max(0, len(self._recent) - 1 - cfg.rate_beats)]
+        for kind, beyond, back_in in (
+            ("brady", bpm < cfg.brady_bpm, bpm > cfg.brady_bpm + 2.0),
+            ("tachy", bpm > cfg.tachy_bpm, bpm < cfg.tachy_bpm - 2.0),
+        ):
+            if kind not in self._open and beyond:
+                self._open[kind] = _Open(self._new_id(), kind, first.time_s, Evidence(), 1.0)
+            elif kind in self._open and back_in:
+                self._close(kind, beat.time_s, out)
+                continue
+            episode = self._open.get(kind)
+            if (episode is not None and not episode.confirmed
+                    and beat.time_s - episode.start_s >= cfg.rate_min_s):
+                self._confirm(kind, beat.time_s, Evidence(
+                    tuple(b.index for b in list(self._recent)[-cfg.rate_beats - 1:]),
+                    tuple(round(r, 3) for r in self._rate_rr), round(bpm, 1)), out, 1.0)
+
+    # -- episode bookkeeping ----------------------------------------------------------
+
+    def _new_id(self, machine: str = "b") -> str:
+        """Ids per machine ('b' beats, 's' seconds), so interleaving cannot change them."""
+        self._counter[machine] = self._counter.get(machine, 0) + 1
+        return f"{machine}{self._counter[machine]}"
+
+    def _confirm(self, kind: str, now_s: float, evidence: Evidence, out: list[Episode],
+                 confidence: float) -> None:
+        episode = self._open[kind]
+        episode.confirmed = True
+        episode.evidence = evidence
+        episode.confidence = confidence
+        out.append(Episode(episode.id, kind, episode.start_s, now_s, confidence, evidence,
+                           final=False))
+
+    def _close(self, kind: str, end_s: float, out: list[Episode]) -> None:
+        episode = self._open.pop(kind)
+        if episode.confirmed:
+            out.append(Episode(episode.id, kind, episode.start_s, max(end_s, episode.start_s),
+                               episode.confidence, episode.evidence, final=True))
+
+
+CONTACT_REASONS = frozenset({NO_DATA, "no signal", "flat line (leads off?)", "saturation"})
+"""Unreadable because of the electrode or the link (fix the strap), as opposed to
+artefact on a working contact (noise, wander: keep still)."""
+
+
+def _family(reason: str) -> str:
+    return "contact" if reason in CONTACT_REASONS else "artefact"
+
+
+def make_beats(
+    peaks: np.ndarray,
+    labels: Sequence[str],
+    fs: float,
+    confidences: Sequence[float] | None = None,
+    noisy: Sequence[bool] | None = None,
+) -> list[ClassifiedBeat]:
+    """ClassifiedBeats from R-peak sample indices (working rate) and their labels."""
+    times = np.asarray(peaks, dtype=np.float64) / fs
+    out: list[ClassifiedBeat] = []
+    for i, (peak, t) in enumerate(zip(peaks, times, strict=True)):
+        out.append(ClassifiedBeat(
+            index=int(peak), time_s=float(t), label=labels[i],
+            confidence=1.0 if confidences is None else float(confidences[i]),
+            rr_before_s=float(t - times[i - 1]) if i > 0 else None,
+            rr_after_s=float(times[i + 1] - t) if i + 1 < len(times) else None,
+            noisy=bool(noisy[i]) if noisy is not None else False,
+        ))
+    return out
+
+
+def final_episodes(events: Iterable[Episode]) -> list[Episode]:
+    """The finished episodes of an event stream, in start order."""
+    return sorted((e for e in events if e.final), key=lambda e: (e.start_s, e.end_s, e.kind))
+
+
+def run_rhythm(
+    samples_uv: np.ndarray,
+    fs: float,
+    beats: Sequence[ClassifiedBeat],
+    config: RhythmConfig | None = None,
+    chunk_s: float = 10.0,
+) -> list[Episode]:
+    """Stream a whole recording (at the working rate) and its beats through the stages.
+
+    The quality and VF stages see the samples chunk by chunk; the analyzer gets each
+    chunk's verdicts and the beats up to the chunk's end, as a live pipeline would.
+    """
+    from monitor.classify.vf import VfDetector
+    from monitor.signal.quality import SignalQuality
+
+    quality = SignalQuality(fs)
+    vf = VfDetector(fs)
+    analyzer = RhythmAnalyzer(config)
+    step = max(1, round(chunk_s * fs))
+    ordered = sorted(beats, key=lambda b: b.time_s)
+    events: list[Episode] = []
+    b = 0
+    x = np.asarray(samples_uv, dtype=np.float64)
+    for start in range(0, x.size, step):
+        chunk = x[start : start + step]
+        end_s = (start + chunk.size) / fs
+        first = b
+        while b < len(ordered) and ordered[b].time_s < end_s:
+            b += 1
+        events += analyzer.process(ordered[first:b], quality.process(chunk), vf.process(chunk))
+    events += analyzer.process(ordered[b:], quality.flush(), vf.flush())
+    events += analyzer.flush()
+    return events

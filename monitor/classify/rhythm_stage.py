@@ -1,0 +1,97 @@
+"""The rhythm layer as one streaming stage for a live strap: samples + beats in,
+episode events and alerts out, with data gaps (reconnects) handled.
+
+The daemon feeds every chunk of working-rate samples with the beats found in it; the
+stage runs the signal-quality and VF stages on the samples, the rhythm analyzer on
+their verdicts and the beats, and the alert manager on the episodes. A gap in the data
+(the strap disconnected) is declared with `gap(seconds)`: the quality and VF filters
+restart after it, the missing seconds become an ``unreadable`` episode ("no data"),
+and nothing is derived across it.
+
+Time is stream time in seconds: the samples fed so far plus the declared gaps. Beats
+must carry stream time too (`stream_time_s` tells where the next sample lands; a QRS
+detector restarted after a gap counts from there).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from monitor.classify.alerts import DEFAULT_POLICIES, Alert, AlertManager, AlertPolicy
+from monitor.classify.beat import ClassifiedBeat
+from monitor.classify.rhythm import Episode, RhythmAnalyzer, RhythmConfig
+from monitor.classify.vf import VfDetector
+from monitor.signal import WORKING_FS
+from monitor.signal.quality import QualitySecond, SignalQuality
+
+
+@dataclass(frozen=True)
+class StageOutput:
+    """What one call decided: episode events (onsets and ends), alerts and verdicts."""
+
+    episodes: list[Episode]
+    alerts: list[Alert]
+    quality: list[QualitySecond]
+
+
+class RhythmStage:
+    """Quality + VF + rhythm + alerts over one stream at an integer working rate."""
+
+    def __init__(
+        self,
+        fs: float = WORKING_FS,
+        config: RhythmConfig | None = None,
+        policies: Mapping[str, AlertPolicy] | None = None,
+    ) -> None:
+        self.fs = float(fs)
+        self._config = config
+        self.analyzer = RhythmAnalyzer(config)
+        self.alerts = AlertManager(dict(policies or DEFAULT_POLICIES))
+        self._start_stages(offset_s=0)
+
+    def _start_stages(self, offset_s: int) -> None:
+        self._quality = SignalQuality(self.fs)
+        self._vf = VfDetector(self.fs)
+        self._offset_s = offset_s
+        self._run_samples = 0
+
+    @property
+    def stream_time_s(self) -> float:
+        """Stream time of the next sample."""
+        return self._offset_s + self._run_samples / self.fs
+
+    def process(self, samples: np.ndarray, beats: Iterable[ClassifiedBeat] = ()) -> StageOutput:
+        """Feed the next samples and the beats found so far (in stream time)."""
+        x = np.asarray(samples, dtype=np.float64).ravel()
+        self._run_samples += x.size
+        quality = self._shift(self._quality.process(x))
+        vf = [replace(v, index=v.index + self._offset_s) for v in self._vf.process(x)]
+        return self._analyse(beats, quality, vf, final=False)
+
+    def gap(self, seconds: float, beats: Iterable[ClassifiedBeat] = ()) -> StageOutput:
+        """The stream stops for `seconds` (a reconnect): settle what came before it."""
+        quality = self._shift(self._quality.flush())
+        vf = [replace(v, index=v.index + self._offset_s) for v in self._vf.flush()]
+        out = self._analyse(beats, quality, vf, final=False)
+        self._start_stages(math.ceil(self.stream_time_s + max(0.0, seconds)))
+        return out
+
+    def flush(self, beats: Iterable[ClassifiedBeat] = ()) -> StageOutput:
+        """End of the stream: settle and close everything."""
+        quality = self._shift(self._quality.flush())
+        vf = [replace(v, index=v.index + self._offset_s) for v in self._vf.flush()]
+        return self._analyse(beats, quality, vf, final=True)
+
+    def _shift(self, verdicts: list[QualitySecond]) -> list[QualitySecond]:
+        return [replace(q, index=q.index + self._offset_s) for q in verdicts]
+
+    def _analyse(self, beats: Iterable[ClassifiedBeat], quality: list[QualitySecond],
+                 vf: list, final: bool) -> StageOutput:
+        events = self.analyzer.process(beats, quality, vf)
+        if final:
+            events += self.analyzer.flush()
+        return StageOutput(events, self.alerts.process(events), quality)

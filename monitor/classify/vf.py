@@ -1,0 +1,136 @@
+"""Ventricular flutter / fibrillation detection that needs no QRS detection.
+
+In VF there are no QRS complexes to detect: the trace is a fast, roughly sinusoidal
+oscillation. Each second is judged on the last ``WINDOW_S`` seconds of the 1-30 Hz
+band-passed signal with three classic QRS-free measures:
+
+* threshold-crossing sample count (TCSC, Arafat, Chowdhury and Hasan, "A simple time
+  domain algorithm for the detection of ventricular fibrillation in
+  electrocardiogram", Signal Image Video Process. 5:1-10, 2011): the share of
+  samples above 20% of the window's peak. Narrow QRS complexes give a low share,
+  VF's continuous oscillation a high one;
+* spectral concentration around the dominant frequency (after Barro et al.,
+  "Algorithmic sequential decision-making in the frequency domain for life
+  threatening ventricular arrhythmias", J. Biomed. Eng. 11:320-328, 1989): VF
+  puts most of its power within 1 Hz of one peak between 2 and 10 Hz;
+* the share of power above 12 Hz, which is low in VF and high in QRS-rich rhythms
+  and muscle noise.
+
+A second is VF-like when all hold (with stricter limits for slow oscillations); an
+episode needs ``CONFIRM_SECONDS`` VF-like seconds in a row and lasts until
+``HOLD_SECONDS`` seconds in a row are not VF-like (VF's waveform changes from second
+to second, and an alarm that flickers is worse than none). The thresholds were
+chosen on the odd-numbered CUDB records and 12 DS1 records of MIT-BIH (see
+docs/RHYTHM.md, which also reports the even-numbered CUDB records on their own as
+held-out data).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import signal
+
+from monitor.signal.filters import StreamingSosFilter, bandpass_sos, check_fs
+
+WINDOW_S = 4
+"""Seconds of signal behind each verdict (long enough for a 2 Hz spectrum peak)."""
+TCSC_MIN = 0.40
+CONCENTRATION_MIN = 0.50
+HF_SHARE_MAX = 0.15
+DOMINANT_MIN_HZ = 2.5
+"""Ventricular flutter runs at 150-300/min and fibrillation faster; 2.5 Hz (150/min)
+also keeps fast runs of wide ectopic beats (about 2 Hz in MIT-BIH 208) out."""
+DOMINANT_MAX_HZ = 10.0
+SLOW_MIN_HZ = 1.5
+SLOW_TCSC_MIN = 0.60
+SLOW_CONCENTRATION_MIN = 0.75
+SLOW_HF_SHARE_MAX = 0.05
+"""Slow, coarse VF (90-150/min, as in CUDB cu15) is accepted only when it is an almost
+pure oscillation: most samples near the peak, power within 1 Hz of one frequency and
+next to none above 12 Hz; fast wide-QRS rhythms never look that clean."""
+CONFIRM_SECONDS = 2
+"""VF-like seconds in a row before an episode starts (a single VF-like window is
+often one artefact)."""
+HOLD_SECONDS = 3
+
+
+@dataclass(frozen=True)
+class VfSecond:
+    """The VF verdict on second `index` (covering [index, index + 1) s of the stream)."""
+
+    index: int
+    vf_like: bool
+    tcsc: float
+    concentration: float
+    hf_share: float
+    dominant_hz: float
+
+
+class VfDetector:
+    """Streaming per-second VF-likeness of one ECG lead (uV) at an integer rate."""
+
+    def __init__(self, fs: float) -> None:
+        self.fs = check_fs(fs)
+        self._n = round(self.fs)
+        if abs(self._n - self.fs) > 1e-9:
+            raise ValueError("the VF detector needs an integer sample rate (use the working rate)")
+        self._filter = StreamingSosFilter(bandpass_sos(self.fs, 1.0, 30.0, order=2))
+        self._pending = np.empty(0)
+        self._seconds: deque[np.ndarray] = deque(maxlen=WINDOW_S)
+        self._next = 0
+        self._taper = np.hanning(WINDOW_S * self._n)
+
+    def process(self, chunk: np.ndarray) -> list[VfSecond]:
+        """Feed samples; return a verdict for every second now complete."""
+        x = np.asarray(chunk, dtype=np.float64).ravel()
+        if x.size:
+            x = np.where(np.isfinite(x), x, 0.0)
+            self._pending = np.concatenate([self._pending, self._filter.process(x)])
+        out: list[VfSecond] = []
+        while self._pending.size >= self._n:
+            self._seconds.append(self._pending[: self._n])
+            self._pending = self._pending[self._n :]
+            out.append(self._judge())
+        return out
+
+    def flush(self) -> list[VfSecond]:
+        """A partial last second is not judged (VF needs whole windows)."""
+        self._pending = np.empty(0)
+        return []
+
+    def _judge(self) -> VfSecond:
+        index = self._next
+        self._next += 1
+        if len(self._seconds) < WINDOW_S:
+            return VfSecond(index, False, 0.0, 0.0, 0.0, 0.0)
+        w = np.concatenate(list(self._seconds))
+        peak = float(np.max(np.abs(w)))
+        tcsc = float(np.mean(np.abs(w) > 0.2 * peak)) if peak > 0 else 0.0
+        f, p = signal.periodogram(w * self._taper, self.fs)
+        in_band = (f >= 1.0) & (f <= 30.0)
+        total = float(p[in_band].sum())
+        search = (f >= 1.5) & (f <= DOMINANT_MAX_HZ)
+        dominant = float(f[int(np.argmax(np.where(search, p, 0.0)))])
+        if total > 0:
+            near = in_band & (f >= dominant - 1.0) & (f <= dominant + 1.0)
+            conc = float(p[near].sum()) / total
+            hf = float(p[(f >= 12.0) & (f <= 30.0)].sum()) / total
+        else:
+            conc, hf = 0.0, 1.0
+        fast = (
+            tcsc > TCSC_MIN
+            and conc > CONCENTRATION_MIN
+            and hf < HF_SHARE_MAX
+            and DOMINANT_MIN_HZ <= dominant <= DOMINANT_MAX_HZ
+        )
+        slow = (
+            tcsc > SLOW_TCSC_MIN
+            and conc > SLOW_CONCENTRATION_MIN
+            and hf < SLOW_HF_SHARE_MAX
+            and SLOW_MIN_HZ <= dominant < DOMINANT_MIN_HZ
+        )
+        vf_like = fast or slow
+        return VfSecond(index, vf_like, round(tcsc, 4), round(conc, 4), round(hf, 4), dominant)

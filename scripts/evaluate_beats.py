@@ -1,0 +1,446 @@
+"""Score ecgmon's beat classifier on MIT-BIH DS2 (inter-patient) and write docs/MODEL.md.
+
+    python scripts/evaluate_beats.py --data-dir ../shared/data/mitdb
+
+For every model in models/ (teacher, students, pruned, int8):
+* end to end, as a user gets it: lead MLII at 130 Hz, runtime filter, ecgmon's own
+  streaming QRS detector, then the classifier; every reference beat matched to a
+  detection within 150 ms; an undetected reference beat is missed for its class, an
+  extra detection is a false positive of the class it was given;
+* the classifier alone on the reference beat positions (how most papers report it);
+* latency per beat: the model alone, in batches of 1024 beats, one onnxruntime thread.
+Nothing here feeds back into training: DS2 is read only by this script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gzip
+import json
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import beatdata
+
+from monitor.classify import features as feat
+from monitor.classify.beat import BEAT_CLASSES
+from monitor.classify.classifier import classify_beats
+from monitor.classify.model import DEFAULT_MODEL, BeatModel, model_dir
+from monitor.classify.scoring import accuracy, class_scores, confusion, macro_f1
+from monitor.evaluation import DS2
+
+REPO = Path(__file__).resolve().parents[1]
+VARIANTS = (
+    ("beat-teacher-fp32", "teacher, float32"),
+    ("beat-student-nokd-fp32", "student without distillation, float32"),
+    ("beat-student-kd-fp32", "student distilled from the teacher, float32"),
+    ("beat-student-fp32", "the student chosen by DS1 cross-validation, float32"),
+    ("beat-student-pruned-fp32", "chosen student, 50% of weights pruned, float32"),
+    ("beat-student-int8", "chosen student, int8 (shipped)"),
+    ("beat-student-pruned-int8", "chosen student, pruned, int8"),
+)
+BAR = (("V", "se", 92.0), ("V", "ppv", 90.0), ("S", "se", 80.0), ("S", "ppv", 55.0),
+       ("N", "se", 97.0))
+LABEL_INDEX = {c: i for i, c in enumerate(BEAT_CLASSES)}
+
+
+@dataclass
+class Result:
+    name: str
+    what: str
+    params: int
+    nonzero: int
+    size: int
+    gz: int
+    e2e: np.ndarray
+    ref: np.ndarray
+    per_record: dict[str, np.ndarray]
+    latency_us: float
+    pipeline_us: float
+
+
+def labels_of(beats: list) -> np.ndarray:
+    return np.array([LABEL_INDEX[b.label] for b in beats], dtype=np.int64)
+
+
+def latency_us(model: BeatModel, wave: np.ndarray, context: np.ndarray) -> float:
+    """Median over repeats of the time per beat for a batch of 1024 beats."""
+    wave, context = wave[:1024], context[:1024]
+    model.predict(wave, context)
+    times = []
+    for _ in range(7):
+        t0 = time.perf_counter()
+        model.predict(wave, context)
+        times.append(time.perf_counter() - t0)
+    return 1e6 * float(np.median(times)) / len(wave)
+
+
+def evaluate(name: str, what: str, records: list[beatdata.RecordBeats], folder: Path) -> Result:
+    model = BeatModel(folder / f"{name}.onnx", threads=1)
+    k = len(BEAT_CLASSES)
+    e2e = np.zeros((k + 1, k + 1), np.int64)
+    ref = np.zeros((k + 1, k + 1), np.int64)
+    per_record = {}
+    for rb in records:
+        det = labels_of(classify_beats(rb.filtered, rb.detected, model=model))
+        cm = confusion(rb.ref_label, det, rb.match)
+        per_record[rb.name] = cm
+        e2e += cm
+        at_ref = labels_of(classify_beats(rb.filtered, rb.ref_130, model=model))
+        ref += confusion(rb.ref_label, at_ref, np.arange(rb.ref_label.size))
+    wave, context = feat.featurize(records[0].filtered, records[0].detected)
+    t0 = time.process_time()
+    classify_beats(records[0].filtered, records[0].detected, model=model)
+    pipeline = 1e6 * (time.process_time() - t0) / max(1, records[0].detected.size)
+    path = model.path
+    meta = model.metadata
+    return Result(name, what, int(meta["parameters"]), int(meta["nonzero_parameters"]),
+                  path.stat().st_size, len(gzip.compress(path.read_bytes(), 9)), e2e, ref,
+                  per_record, latency_us(model, wave, context), pipeline)
+
+
+def _num(x: float) -> float | None:
+    return None if np.isnan(x) else round(x, 2)
+
+
+def metrics(cm: np.ndarray) -> dict[str, object]:
+    """Per-class figures in percent; None where undefined (nothing predicted)."""
+    return {
+        "classes": {s.label: {"se": _num(s.se), "ppv": _num(s.ppv), "f1": _num(s.f1),
+                              "beats": s.support}
+                    for s in class_scores(cm) if s.support},
+        "accuracy": round(accuracy(cm), 2),
+        "macro_f1_NSVF": round(macro_f1(cm), 2),
+    }
+
+
+def record_metrics(meta_path: Path, r: Result) -> None:
+    """Add the DS2 figures to a model's metadata (the ONNX file and its sha256 unchanged)."""
+    meta = json.loads(meta_path.read_text())
+    meta["evaluation"] = {
+        "data": "MIT-BIH DS2 (de Chazal 2004), lead MLII at 130 Hz",
+        "script": "scripts/evaluate_beats.py",
+        "date": dt.date.today().isoformat(),
+        "end_to_end": metrics(r.e2e),
+        "reference_positions": metrics(r.ref),
+    }
+    meta_path.write_text(json.dumps(meta, indent=2) + "\n")
+
+
+def fmt(x: float) -> str:
+    return "-" if np.isnan(x) else f"{x:.1f}"
+
+
+def class_table(cm: np.ndarray) -> list[str]:
+    lines = ["| class | beats | Se % | +P % | F1 % |", "| --- | ---: | ---: | ---: | ---: |"]
+    for s in class_scores(cm):
+        lines.append(f"| {s.label} | {s.support} | {fmt(s.se)} | {fmt(s.ppv)} | {fmt(s.f1)} |")
+    lines.append(f"| accuracy | {int(cm.sum())} | | | {accuracy(cm):.2f} |")
+    lines.append(f"| macro F1 (N S V F) | | | | {macro_f1(cm):.2f} |")
+    return lines
+
+
+def confusion_table(cm: np.ndarray, e2e: bool) -> list[str]:
+    cols = [*BEAT_CLASSES, "missed"] if e2e else list(BEAT_CLASSES)
+    rows = [*BEAT_CLASSES, "extra"] if e2e else list(BEAT_CLASSES)
+    lines = ["| reference \\ ecgmon | " + " | ".join(cols) + " |",
+             "| --- |" + " ---: |" * len(cols)]
+    for i, r in enumerate(rows):
+        cells = [str(int(cm[i, j])) if not (i == len(BEAT_CLASSES) and j == len(BEAT_CLASSES))
+                 else "" for j in range(len(cols))]
+        lines.append(f"| {r} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def get(cm: np.ndarray, label: str, key: str) -> float:
+    s = next(s for s in class_scores(cm) if s.label == label)
+    return float(getattr(s, key))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", type=Path, default=Path("../shared/data/mitdb"))
+    parser.add_argument("--models", type=Path, default=None, help="default: models/")
+    parser.add_argument("--cache-dir", type=Path, default=Path("/tmp/ecgmon-beat-cache"))
+    parser.add_argument("--out", type=Path, default=REPO / "docs" / "MODEL.md")
+    parser.add_argument("--json", type=Path, default=None,
+                        help="also write the figures as JSON here")
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument("--records", nargs="*", default=None,
+                        help="other records (pipeline checks; implies --no-write)")
+    args = parser.parse_args(argv)
+    if args.records:
+        args.no_write = True
+    if not (args.data_dir / "100.hea").is_file():
+        print(f"error: no MIT-BIH records in {args.data_dir}", file=sys.stderr)
+        return 2
+    folder = args.models or model_dir()
+    names = args.records or list(DS2)
+    print(f"{len(names)} records from {args.data_dir}", file=sys.stderr)
+    records = beatdata.load(args.data_dir, names, args.cache_dir)
+    results = []
+    for name, what in VARIANTS:
+        if not (folder / f"{name}.onnx").is_file():
+            print(f"  {name}: not in {folder}, skipped", file=sys.stderr)
+            continue
+        r = evaluate(name, what, records, folder)
+        results.append(r)
+        print(f"  {name}: e2e macroF1 {macro_f1(r.e2e):.2f}  "
+              f"V {get(r.e2e, 'V', 'se'):.1f}/{get(r.e2e, 'V', 'ppv'):.1f}  "
+              f"S {get(r.e2e, 'S', 'se'):.1f}/{get(r.e2e, 'S', 'ppv'):.1f}  "
+              f"N {get(r.e2e, 'N', 'se'):.1f}  | ref macroF1 {macro_f1(r.ref):.2f}  "
+              f"| {r.size} B  {r.latency_us:.1f} us/beat", file=sys.stderr)
+    shipped = next((r for r in results if r.name == DEFAULT_MODEL), None)
+    if shipped is None:
+        print(f"error: the shipped model {DEFAULT_MODEL} is not in {folder}", file=sys.stderr)
+        return 2
+    fp32 = next((r for r in results if r.name == "beat-student-fp32"), None)
+    if args.json:
+        args.json.write_text(json.dumps({
+            r.name: {"e2e": r.e2e.tolist(), "ref": r.ref.tolist(),
+                     "per_record": {k: v.tolist() for k, v in r.per_record.items()}}
+            for r in results}, indent=1))
+    if args.no_write:
+        return 0
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("\n".join(report(results, shipped, fp32, folder)) + "\n")
+    for r in results:
+        record_metrics(folder / f"{r.name}.json", r)
+    print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+def _oof(cv: dict, key: str = "oof_after_offsets") -> str:
+    s = cv.get(key)
+    if not isinstance(s, dict):
+        return "not recorded"
+    return (f"N Se {s['N_se']:.1f}, S Se {s['S_se']:.1f} / +P {s['S_ppv']:.1f}, "
+            f"V Se {s['V_se']:.1f} / +P {s['V_ppv']:.1f}")
+
+
+def report(results: list[Result], shipped: Result, fp32: Result | None, folder: Path) -> list[str]:
+    meta = json.loads((folder / f"{shipped.name}.json").read_text())
+    training = meta["training"]
+    cv = training.get("cross_validation", {})
+    shipped_offsets = cv.get("offsets_nokd" if cv.get("shipped_student") == "labels only"
+                             else "offsets")
+    lines = [
+        "# The beat classifier (model card)",
+        "",
+        "Produced by `python scripts/evaluate_beats.py --data-dir ../shared/data/mitdb` "
+        f"on {dt.date.today().isoformat()}; do not edit by hand. The models are made by "
+        "`nice python scripts/train.py --data-dir ../shared/data/mitdb` (train extra).",
+        "",
+        "## What it is",
+        "",
+        f"- **Shipped model**: `models/{shipped.name}.onnx`, {shipped.size:,} bytes, "
+        f"{shipped.params:,} parameters, int8 static quantisation (QDQ, per-channel weights), "
+        "run by onnxruntime on the CPU with one thread. Metadata (input spec, training data, "
+        f"sha256) in `models/{shipped.name}.json`; the runtime refuses a model whose spec or "
+        "checksum does not match.",
+        "- **Classes**: ANSI/AAMI EC57 N (normal, bundle branch block, escape), S "
+        "(supraventricular ectopic), V (ventricular ectopic), F (fusion), Q (unknown / paced).",
+        f"- **Input**: one ECG lead at {meta['input_fs']:g} Hz (the strap's rate), filtered by "
+        "the runtime 0.5-40 Hz filter; a window of "
+        f"{meta['window_before']} samples before and {meta['window_after']} from the R-peak, "
+        "divided by its own standard deviation, stacked with the running average of the "
+        "patient's previous non-premature beats; plus rhythm context: RR before and after "
+        "relative to running averages of the previous RR intervals (about 8 beats and about "
+        "2 minutes), RR before relative to the RR before it, and amplitude relative to the "
+        "previous beats. All causal: a beat is classified "
+        "once the next R-peak is known.",
+        "- **Architecture**: three 1-D convolution blocks (conv, batch norm, ReLU, max-pool) "
+        "over the two-channel window, flattened and joined with the context vector, one "
+        "hidden layer. The teacher has the same shape, wider.",
+        f"- **Training data**: {training['data']}; records {' '.join(training['records'])}; "
+        f"beats at ecgmon's own detections matched to the reference labels "
+        f"({', '.join(f'{k} {v}' for k, v in training['beats'].items())}). "
+        "Augmentation: R-peak jitter +-2 samples, time stretch (6 %), amplitude, baseline "
+        "drift, noise, RR noise. Imbalance: 12,000 N beats drawn afresh each epoch, class "
+        "weights the inverse square root of the class frequency. Distillation: the distilled "
+        "student learns half from the labels, half from the teacher's softened outputs "
+        "(T = 3); weights averaged (EMA) over the last steps. The shipped student is the "
+        "distilled one only if it beats the same student trained on labels alone on the "
+        f"DS1 out-of-fold score; here: **{cv.get('shipped_student', 'distilled')}** "
+        f"(out of fold, distilled: {_oof(cv)}; labels alone: "
+        f"{_oof(cv, 'oof_nokd_after_offsets')}).",
+        "- **Model selection without DS2**: patient-wise 3-fold cross-validation inside DS1 "
+        f"(folds {' / '.join(' '.join(f) for f in cv.get('folds', []))}): each fold's "
+        "teacher and student are trained on two folds and scored on the held-out patients. "
+        "Their out-of-fold outputs set the per-class logit offsets (prior correction, "
+        "maximising the out-of-fold macro F1 of N, S and V, the classes the bar is set on): "
+        f"N S V F Q = {shipped_offsets}; final teacher {cv.get('teacher_epochs')} epochs, "
+        f"student {cv.get('student_epochs')}, as in the folds. Variants (template of "
+        "non-premature beats; an RR-before-over-previous-RR feature; time-stretch "
+        "augmentation and weight averaging) were compared "
+        "on this DS1 out-of-fold score only, never on DS2; the differences were within the "
+        "run-to-run spread (1-2 points of N/S/V macro F1), so those choices are weakly "
+        "supported.",
+        "- **Test data**: DS2 (records " + " ".join(DS2) + "), read only by this script. "
+        "Paced records 102 104 107 217 are in neither set.",
+        "",
+        "## How good: DS2, end to end, against ecgmon's bar",
+        "",
+        "End to end means what a user gets: ecgmon's streaming QRS detector on the 130 Hz "
+        "signal, then the classifier; each reference beat matched to a detection within "
+        "150 ms; an undetected beat counts as missed for its class, an extra detection as a "
+        "false positive of the class it was given.",
+        "",
+        "| figure | bar | int8 (shipped) | float32 |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for label, key, bar in BAR:
+        got = get(shipped.e2e, label, key)
+        ref32 = f"{get(fp32.e2e, label, key):.1f}" if fp32 else "-"
+        mark = "met" if got >= bar else "**missed**"
+        name = "Se" if key == "se" else "+P"
+        lines.append(f"| {label} {name} | >= {bar:g} | {got:.1f} ({mark}) | {ref32} |")
+    if fp32:
+        gap = macro_f1(fp32.e2e) - macro_f1(shipped.e2e)
+        lines.append(f"| macro F1 (N S V F), int8 vs float32 | within 1 point | "
+                     f"{macro_f1(shipped.e2e):.2f} ({'met' if gap <= 1.0 else '**missed**'}, "
+                     f"{gap:+.2f}) | {macro_f1(fp32.e2e):.2f} |")
+    lines.append(f"| size on disk | <= 64 KB | {shipped.size / 1024:.1f} KB | "
+                 f"{fp32.size / 1024:.1f} KB |" if fp32 else "")
+    lines += [
+        "",
+        "Published inter-patient anchors (MIT-BIH DS2, mostly 360 Hz, often two leads, "
+        "usually on reference positions): de Chazal et al. 2004 S 75.9 / 38.5, V 77.7 / 81.9 "
+        "(Se / +P); Zhang et al. 2014 S 79.1 / 36.0, V 85.5 / 92.8. Intra-patient figures "
+        "(98-99 % accuracy) are not comparable.",
+        "",
+        "## Every variant: the cost of each step towards small",
+        "",
+        "DS2, end to end unless marked. Latency: model alone, batches of 1024 beats, one "
+        f"onnxruntime thread ({platform.processor() or platform.machine()}, "
+        f"Python {platform.python_version()}).",
+        "",
+        "| variant | parameters (non-zero) | bytes | gzip bytes | N Se | S Se | S +P | V Se | "
+        "V +P | F Se | macro F1 | macro F1 at ref. positions | accuracy | us / beat |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | "
+        "---: | ---: |",
+    ]
+    for r in results:
+        lines.append(
+            f"| `{r.name}` {r.what} | {r.params:,} ({r.nonzero:,}) | {r.size:,} | {r.gz:,} | "
+            f"{fmt(get(r.e2e, 'N', 'se'))} | {fmt(get(r.e2e, 'S', 'se'))} | "
+            f"{fmt(get(r.e2e, 'S', 'ppv'))} | {fmt(get(r.e2e, 'V', 'se'))} | "
+            f"{fmt(get(r.e2e, 'V', 'ppv'))} | {fmt(get(r.e2e, 'F', 'se'))} | "
+            f"{macro_f1(r.e2e):.2f} | {macro_f1(r.ref):.2f} | {accuracy(r.e2e):.2f} | "
+            f"{r.latency_us:.1f} |")
+    lines += [
+        "",
+        "Pruning zeroes weights but the ONNX file stores them densely, so it shows only in "
+        "the gzip column (what a compressed download would weigh).",
+        "",
+        f"Whole classifier path for the shipped model (causal features in Python plus the "
+        f"model), record {DS2[0]}: {shipped.pipeline_us:.1f} us of CPU per beat, i.e. a "
+        "30-minute record in well under a second.",
+        "",
+        f"## Shipped model `{shipped.name}` in detail",
+        "",
+        "### End to end (detector + classifier)",
+        "",
+        *class_table(shipped.e2e),
+        "",
+        *confusion_table(shipped.e2e, e2e=True),
+        "",
+        "### Classifier alone, on the reference beat positions",
+        "",
+        *class_table(shipped.ref),
+        "",
+        *confusion_table(shipped.ref, e2e=False),
+        "",
+    ]
+    if fp32:
+        lines += [
+            "### float32 and int8 side by side (end to end)",
+            "",
+            "| class | float32 Se | int8 Se | float32 +P | int8 +P | float32 F1 | int8 F1 |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for a, b in zip(class_scores(fp32.e2e), class_scores(shipped.e2e), strict=True):
+            lines.append(f"| {a.label} | {fmt(a.se)} | {fmt(b.se)} | {fmt(a.ppv)} | {fmt(b.ppv)} "
+                         f"| {fmt(a.f1)} | {fmt(b.f1)} |")
+        lines.append("")
+    lines += [
+        "### Per record (shipped model, end to end)",
+        "",
+        "Se per class in % (beats of that class in brackets); the data tests check a few "
+        "of these records against these figures with a stated margin.",
+        "",
+        "| record | beats | N Se | S Se | V Se | F Se | extra detections |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, cm in shipped.per_record.items():
+        cells = []
+        for c in range(4):
+            n = int(cm[c, :].sum())
+            cells.append(f"{100 * cm[c, c] / n:.1f} ({n})" if n else "-")
+        lines.append(f"| {name} | {int(cm[:5, :].sum())} | " + " | ".join(cells)
+                     + f" | {int(cm[5, :5].sum())} |")
+    lines += [
+        "",
+        "## What was tried (the bar is not met)",
+        "",
+        "Each step was judged on the DS1 out-of-fold score. In the interest of full "
+        "disclosure: DS2 was also run after steps 1, 3 and 5 to check the pipeline, and three "
+        "changes were made after such a run (dropping F from the selection score, step 2; "
+        "putting distillation to a DS1 test against labels-only training, step 4; the "
+        "schedule fix, step 5). Each was decided on DS1 (reasons below), but they were "
+        "prompted by a DS2 look, so read the DS2 figures as possibly a little optimistic.",
+        "",
+        "1. Window + RR context, running template of all previous beats, class-weighted "
+        "cross-entropy, offsets chosen on macro F1 of N S V F: V close to the bar, S far "
+        "below it, and a large positive F offset (many N beats called F).",
+        "2. Template of non-premature beats only, a feature RR before / the RR before it, "
+        "offsets on N S V only (F is 413 DS1 beats, 373 from one patient): DS1 out-of-fold "
+        "score within noise of step 1.",
+        "3. Time-stretch augmentation and weight averaging (EMA): the best DS1 out-of-fold "
+        "score of the three, by about one point.",
+        "4. Distillation measured against the same student trained on labels alone, on "
+        "the DS1 out-of-fold score, which decides the shipped student (see above).",
+        "5. A methodology fix found on DS1 grounds: the final models had been trained for the "
+        "epoch at which the CV curve peaked, with offsets fitted to the full-length fold "
+        "models; the final models now keep the fold models' schedule, and weight "
+        "initialisation is seeded (torch's own seed is random per process), so a rerun "
+        "gives byte-identical models.",
+        "",
+        "Where it fails: S. DS1 has 927 S beats from a few patients (383 of them in record "
+        "209), and the out-of-fold S +P in DS1 is already below 25 %: premature normal beats "
+        "(sinus arrhythmia) and S beats look alike at 130 Hz on one lead, so the prior "
+        "correction buys S Se with many false S. On DS2 most S beats are in record 232, "
+        "whose atrial premature beats follow long pauses and are barely premature; they are "
+        "called N. Compare the teacher, the student trained on labels alone and the "
+        "distilled student in the variants table: none comes near the S bar, which says the "
+        "limit is the data and the features more than the student's size. Next steps worth "
+        "trying: more S examples (INCART, SVDB: 128 Hz, close to the strap's rate), a "
+        "patient-adaptive stage that learns each patient's own normal beat and RR over the "
+        "first minutes, and P-wave features from a higher-resolution lead.",
+        "",
+        "## Limits",
+        "",
+        "- Trained on 22 patients of one 1970s-80s database, lead MLII; a chest strap's "
+        "lead is close to it but not the same. Q (unknown/paced) is barely learnt: paced "
+        "records are excluded and DS1 holds 8 Q beats.",
+        "- F (fusion) is rare and its morphology in between N and V; its figures are poor "
+        "in every published inter-patient study and here too.",
+        "- Beats in stretches the signal-quality stage marks unreadable should not be "
+        "trusted whatever their label.",
+        "",
+        "Data: Moody GB, Mark RG. The impact of the MIT-BIH Arrhythmia Database. IEEE Eng in "
+        "Med and Biol 20(3):45-50 (2001); Goldberger A, et al. PhysioBank, PhysioToolkit, and "
+        "PhysioNet. Circulation 101(23):e215-e220 (2000).",
+    ]
+    return lines
+
+
+if __name__ == "__main__":
+    sys.exit(main())

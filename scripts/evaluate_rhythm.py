@@ -1,0 +1,628 @@
+"""Score ecgmon's rhythm analysis, signal quality and alerts on real annotated ECG.
+
+Every record is resampled to 130 Hz (what the strap delivers), its beats are found
+by ecgmon's streaming QRS detector, labelled (``--labels``), and streamed with the
+signal through the quality, VF and rhythm stages and the alert manager, exactly as
+live. Then:
+
+* MIT-BIH Arrhythmia (48 records): episode and duration sensitivity (Se) and positive
+  predictivity (+P) per rhythm against the reference rhythm labels (``(AFIB``/``(AFL``
+  -> af, ``(SBR`` -> brady, ``(B``, ``(T``, ``(VT`` -> 3+ V runs, ``(SVTA`` -> svt,
+  ``(VFL`` -> vf) and, for pauses and couplets, which have no rhythm label, against
+  the reference beats (RR > 2 s; exactly two V beats in a row). AF duration Se and
+  specificity on the 8 AF records, false AF episodes per 24 h on the other 40.
+* CUDB (35 records): every VF onset (``[``) alerted within 5 s?
+* NSTDB 118/119 at each SNR: false alarms per hour (alerts absent from the clean
+  record's run and from its reference), and the share of the noisy segments reported
+  unreadable.
+
+``--labels reference`` labels each detected beat with the AAMI class of the
+reference beat within 150 ms (unmatched detections are Q): it isolates the rhythm
+logic from the beat classifier. ``--labels model`` uses ecgmon's beat classifier.
+
+    python scripts/evaluate_rhythm.py --data-dir ../shared/data --labels reference
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from monitor.classify.alerts import Alert, AlertManager
+from monitor.classify.beat import ClassifiedBeat
+from monitor.classify.rhythm import Episode, final_episodes, make_beats, run_rhythm
+from monitor.evaluation import (
+    AAMI_CLASS,
+    DS1,
+    MITDB_RECORDS,
+    NSTDB_RECORDS,
+    PACED,
+    default_data_dir,
+    load_reference,
+)
+from monitor.signal import WORKING_FS
+from monitor.signal.qrs import detect_qrs
+from monitor.signal.resample import resample_record
+
+AF_RECORDS = ("201", "202", "203", "210", "217", "219", "221", "222")
+RHYTHM_KIND = {
+    "(AFIB": "af", "(AFL": "af", "(SBR": "brady", "(B": "bigeminy", "(T": "trigeminy",
+    "(VT": "vrun", "(SVTA": "svt", "(VFL": "vf",
+}
+"""Reference rhythm label -> the ecgmon episode kind scored against it."""
+OUR_KIND = {"triplet": "vrun", "nsvt": "vrun", "vt": "vrun"}
+"""ecgmon kinds pooled for scoring (3+ V runs are all '(VT' in MIT-BIH)."""
+SCORED = ("af", "brady", "bigeminy", "trigeminy", "vrun", "svt", "pause", "couplet", "vf")
+TOLERANCE_S = 0.2
+"""Intervals are widened by this much each side before matching short episodes."""
+VF_ALERT_S = 5.0
+
+Interval = tuple[float, float]
+
+MEASURED: dict[str, float] = {}
+"""Headline figures collected while the sections are written, for the goals table."""
+
+
+@dataclass
+class Tally:
+    ref_n: int = 0
+    ref_hit: int = 0
+    det_n: int = 0
+    det_hit: int = 0
+    ref_s: float = 0.0
+    det_s: float = 0.0
+    overlap_s: float = 0.0
+
+    def add(self, ref: list[Interval], det: list[Interval]) -> None:
+        self.ref_n += len(ref)
+        self.det_n += len(det)
+        self.ref_hit += sum(any(_overlaps(r, d) for d in det) for r in ref)
+        self.det_hit += sum(any(_overlaps(d, r) for r in ref) for d in det)
+        self.ref_s += sum(b - a for a, b in ref)
+        self.det_s += sum(b - a for a, b in det)
+        self.overlap_s += _overlap_total(ref, det)
+
+
+@dataclass
+class RecordResult:
+    name: str
+    duration_s: float
+    episodes: list[Episode]
+    alerts: list[Alert]
+    unreadable_s: float
+    truth: dict[str, list[Interval]] = field(default_factory=dict)
+
+
+def _overlaps(a: Interval, b: Interval) -> bool:
+    return a[0] - TOLERANCE_S <= b[1] and b[0] - TOLERANCE_S <= a[1]
+
+
+def _merge(intervals: list[Interval]) -> list[Interval]:
+    out: list[Interval] = []
+    for a, b in sorted(intervals):
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
+
+
+def _overlap_total(ref: list[Interval], det: list[Interval]) -> float:
+    total = 0.0
+    for a, b in _merge(ref):
+        for c, d in _merge(det):
+            total += max(0.0, min(b, d) - max(a, c))
+    return total
+
+
+def rhythm_truth(ref_samples: np.ndarray, notes: Sequence[str], fs: float,
+                 duration_s: float) -> dict[str, list[Interval]]:
+    """Reference rhythm intervals per scored kind (a label lasts until the next one)."""
+    truth: dict[str, list[Interval]] = defaultdict(list)
+    times = [float(s) / fs for s in ref_samples] + [duration_s]
+    for i, note in enumerate(notes):
+        kind = RHYTHM_KIND.get(note)
+        if kind is not None:
+            truth[kind].append((times[i], times[i + 1]))
+        if note == "(AFL":
+            truth["afl_only"].append((times[i], times[i + 1]))
+        if note == "(BII":
+            truth["bii_only"].append((times[i], times[i + 1]))
+    return truth
+
+
+def beat_truth(beat_samples: np.ndarray, symbols: Sequence[str] | np.ndarray, fs: float
+               ) -> dict[str, list[Interval]]:
+    """Pauses (RR > 2 s) and couplets (exactly two V in a row) from reference beats."""
+    t = np.asarray(beat_samples, dtype=np.float64) / fs
+    cls = [AAMI_CLASS.get(s, "Q") for s in symbols]
+    pauses = [(float(t[i - 1]), float(t[i])) for i in range(1, len(t)) if t[i] - t[i - 1] > 2.0]
+    couplets: list[Interval] = []
+    i = 0
+    while i < len(cls):
+        if cls[i] == "V":
+            j = i
+            while j + 1 < len(cls) and cls[j + 1] == "V":
+                j += 1
+            if j - i == 1:
+                couplets.append((float(t[i]), float(t[j])))
+            i = j + 1
+        else:
+            i += 1
+    return {"pause": pauses, "couplet": couplets}
+
+
+def reference_labels(peaks: np.ndarray, beat_samples: np.ndarray, symbols: np.ndarray,
+                     ref_fs: float) -> list[str]:
+    """AAMI class of the nearest reference beat within 150 ms of each detection, else Q."""
+    t = np.asarray(peaks, dtype=np.float64) / WORKING_FS
+    rt = np.asarray(beat_samples, dtype=np.float64) / ref_fs
+    if rt.size == 0:
+        return ["Q"] * len(t)
+    j = np.clip(np.searchsorted(rt, t), 1, len(rt) - 1)
+    left, right = rt[j - 1], rt[j]
+    nearest = np.where(np.abs(t - left) <= np.abs(t - right), j - 1, j)
+    ok = np.abs(rt[nearest] - t) <= 0.150
+    return [AAMI_CLASS.get(str(symbols[k]), "Q") if good else "Q"
+            for k, good in zip(nearest, ok, strict=True)]
+
+
+Labeller = Callable[[np.ndarray, np.ndarray, "RefLike"], list[ClassifiedBeat]]
+
+
+class RefLike:
+    """The parts of a reference record the labellers need."""
+
+    def __init__(self, fs: float, beat_samples: np.ndarray, beat_symbols: np.ndarray) -> None:
+        self.fs, self.beat_samples, self.beat_symbols = fs, beat_samples, beat_symbols
+
+
+def reference_labeller(x: np.ndarray, peaks: np.ndarray, ref: RefLike) -> list[ClassifiedBeat]:
+    labels = reference_labels(peaks, ref.beat_samples, ref.beat_symbols, ref.fs)
+    return make_beats(peaks, labels, WORKING_FS)
+
+
+def _find_classifier() -> object | None:
+    """The module of ecgmon's beat classifier (it has `classify_beats` or a
+    `BeatClassifier`), wherever in monitor.classify it lives; imported lazily."""
+    import importlib
+    import pkgutil
+
+    import monitor.classify as package
+
+    mine = {"rhythm", "rhythm_stage", "alerts", "vf", "episode_export", "beat"}
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name in mine:
+            continue
+        module = importlib.import_module(f"monitor.classify.{info.name}")
+        if callable(getattr(module, "classify_beats", None)) or isinstance(
+                getattr(module, "BeatClassifier", None), type):
+            return module
+    return None
+
+
+def model_labeller() -> Labeller:
+    """Beats labelled by ecgmon's beat classifier; exits clearly when it is not there.
+
+    The classifier reads the runtime-filtered 130 Hz ECG (`filter_ecg`), as it was
+    trained on."""
+    from monitor.signal.filters import filter_ecg
+
+    module = _find_classifier()
+    if module is None:
+        print("--labels model: ecgmon's beat classifier (classify_beats / BeatClassifier in "
+              "monitor.classify) is not in this tree yet; use --labels reference",
+              file=sys.stderr)
+        raise SystemExit(2)
+
+    def label(x: np.ndarray, peaks: np.ndarray, ref: RefLike) -> list[ClassifiedBeat]:
+        filtered = filter_ecg(x, WORKING_FS)
+        whole = getattr(module, "classify_beats", None)
+        if callable(whole):
+            beats = list(whole(filtered, peaks, WORKING_FS))
+        else:
+            classifier = module.BeatClassifier()  # type: ignore[attr-defined]
+            beats = list(classifier.process(filtered, peaks)) + list(classifier.flush())
+        if len(beats) != len(peaks):
+            raise SystemExit(f"--labels model: the classifier returned {len(beats)} beats "
+                             f"for {len(peaks)} R-peaks")
+        return beats
+
+    return label
+
+
+def run_one(name: str, samples_uv: np.ndarray, fs: float, ref: RefLike,
+            labeller: Labeller, raw_events: bool = False) -> tuple[list[Episode], list[Alert]]:
+    x = resample_record(samples_uv, fs, WORKING_FS)
+    peaks = detect_qrs(x, WORKING_FS)
+    beats = labeller(x, peaks, ref)
+    events = run_rhythm(x, WORKING_FS, beats)
+    alerts = AlertManager().process(events)
+    return (events if raw_events else final_episodes(events)), alerts
+
+
+def intervals(episodes: list[Episode], kind: str) -> list[Interval]:
+    return [(e.start_s, e.end_s) for e in episodes if OUR_KIND.get(e.kind, e.kind) == kind]
+
+
+def evaluate_mitdb(folder: Path, records: Sequence[str], labeller: Labeller
+                   ) -> list[RecordResult]:
+    results = []
+    for rec in records:
+        ref = load_reference(folder / rec)
+        episodes, alerts = run_one(rec, ref.samples_uv, ref.fs,
+                                   RefLike(ref.fs, ref.beat_samples, ref.beat_symbols), labeller)
+        truth = rhythm_truth(ref.rhythm_samples, ref.rhythm_notes, ref.fs, ref.duration_s)
+        truth.update(beat_truth(ref.beat_samples, ref.beat_symbols, ref.fs))
+        # No beats are annotated during flutter: those gaps are VF, not pauses.
+        truth["pause"] = [p for p in truth["pause"]
+                          if not any(_overlaps(p, v) for v in truth.get("vf", []))]
+        unreadable = sum(e.duration_s for e in episodes if e.kind == "unreadable")
+        results.append(RecordResult(rec, ref.duration_s, episodes, alerts, unreadable,
+                                    dict(truth)))
+        print(f"  mitdb {rec}: {len(episodes)} episodes, {len(alerts)} alerts", file=sys.stderr)
+    return results
+
+
+def pct(a: float, b: float) -> str:
+    return f"{100.0 * a / b:.1f}" if b > 0 else "n/a"
+
+
+def mitdb_tables(results: list[RecordResult], title: str) -> list[str]:
+    lines = [f"### {title}", "",
+             "| rhythm | ref episodes | Se ep % | detected | +P ep % | ref min | Se dur % "
+             "| +P dur % |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for kind in SCORED:
+        t = Tally()
+        for r in results:
+            t.add(r.truth.get(kind, []), intervals(r.episodes, kind))
+        if t.ref_n == 0 and t.det_n == 0:
+            continue
+        if title.startswith("All"):
+            for key, num, den in (("se_ep", t.ref_hit, t.ref_n), ("p_ep", t.det_hit, t.det_n),
+                                  ("se_dur", t.overlap_s, t.ref_s),
+                                  ("p_dur", t.overlap_s, t.det_s)):
+                if den > 0:
+                    MEASURED[f"{kind}.{key}"] = 100.0 * num / den
+        lines.append(f"| {kind} | {t.ref_n} | {pct(t.ref_hit, t.ref_n)} | {t.det_n} | "
+                     f"{pct(t.det_hit, t.det_n)} | {t.ref_s / 60:.1f} | {pct(t.overlap_s, t.ref_s)}"
+                     f" | {pct(t.overlap_s, t.det_s)} |")
+    return [*lines, ""]
+
+
+def af_section(results: list[RecordResult]) -> list[str]:
+    lines = ["### AF", "",
+             "| record | ref AF min | detected AF min | duration Se % | specificity % | "
+             "+P dur % | unreadable % |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    tot = Tally()
+    non_af_time = false_time = 0.0
+    for r in results:
+        if r.name not in AF_RECORDS:
+            continue
+        ref, det = r.truth.get("af", []), intervals(r.episodes, "af")
+        t = Tally()
+        t.add(ref, det)
+        tot.add(ref, det)
+        neg = r.duration_s - t.ref_s
+        false = t.det_s - t.overlap_s
+        non_af_time += neg
+        false_time += false
+        lines.append(f"| {r.name} | {t.ref_s / 60:.1f} | {t.det_s / 60:.1f} | "
+                     f"{pct(t.overlap_s, t.ref_s)} | {pct(neg - false, neg)} | "
+                     f"{pct(t.overlap_s, t.det_s)} | {pct(r.unreadable_s, r.duration_s)} |")
+    n_af = sum(r.name in AF_RECORDS for r in results)
+    lines.append(f"| **all {n_af}** | {tot.ref_s / 60:.1f} | {tot.det_s / 60:.1f} | "
+                 f"**{pct(tot.overlap_s, tot.ref_s)}** | "
+                 f"**{pct(non_af_time - false_time, non_af_time)}** | "
+                 f"{pct(tot.overlap_s, tot.det_s)} | |")
+    others = [r for r in results if r.name not in AF_RECORDS]
+    hours = sum(r.duration_s for r in others) / 3600.0
+    n_false = sum(len(intervals(r.episodes, "af")) for r in others)
+    if tot.ref_s > 0 and non_af_time > 0:
+        MEASURED["af.se_dur8"] = 100.0 * tot.overlap_s / tot.ref_s
+        MEASURED["af.spec8"] = 100.0 * (non_af_time - false_time) / non_af_time
+    if hours > 0:
+        MEASURED["af.false_per_24h"] = 24.0 * n_false / hours
+    where = ", ".join(f"{r.name} ({len(intervals(r.episodes, 'af'))})" for r in others
+                      if intervals(r.episodes, "af"))
+    afl = Tally()
+    for r in results:
+        afl.add(r.truth.get("afl_only", []), intervals(r.episodes, "af"))
+    if afl.ref_s > 0:
+        lines += ["", f"Atrial flutter alone (`(AFL`, {afl.ref_s / 60:.1f} min): "
+                  f"{pct(afl.overlap_s, afl.ref_s)}% of it is inside an ecgmon AF episode "
+                  "(flutter with a fixed conduction ratio is regular, which RR irregularity "
+                  "cannot see)."]
+    bii = Tally()
+    for r in results:
+        bii.add(r.truth.get("bii_only", []), intervals(r.episodes, "pause"))
+    if bii.ref_n > 0:
+        lines += ["", f"2nd-degree block (`(BII`, {bii.ref_n} episodes, {bii.ref_s / 60:.1f} min) "
+                  "has no rule of its own; "
+                  f"{bii.ref_hit} of its episodes contain an ecgmon pause."]
+    vf_free = [r for r in results if not r.truth.get("vf")]
+    paced = [r for r in vf_free if r.name in PACED]
+    n_vf = sum(len(intervals(r.episodes, "vf")) for r in vf_free if r.name not in PACED)
+    n_vf_paced = sum(len(intervals(r.episodes, "vf")) for r in paced)
+    h_vf = sum(r.duration_s for r in vf_free if r.name not in PACED) / 3600.0
+    lines += ["", f"VF episodes on the {len(vf_free) - len(paced)} unpaced records without "
+              f"`(VFL`: {n_vf} in {h_vf:.1f} h; on the {len(paced)} paced records: "
+              f"{n_vf_paced}."]
+    lines += ["", f"False AF episodes on the {len(others)} records without AF: {n_false} in "
+              f"{hours:.1f} h = **{24.0 * n_false / max(hours, 1e-9):.1f} per 24 h**"
+              + (f" ({where})." if where else "."), ""]
+    return lines
+
+
+def evaluate_cudb(folder: Path, labeller: Labeller) -> list[str]:
+    from monitor.recording import import_wfdb
+
+    wfdb = import_wfdb("reading cudb")
+    names = (folder / "RECORDS").read_text().split()
+    rows = ["| record | VF onsets | alerted within 5 s | latencies s | false VF episodes |",
+            "| --- | ---: | ---: | --- | ---: |"]
+    onsets_all = hit_all = 0
+    held_out = [0, 0]
+    latencies: list[float] = []
+    false_total = 0
+    minutes = 0.0
+    for name in names:
+        rec = wfdb.rdrecord(str(folder / name))
+        ann = wfdb.rdann(str(folder / name), "atr")
+        x = np.asarray(rec.p_signal[:, 0], dtype=np.float64) * 1000.0
+        x = np.where(np.isfinite(x), x, 0.0)
+        syms = np.asarray(ann.symbol)
+        samples = np.asarray(ann.sample)
+        beat = np.isin(syms, list(AAMI_CLASS))
+        ref = RefLike(float(rec.fs), samples[beat], syms[beat])
+        events, _ = run_one(name, x, float(rec.fs), ref, labeller, raw_events=True)
+        episodes = final_episodes(events)
+        confirmed = {e.id: e.end_s for e in events if not e.final}
+        duration = len(x) / rec.fs
+        minutes += duration / 60
+        vf_ref: list[Interval] = []
+        start = None
+        for s, t in zip(syms, samples, strict=True):
+            if s == "[":
+                start = t / rec.fs
+            elif s == "]" and start is not None:
+                vf_ref.append((start, t / rec.fs))
+                start = None
+        if start is not None:
+            vf_ref.append((start, duration))
+        vf_eps = [e for e in episodes if e.kind == "vf"]
+        hits, lat = 0, []
+        for onset, _end in vf_ref:
+            # In time: a VF episode confirmed by onset + 5 s and still going at the onset
+            # (one confirmed earlier, e.g. during a VT labelled otherwise, counts at 0 s).
+            confirm = [confirmed[e.id] for e in vf_eps
+                       if confirmed.get(e.id, np.inf) <= onset + VF_ALERT_S and e.end_s >= onset]
+            if confirm:
+                hits += 1
+                lat.append(max(0.0, min(confirm) - onset))
+        false_eps = [e for e in vf_eps if not any(_overlaps((e.start_s, e.end_s), r)
+                                                   for r in vf_ref)]
+        false_total += len(false_eps)
+        onsets_all += len(vf_ref)
+        hit_all += hits
+        if int(name[2:]) % 2 == 0:
+            held_out[0] += len(vf_ref)
+            held_out[1] += hits
+        latencies += [v for v in lat if np.isfinite(v)]
+        rows.append(f"| {name} | {len(vf_ref)} | {hits} | "
+                    f"{', '.join(f'{v:.1f}' for v in lat) or '-'} | {len(false_eps)} |")
+        print(f"  cudb {name}: {hits}/{len(vf_ref)}", file=sys.stderr)
+    med = f"{np.median(latencies):.1f}" if latencies else "n/a"
+    if onsets_all:
+        MEASURED["vf.se"] = 100.0 * hit_all / onsets_all
+    return [
+        f"VF onsets alerted within {VF_ALERT_S:.0f} s: **{hit_all}/{onsets_all} = "
+        f"{pct(hit_all, onsets_all)}%** (even-numbered records, not used to choose the VF "
+        f"thresholds: {held_out[1]}/{held_out[0]} = {pct(held_out[1], held_out[0])}%); "
+        f"median alert latency {med} s. VF episodes outside the reference VF: "
+        f"{false_total} in {minutes / 60:.1f} h.", "", *rows, ""]
+
+
+def evaluate_nstdb(folder: Path, mitdb: Path, labeller: Labeller) -> list[str]:
+    clean_alerts: dict[str, list[Alert]] = {}
+    for base in ("118", "119"):
+        ref = load_reference(mitdb / base)
+        _, clean_alerts[base] = run_one(base, ref.samples_uv, ref.fs,
+                                        RefLike(ref.fs, ref.beat_samples, ref.beat_symbols),
+                                        labeller)
+    rows = ["| record | SNR dB | alerts | false alarms | false / h | noisy segments unreadable % "
+            "| clean segments unreadable % | false alarm kinds |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    by_snr: dict[str, list[float]] = defaultdict(list)
+    for name in NSTDB_RECORDS:
+        ref = load_reference(folder / name)
+        episodes, alerts = run_one(name, ref.samples_uv, ref.fs,
+                                   RefLike(ref.fs, ref.beat_samples, ref.beat_symbols), labeller)
+        truth = rhythm_truth(ref.rhythm_samples, ref.rhythm_notes, ref.fs, ref.duration_s)
+        truth.update(beat_truth(ref.beat_samples, ref.beat_symbols, ref.fs))
+        clean = clean_alerts[name[:3]]
+        false = []
+        for a in alerts:
+            kind = OUR_KIND.get(a.kind, a.kind)
+            in_clean = any(c.kind == a.kind and abs(c.episode_start_s - a.episode_start_s) < 10.0
+                           for c in clean)
+            in_truth = any(_overlaps((a.episode_start_s, a.raised_s), r)
+                           for r in truth.get(kind, []))
+            if not (in_clean or in_truth):
+                false.append(a)
+        hours = ref.duration_s / 3600.0
+        noisy, clean_s = _segment_unreadable(episodes, ref.duration_s)
+        snr = name[4:].replace("_", "-")
+        by_snr[snr].append(len(false) / hours)
+        kinds = ", ".join(sorted({a.kind for a in false})) or "-"
+        rows.append(f"| {name} | {snr} | {len(alerts)} | {len(false)} | {len(false) / hours:.1f} "
+                    f"| {noisy:.1f} | {clean_s:.1f} | {kinds} |")
+        print(f"  nstdb {name}: {len(false)} false alarms", file=sys.stderr)
+    summary = ", ".join(f"{snr} dB: {np.mean(v):.1f}" for snr, v in by_snr.items())
+    MEASURED["nstdb.max_false_6db_up"] = max(
+        float(np.mean(v)) for snr, v in by_snr.items() if int(snr) >= 6)
+    return [f"False alarms per hour by SNR (mean of 118 and 119): {summary}.", "", *rows, ""]
+
+
+def _segment_unreadable(episodes: list[Episode], duration_s: float) -> tuple[float, float]:
+    """% of the noisy and of the clean NSTDB segments covered by unreadable episodes."""
+    t = np.arange(int(duration_s)) + 0.5
+    after = t - 300.0
+    noisy = (after >= 0) & ((after // 120) % 2 == 0)
+    bad = np.zeros(t.size, dtype=bool)
+    for e in episodes:
+        if e.kind == "unreadable":
+            bad[int(e.start_s): int(np.ceil(e.end_s))] = True
+    return 100.0 * bad[noisy].mean(), 100.0 * bad[~noisy].mean()
+
+
+GOALS: tuple[tuple[str, str, str, float, bool], ...] = (
+    ("AF duration Se, records with AF", "af.se_dur8", ">=", 95.0, True),
+    ("AF duration specificity, records with AF", "af.spec8", ">=", 95.0, True),
+    ("false AF episodes per 24 h, records without AF", "af.false_per_24h", "<", 1.0, False),
+    ("VF onsets alerted within 5 s (CUDB)", "vf.se", ">=", 95.0, True),
+    ("pause episode Se", "pause.se_ep", ">=", 95.0, True),
+    ("pause episode +P", "pause.p_ep", ">=", 90.0, True),
+    ("sinus bradycardia episode Se ((SBR)", "brady.se_ep", ">=", 95.0, True),
+    ("sinus bradycardia episode +P ((SBR)", "brady.p_ep", ">=", 90.0, True),
+    ("bigeminy episode Se", "bigeminy.se_ep", ">=", 95.0, True),
+    ("bigeminy episode +P", "bigeminy.p_ep", ">=", 90.0, True),
+    ("trigeminy episode Se", "trigeminy.se_ep", ">=", 95.0, True),
+    ("trigeminy episode +P", "trigeminy.p_ep", ">=", 90.0, True),
+    ("ventricular runs (3+ V, (VT) episode Se", "vrun.se_ep", ">=", 95.0, True),
+    ("ventricular runs (3+ V, (VT) episode +P", "vrun.p_ep", ">=", 90.0, True),
+    ("couplet episode Se", "couplet.se_ep", ">=", 95.0, True),
+    ("couplet episode +P", "couplet.p_ep", ">=", 90.0, True),
+    ("NSTDB false alarms per hour at 6 dB and above (worst SNR)", "nstdb.max_false_6db_up",
+     "<=", 1.0, False),
+)
+
+
+WHY = """### Why goals are missed (causes found by looking at the episodes, not tuned away)
+
+- **With model labels**, every ectopy-based row (V runs, couplets, bigeminy, trigeminy,
+  SVT) also carries the beat classifier's errors: a few false V or S beats make false
+  runs and patterns, missed V beats split them. docs/RHYTHM-reference.md runs the same
+  rules on the reference classes, so the difference between the two reports is the
+  classifier's share. The causes below were found with reference labels.
+
+- **Pause +P**: the false pauses are spread over records (208, 232, 108, 201, 203, ...) and
+  are RR intervals just over 2 s where the QRS detector missed a beat; the rhythm rules
+  see only the detected beats.
+- **3+ V runs Se**: the missed `(VT` episodes are mostly in 205 and 203, where a V beat of
+  the run is missed or unmatched by the detector, splitting the run.
+- **Sinus bradycardia +P**: MIT-BIH labels `(SBR` in record 232 only, yet a mean rate
+  below 60/min for 10 s occurs in many records (113, 101, 115, 231 with its 2:1 block,
+  ...); those episodes count as false here although the rate rule holds (setting
+  `RhythmConfig.brady_bpm` to 50, as the 2018 guideline allows, would report fewer).
+- **Trigeminy / bigeminy +P**: the extra episodes are mostly in records with dense PVCs
+  (208, 106, 233) whose ventricular patterns the annotators often left as `(N`; the rule
+  needs only 3 cycles (4 cycles lost far more sensitivity than it gained on DS1).
+- **AF**: record 217 is paced (paced beats are class Q, so their intervals are not N-N)
+  and 40% of it is read as noise; 222 mixes AF, flutter with regular block and nodal
+  rhythm, and flutter with a fixed block is regular, so RR irregularity cannot see it;
+  210 and 221 have AF with irregularity close to the threshold (median |dRR| / RR about
+  0.09-0.10) and frequent V beats. Episode Se is low because many reference AF/AFL
+  episodes are shorter than the 30 s an AF episode needs. False AF outside AF records
+  comes mostly from runs of missed or extra beats in noisy records (108, 123). Leaving
+  intervals over 1.7x the recent median out of the statistic (a missed beat) was chosen
+  on DS1, where it raised AF +P; on all 8 records it costs about 1.5 points of Se.
+  Intervals between S beats count for AF (a classifier calls many AF beats S: on DS1 with
+  model labels this raised AF Se from 86 to 93%); the price is specificity where atrial
+  ectopy is dense (with reference labels, all 8 records: about 87% before, 82% after).
+- **VF (CUDB)**: missed onsets are in stretches the VF features do not yet call VF-like
+  (very noisy VF, cu06 and cu30), an onset at the very start of a record (cu21: the
+  detector needs a 4 s window), and a slow onset (cu07: confirmed after 8 s). VF episodes
+  outside the reference VF are mostly fast VT and paced records (107, 217).
+- **NSTDB below 6 dB**: electrode-motion noise at 0 dB can look like VF to the QRS-free
+  detector, which on purpose is not vetoed by the noise verdict (real VF reads as noise
+  too); those are the VF false alarms at 0 and -6 dB, with a few pauses from missed beats.
+"""
+
+
+def goals_section() -> list[str]:
+    """The issue's goals against what this run measured (met / missed by how much)."""
+    lines = ["## Goals (issue 6) against this run", "",
+             "| goal | target | measured | verdict |", "| --- | ---: | ---: | --- |"]
+    for name, key, op, target, percent in GOALS:
+        if key not in MEASURED:
+            continue
+        value = MEASURED[key]
+        ok = {">=": value >= target, "<": value < target, "<=": value <= target}[op]
+        unit = "%" if percent else ""
+        verdict = "met" if ok else f"missed by {abs(value - target):.1f}{unit}"
+        lines.append(f"| {name} | {op} {target:g}{unit} | {value:.1f}{unit} | {verdict} |")
+    return [*lines, "", *WHY.splitlines(), ""]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", type=Path, default=default_data_dir())
+    parser.add_argument("--labels", choices=["model", "reference"], default="model")
+    parser.add_argument("--records", nargs="*", help="MIT-BIH records (default: all 48)")
+    parser.add_argument("--skip", nargs="*", default=[], choices=["mitdb", "cudb", "nstdb"])
+    parser.add_argument("--out", type=Path, default=Path("docs/RHYTHM.md"))
+    args = parser.parse_args(argv)
+    labeller = reference_labeller if args.labels == "reference" else model_labeller()
+    started = time.time()
+    doc = ["# Rhythm analysis, signal quality and alerts: measured", "",
+           "Produced by `python scripts/evaluate_rhythm.py --data-dir "
+           f"{args.data_dir} --labels {args.labels}` "
+           f"({platform.python_version()}, {time.strftime('%Y-%m-%d')}). Do not edit by hand.", "",
+           f"**Beat labels: {args.labels}.** " + (
+               "Each detected beat takes the AAMI class of the reference beat within 150 ms "
+               "(unmatched detections are Q): these figures isolate the rhythm logic from the "
+               "beat classifier; with ecgmon's own classifier they will be lower where it "
+               "mislabels beats." if args.labels == "reference" else
+               "Beat classes come from ecgmon's own beat classifier."), "",
+           "Everything runs at 130 Hz on lead MLII (CUDB: its single lead), beats from "
+           "ecgmon's streaming QRS detector, streamed in 10 s chunks. Episodes are matched "
+           f"by overlap (intervals widened by {TOLERANCE_S} s); duration Se = overlap / "
+           "reference time, duration +P = overlap / detected time. Unreadable stretches "
+           "count as missed.", "",
+           "How the thresholds were chosen, never on the figures below: signal quality on "
+           "DS1 records mixed with the NSTDB noise-only recordings (`scripts/tune_quality.py`"
+           "), not on the NSTDB 118/119 test files; the VF detector on the odd-numbered "
+           "CUDB records and 12 DS1 records (the even-numbered CUDB records are reported "
+           "apart as held out); AF irregularity and the bigeminy/trigeminy cycle count on "
+           "DS1 with reference labels. The tables show DS1 and the other records apart.", ""]
+    intro_end = len(doc)
+    if "mitdb" not in args.skip:
+        records = args.records or list(MITDB_RECORDS)
+        results = evaluate_mitdb(args.data_dir / "mitdb", records, labeller)
+        doc += ["## MIT-BIH Arrhythmia Database", ""]
+        doc += mitdb_tables(results, f"All {len(results)} records")
+        ds1 = [r for r in results if r.name in DS1]
+        if ds1 and len(ds1) != len(results):
+            doc += mitdb_tables(ds1, "DS1 records only (where thresholds were chosen)")
+            doc += mitdb_tables([r for r in results if r.name not in DS1],
+                                "Records outside DS1 (never used for choosing thresholds)")
+        doc += af_section(results)
+        unread = sum(r.unreadable_s for r in results) / max(1e-9, sum(r.duration_s
+                                                                       for r in results))
+        doc += [f"Share of MIT-BIH time reported unreadable: {100 * unread:.2f}%.", ""]
+    if "cudb" not in args.skip:
+        doc += ["## CUDB: ventricular fibrillation onsets", ""]
+        doc += evaluate_cudb(args.data_dir / "cudb", labeller)
+    if "nstdb" not in args.skip:
+        doc += ["## NSTDB: false alarms under electrode-motion noise", ""]
+        doc += evaluate_nstdb(args.data_dir / "nstdb", args.data_dir / "mitdb", labeller)
+    doc += [f"Run time {time.time() - started:.0f} s.", ""]
+    doc[intro_end:intro_end] = goals_section()
+    text = "\n".join(doc)
+    print(text)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

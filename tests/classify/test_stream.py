@@ -1,0 +1,96 @@
+"""The streaming classifier gives exactly what the offline batch gives, whatever the chunks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from monitor.classify.beat import BEAT_CLASSES, ClassifiedBeat
+from monitor.classify.classifier import BeatClassifier, classify_beats
+from monitor.classify.model import BeatModel
+from monitor.signal.filters import filter_ecg
+
+FS = 130.0
+
+
+def synthetic_ecg(seconds: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A crude ECG (Gaussian P, QRS and T waves) with irregular RR and some wide beats;
+    returns (filtered signal, R-peak indices)."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * FS)
+    t = np.arange(n) / FS
+    x = np.zeros(n)
+    peaks = []
+    r = 0.5
+    while r < seconds - 0.5:
+        wide = rng.random() < 0.15
+        width = 0.05 if wide else 0.012
+        x += (1400 if wide else 1000) * np.exp(-0.5 * ((t - r) / width) ** 2)
+        if not wide:
+            x += 120 * np.exp(-0.5 * ((t - r + 0.16) / 0.02) ** 2)
+        x += 250 * np.exp(-0.5 * ((t - r - 0.28) / 0.05) ** 2)
+        peaks.append(round(r * FS))
+        r += rng.uniform(0.55, 1.1) * (0.7 if wide else 1.0)
+    x += 30 * rng.normal(size=n)
+    return filter_ecg(x, FS), np.asarray(peaks, dtype=np.int64)
+
+
+@pytest.fixture(scope="module")
+def model() -> BeatModel:
+    return BeatModel()
+
+
+def stream(model: BeatModel, x: np.ndarray, peaks: np.ndarray, chunk: int,
+           peak_delay: int) -> list[ClassifiedBeat]:
+    """Feed chunks; each R-peak is reported `peak_delay` samples after it happened."""
+    clf = BeatClassifier(model)
+    out: list[ClassifiedBeat] = []
+    for start in range(0, x.size, chunk):
+        end = min(x.size, start + chunk)
+        due = peaks[(peaks + peak_delay >= start) & (peaks + peak_delay < end)]
+        if start == 0:
+            due = peaks[peaks + peak_delay < end]
+        out += clf.process(x[start:end], due)
+    late = peaks[peaks + peak_delay >= x.size]
+    out += clf.process(np.empty(0), late) + clf.flush()
+    return out
+
+
+@pytest.mark.parametrize(("chunk", "delay"), [(1, 0), (73, 65), (130, 130), (1300, 20), (10**6, 0)])
+def test_streaming_matches_batch(model: BeatModel, chunk: int, delay: int) -> None:
+    x, peaks = synthetic_ecg(60.0, seed=1)
+    batch = classify_beats(x, peaks, model=model)
+    streamed = stream(model, x, peaks, chunk, delay)
+    assert [b.index for b in streamed] == peaks.tolist()
+    assert [b.label for b in streamed] == [b.label for b in batch]
+    np.testing.assert_allclose([b.confidence for b in streamed],
+                               [b.confidence for b in batch], rtol=1e-5, atol=1e-6)
+    assert [b.rr_before_s for b in streamed] == [b.rr_before_s for b in batch]
+    assert [b.rr_after_s for b in streamed] == [b.rr_after_s for b in batch]
+
+
+def test_a_beat_waits_for_the_next_r_peak(model: BeatModel) -> None:
+    x, peaks = synthetic_ecg(20.0, seed=2)
+    clf = BeatClassifier(model)
+    assert clf.process(x, peaks[:1]) == []  # final only once the next R-peak is known
+    beats = clf.process(np.empty(0), peaks[1:2])
+    assert [b.index for b in beats] == [int(peaks[0])]
+    assert beats[0].rr_before_s is None
+    assert beats[0].rr_after_s == pytest.approx((peaks[1] - peaks[0]) / FS)
+    last = clf.flush()
+    assert [b.index for b in last] == [int(peaks[1])] and last[0].rr_after_s is None
+
+
+def test_labels_and_confidences_are_well_formed(model: BeatModel) -> None:
+    x, peaks = synthetic_ecg(30.0, seed=3)
+    beats = classify_beats(x, peaks, model=model)
+    assert len(beats) == peaks.size
+    assert all(b.label in BEAT_CLASSES and 0.0 < b.confidence <= 1.0 for b in beats)
+    assert all(b.time_s == pytest.approx(b.index / FS) for b in beats)
+
+
+def test_out_of_order_r_peaks_are_refused(model: BeatModel) -> None:
+    clf = BeatClassifier(model)
+    clf.process(np.zeros(500), [100, 200])
+    with pytest.raises(ValueError, match="not after"):
+        clf.process(np.zeros(10), [150])
