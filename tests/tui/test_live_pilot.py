@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from monitor.tui.app import AlertBanner, EcgTrace, MonitorApp, StatusHeader, Vitals
@@ -82,3 +83,41 @@ async def test_tui_notices_when_the_daemon_goes_away(start_daemon: StartDaemon) 
         await pilot.pause()
         app._redraw()
         assert "not connected" in text_of(app.query_one(StatusHeader))
+
+
+async def test_live_screen_on_the_whole_daemon(sock_dir: Path, synthetic_csv: Path) -> None:
+    """The daemon as `ecgmon demo` builds it: virtual strap, every installed stage, the
+    encrypted log to a temporary identity; the screen shows what those stages say."""
+    from dataclasses import replace
+
+    from monitor.daemon.config import DaemonConfig
+    from monitor.daemon.runner import build_daemon, temporary_identity
+
+    identity = temporary_identity()
+    recipients = None if identity is None else [identity.recipient]
+    config = replace(DaemonConfig(), replay=synthetic_csv, speed=20.0, loop=True,
+                     socket=sock_dir / "d.sock", log=sock_dir / "log.sqlite")
+    daemon = build_daemon(config, recipients)
+    task = asyncio.create_task(daemon.run())
+    await daemon.ready.wait()
+    stages = daemon.pipeline.summary.stages
+    app = MonitorApp(config.socket, log_path=config.log, identity=identity)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await app.wait_for(lambda s: len(s.beats) >= 10 and s.status.get("stream_s", 0) > 40)
+            await pilot.pause()
+            app._redraw()
+            letters = text_of(app.query_one(EcgTrace)).splitlines()[-1]
+            vitals = text_of(app.query_one(Vitals))
+            header = text_of(app.query_one(StatusHeader))
+            if stages["classifier"] != "none":
+                assert "?" not in letters and letters.count("N") >= 3
+            if stages["rhythm"] != "none":
+                assert "no rhythm stage" not in vitals
+            if stages["quality"] != "none":
+                assert "%" in vitals  # the quality meter
+            assert ("log: writing" in header) == (identity is not None)
+            await pilot.press("q")
+    finally:
+        daemon.stop()
+        await task
