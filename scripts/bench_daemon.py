@@ -73,7 +73,8 @@ def start_daemon(
         cmd.append("--direct")
     # stderr to a file: a pipe nobody reads would block the daemon once full.
     err = (sock.parent / "daemon.err").open("wb")
-    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
+    env = {**os.environ, "PYTHONFAULTHANDLER": "1"}  # a stuck stop dumps its stacks (below)
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, env=env)
 
 
 async def connect(sock: Path, proc: subprocess.Popen[bytes]) -> DaemonClient:
@@ -156,8 +157,16 @@ def stop(proc: subprocess.Popen[bytes]) -> float:
     try:
         proc.wait(60)
     except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+        proc.send_signal(signal.SIGABRT)  # faulthandler prints every thread's stack
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        err = Path(proc.args[proc.args.index("--socket") + 1]).parent / "daemon.err"  # type: ignore[union-attr, index, arg-type]
+        if err.exists():
+            print("daemon did not stop within 60 s; its stacks:\n" + err.read_text()[-6000:],
+                  file=sys.stderr)
         return float("inf")
     return time.monotonic() - t0
 
