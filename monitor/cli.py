@@ -18,6 +18,11 @@ from monitor.errors import EcgmonError
 
 COMMAND_MODULES: tuple[str, ...] = (
     "monitor.commands.analyze",
+    "monitor.commands.daemon",
+    "monitor.commands.tui",
+    "monitor.commands.demo",
+    "monitor.commands.config",
+    "monitor.commands.review",
     "monitor.commands.keys",
     "monitor.commands.log",
     "monitor.commands.export",

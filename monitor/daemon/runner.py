@@ -1,0 +1,130 @@
+"""Building a daemon from its config, and running it until SIGINT/SIGTERM.
+
+This is where the parts are chosen: the source (strap or replay), the pipeline's
+stages (whichever are installed) and the log writer. Each choice that falls back to
+a stand-in is reported in the daemon's status (`stages`, `source`, `storage`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import signal
+from typing import Any
+
+from monitor.daemon.config import DaemonConfig
+from monitor.daemon.service import Daemon
+from monitor.daemon.sources import ReplaySource, Source
+from monitor.errors import EcgmonError, InputError
+from monitor.pipeline import Pipeline
+from monitor.signal import WORKING_FS
+
+
+def build_source(config: DaemonConfig) -> Source:
+    """The strap (real radio, or the virtual strap for a replay) when monitor.ble is
+    installed; otherwise a replay paced directly (and saying so in its description)."""
+    strap = _strap_module()
+    if config.replay is not None:
+        if strap is not None and not config.direct:
+            return strap.StrapSource.virtual(config.replay, speed=config.speed,
+                                             fs=config.replay_fs, loop=config.loop)
+        return ReplaySource(config.replay, speed=config.speed, fs=config.replay_fs,
+                            loop=config.loop)
+    if config.strap:
+        if strap is None:
+            raise InputError("streaming from a BLE strap needs monitor.ble, which this build "
+                             "lacks; use --replay FILE")
+        return strap.StrapSource.radio(config.strap)
+    raise InputError("no source: give a strap (--strap ADDRESS_OR_NAME) or --replay FILE")
+
+
+def _strap_module() -> Any:
+    try:
+        import monitor.ble.session
+        import monitor.ble.virtual  # noqa: F401
+    except ImportError:
+        return None
+    from monitor.daemon import strap
+
+    return strap
+
+
+def build_pipeline() -> tuple[Pipeline, list[str]]:
+    """The pipeline with every stage this installation has, and why any is missing."""
+    problems: list[str] = []
+    stages: dict[str, Any] = {}
+    wanted = {
+        "classifier": ("monitor.classify.classifier", "BeatClassifier", ()),
+        "quality": ("monitor.signal.quality", "SignalQuality", (WORKING_FS,)),
+        "vf": ("monitor.classify.vf", "VfDetector", (WORKING_FS,)),
+        "rhythm": ("monitor.classify.rhythm", "RhythmAnalyzer", ()),
+        "alerts": ("monitor.classify.alerts", "AlertManager", ()),
+    }
+    for name, (module, cls, args) in wanted.items():
+        try:
+            stages[name] = getattr(importlib.import_module(module), cls)(*args)
+        except ImportError:
+            problems.append(f"{name}: not in this build")
+        except EcgmonError as exc:  # e.g. the model file is missing
+            problems.append(f"{name}: {exc}")
+    if "rhythm" in stages and "vf" not in stages:
+        stages.pop("rhythm")
+        problems.append("rhythm: needs the VF stage")
+    return Pipeline(**stages), problems
+
+
+def build_sink(config: DaemonConfig, daemon_t0: Any,
+               recipients: list[Any] | None = None) -> tuple[Any, str]:
+    """The encrypted log writer, or None and the reason the log is not written.
+
+    recipients: public keys to use instead of the recipients file (the demo's)."""
+    try:
+        from monitor.store.recipients import load_recipients
+    except ImportError:
+        return None, "the encrypted log (monitor.store) is not in this build"
+    from monitor.daemon.storage import EncryptedLogSink
+
+    reload = None
+    if recipients is None:
+        recipients = load_recipients(config.recipients_file)
+
+        def reload() -> list[Any]:
+            return load_recipients(config.recipients_file)
+    if not recipients:
+        return None, (f"no recipients in {config.recipients_file}: run `ecgmon keys init` "
+                      "(the log is not written)")
+    return EncryptedLogSink.open(config.log, recipients, daemon_t0, reload), ""
+
+
+def build_daemon(config: DaemonConfig, recipients: list[Any] | None = None) -> Daemon:
+    """A daemon with the best source, stages and log this installation has."""
+    pipeline, problems = build_pipeline()
+    daemon = Daemon(config, build_source(config), pipeline, stage_problems=problems)
+    sink, why = build_sink(config, lambda: daemon.stream_t0_ns, recipients)
+    daemon.attach_sink(sink, why)
+    return daemon
+
+
+def temporary_identity() -> Any:
+    """A fresh patient identity held in memory only (the demo's), or None without the store."""
+    try:
+        from monitor.store.keys import Identity
+    except ImportError:
+        return None
+    return Identity.generate(role="patient", label="ecgmon demo (temporary)")
+
+
+async def run_until_signalled(daemon: Daemon) -> None:
+    """Run `daemon`; SIGINT and SIGTERM make it stop cleanly."""
+    loop = asyncio.get_running_loop()
+    installed: list[signal.Signals] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, daemon.stop)
+            installed.append(sig)
+    try:
+        await daemon.run()
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)

@@ -1,0 +1,143 @@
+"""The encrypted log (monitor.store) as the daemon's log sink.
+
+Raw ECG goes into the log in blocks of BLOCK_S seconds, beats in batches with the
+blocks, episodes and alerts as they happen: one transaction per block instead of one
+per 73-sample notification. A crash loses at most the block being gathered. The
+writer needs public keys only.
+
+When the disk is full the writer keeps sealed records in memory and retries; the
+sink reports that as the storage state "full" (the daemon raises the alert), and a
+hard failure as an OSError, which stops logging but not the live view.
+"""
+
+from __future__ import annotations
+
+import errno
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from monitor.classify.beat import ClassifiedBeat
+from monitor.frame import EcgFrame
+
+BLOCK_S = 10.0
+"""Seconds of raw ECG per log record."""
+
+
+class EncryptedLogSink:
+    def __init__(self, writer: Any, stream_t0: Any) -> None:
+        """writer: a monitor.store LogWriter; stream_t0(): host ns of stream sample 0."""
+        self.writer = writer
+        self._stream_t0 = stream_t0
+        self._block: list[np.ndarray] = []
+        self._block_t0: int | None = None
+        self._block_fs = 0.0
+        self._block_n = 0
+        self._expected_next: int | None = None
+        self._beats: list[ClassifiedBeat] = []
+        self._beats_t0: int | None = None
+
+    @classmethod
+    def open(cls, path: Path, recipients: list[Any], stream_t0: Any,
+             reload_recipients: Any = None) -> EncryptedLogSink:
+        """reload_recipients(): the current recipients, re-read at every segment rotation
+        (a clinician added with `ecgmon keys` gets the next segments)."""
+        from monitor.store.writer import LogWriter
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return cls(LogWriter(path, recipients, reload_recipients=reload_recipients), stream_t0)
+
+    def describe(self) -> str:
+        return f"encrypted log {self.writer.path}"
+
+    def state(self) -> tuple[str, str]:
+        """("writing", detail) or ("full", why) while records wait in memory."""
+        status = self.writer.status
+        if status.last_error:
+            return "full", f"{status.last_error}; {status.pending} records held in memory"
+        return "writing", f"{self.describe()}, segment {status.segment}"
+
+    def write_frame(self, frame: EcgFrame) -> None:
+        x = np.asarray(frame.samples_uv, dtype=np.float64)
+        finite = np.isfinite(x)
+        if finite.all():
+            self._write_run(frame)
+            return
+        # Never store invented values: keep the finite runs, the rest is a gap.
+        period_ns = 1e9 / frame.fs
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], finite.astype(np.int8), [0]])))
+        for lo, hi in zip(edges[::2], edges[1::2], strict=True):
+            self._write_run(EcgFrame(frame.t0_ns + round(lo * period_ns), frame.fs, x[lo:hi]))
+        self._expected_next = None
+
+    def _write_run(self, frame: EcgFrame) -> None:
+        period_ns = 1e9 / frame.fs
+        contiguous = (
+            self._block_t0 is not None and frame.fs == self._block_fs
+            and self._expected_next is not None
+            and abs(frame.t0_ns - self._expected_next) < 2 * period_ns
+        )
+        if not contiguous and self._block:
+            self._flush_block()
+        if not self._block:
+            self._block_t0, self._block_fs = frame.t0_ns, float(frame.fs)
+        self._block.append(np.asarray(frame.samples_uv, dtype=np.float64))
+        self._block_n += len(frame.samples_uv)
+        self._expected_next = frame.t0_ns + round(len(frame.samples_uv) * period_ns)
+        if self._block_n >= BLOCK_S * frame.fs:
+            self._flush_block()
+
+    def write_beats(self, beats: list[ClassifiedBeat]) -> None:
+        t0 = self._stream_t0()
+        if self._beats and t0 != self._beats_t0:
+            self._flush_beats()  # the stream origin moved (a gap): a new batch
+        self._beats_t0 = t0
+        self._beats.extend(beats)
+
+    def write_event(self, category: str, kind: str, t_ns: int, end_ns: int | None,
+                    data: dict[str, Any]) -> None:
+        from monitor.store.records import Event
+
+        self._check(self.writer.append(Event(category, kind, t_ns, end_ns, data)))
+
+    def close(self) -> None:
+        try:
+            self._flush_block()
+        finally:
+            self.writer.close()
+
+    def _flush_block(self) -> None:
+        from monitor.store.records import BeatBatch, EcgBlock
+
+        payloads: list[Any] = []
+        if self._block and self._block_t0 is not None:
+            payloads.append(EcgBlock.from_uv(self._block_t0, self._block_fs,
+                                             np.concatenate(self._block)))
+        if self._beats and self._beats_t0 is not None:
+            payloads.append(BeatBatch(self._beats_t0, self._block_fs or 130.0, tuple(self._beats)))
+        self._block, self._block_n, self._block_t0 = [], 0, None
+        self._beats = []
+        if payloads:
+            self._check(self.writer.append_many(payloads))
+
+    def _flush_beats(self) -> None:
+        from monitor.store.records import BeatBatch
+
+        if self._beats and self._beats_t0 is not None:
+            batch = BeatBatch(self._beats_t0, self._block_fs or 130.0, tuple(self._beats))
+            self._beats = []
+            self._check(self.writer.append(batch))
+
+    def _check(self, stored: bool) -> None:
+        """The writer holds records in memory when it cannot write; the daemon reads
+        `state()` to say so. Only a writer error beyond retrying is an exception."""
+        del stored
+
+
+def storage_oserror(exc: Exception) -> OSError:
+    """A store error as the OSError the daemon handles (ENOSPC when the disk is full)."""
+    from monitor.store.errors import StorageFullError
+
+    code = errno.ENOSPC if isinstance(exc, StorageFullError) else errno.EIO
+    return OSError(code, str(exc))
