@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import json
-import shlex
 import subprocess
 import sys
 from collections.abc import Callable
@@ -88,26 +87,6 @@ def test_fixture_jsonl_lists_the_same_beats(fixture_run: tuple[Path, str]) -> No
     assert [r["sample"] for r in rows] == [int(s) for s in ann.sample]
     for r in rows:
         assert r["time_s"] == pytest.approx(r["sample"] / FS, abs=1e-4)
-
-
-def test_readme_main_job_runs_as_written(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """The `ecgmon analyze ...` of README's main command, from the repository root."""
-    readme = (REPO / "README.md").read_text()
-    block = readme.split("<!-- main-command -->", 1)[1].split("```")[1]
-    command = block.strip().split("&&")[-1]
-    args = shlex.split(command)
-    assert args[:2] == ["ecgmon", "analyze"]
-    out_index = args.index("--out") + 1
-    out_name = args[out_index]
-    args[out_index] = str(tmp_path / out_name)
-    monkeypatch.chdir(REPO)
-    code, stdout, _ = run_cli(args[1:], capsys)
-    assert code == 0
-    record = Path(args[2]).stem
-    assert (tmp_path / out_name / f"{record}.ecgmon").is_file()
-    assert "beats" in stdout
 
 
 def test_csv_at_another_rate_in_millivolts_is_written_at_its_own_rate(

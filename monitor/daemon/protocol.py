@@ -1,4 +1,4 @@
-"""The local socket protocol: newline-delimited, versioned JSON (see docs/SOCKET_PROTOCOL.md).
+"""The local socket protocol: newline-delimited, versioned JSON (see docs/PROTOCOL.md).
 
 Every message is one JSON object on one line with `"v"` (the protocol version) and
 `"type"`. The daemon and every client (the TUI, `ecgmon demo --headless`, tests) use

@@ -46,22 +46,29 @@ async def start_daemon(sock_dir: Path, synthetic_csv: Path) -> AsyncIterator[Sta
     """start_daemon(**config) -> a running in-process Daemon on a replay; stopped afterwards."""
     running: list[tuple[Daemon, asyncio.Task[None]]] = []
 
-    async def start(recording: Path | None = None, sink: Any = None, direct: bool = False,
-                    **settings: Any) -> Daemon:
+    async def start(
+        recording: Path | None = None, sink: Any = None, direct: bool = False, **settings: Any
+    ) -> Daemon:
         """direct: replay without BLE (the fallback); else through the virtual strap."""
         allowed_uid = settings.pop("allowed_uid", None)
         config = replace(
-            DaemonConfig(), replay=recording or synthetic_csv, socket=sock_dir / "d.sock",
+            DaemonConfig(),
+            replay=recording or synthetic_csv,
+            socket=sock_dir / "d.sock",
             **settings,
         )
         assert config.replay is not None
-        source = (ReplaySource(config.replay, speed=config.speed, loop=config.loop) if direct
-                  else build_source(config))
+        source = (
+            ReplaySource(config.replay, speed=config.speed, loop=config.loop)
+            if direct
+            else build_source(config)
+        )
         daemon = Daemon(config, source, Pipeline(), sink=sink, allowed_uid=allowed_uid)
         task = asyncio.create_task(daemon.run())
         running.append((daemon, task))
-        await asyncio.wait({task, asyncio.create_task(daemon.ready.wait())},
-                           return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(
+            {task, asyncio.create_task(daemon.ready.wait())}, return_when=asyncio.FIRST_COMPLETED
+        )
         if task.done():
             task.result()
         return daemon

@@ -30,9 +30,13 @@ def synthetic_ecg(
         at += rr * (0.7 if k % 10 == 9 else 1.0) + (rr * 0.3 if k % 10 == 0 else 0.0)
     x = np.zeros(n)
     for r in beats:
-        for offset, width, amp in ((-0.16, 0.025, 120.0), (-0.02, 0.01, -100.0),
-                                   (0.0, 0.012, 1100.0), (0.025, 0.01, -250.0),
-                                   (0.25, 0.045, 280.0)):
+        for offset, width, amp in (
+            (-0.16, 0.025, 120.0),
+            (-0.02, 0.01, -100.0),
+            (0.0, 0.012, 1100.0),
+            (0.025, 0.01, -250.0),
+            (0.25, 0.045, 280.0),
+        ):
             x += amp * np.exp(-0.5 * ((t - r - offset) / width) ** 2)
     rng = np.random.default_rng(seed)
     x += 15.0 * rng.standard_normal(n) + 80.0 * np.sin(2 * np.pi * 0.25 * t)

@@ -17,19 +17,23 @@ from monitor.errors import InputError
 
 def test_file_settings_and_command_line_overrides(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
-    path.write_text('[daemon]\nstrap = "Polar H10 1A2B3C4D"\nspeed = 2.0\n'
-                    'recipients_file = "~/keys.json"\n')
+    path.write_text(
+        '[daemon]\nstrap = "Polar H10 1A2B3C4D"\nspeed = 2.0\nrecipients_file = "~/keys.json"\n'
+    )
     config = load_config(path, {"speed": 3.0, "replay": None})
     assert config.strap == "Polar H10 1A2B3C4D"
     assert config.speed == 3.0  # the command line wins
     assert config.recipients_file == Path("~/keys.json").expanduser()
 
 
-@pytest.mark.parametrize("text, message", [
-    ("[daemon]\nsped = 2\n", "unknown setting"),
-    ("[daemon\n", "cannot read"),
-    ("[daemon]\nspeed = -1\n", "positive"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("[daemon]\nsped = 2\n", "unknown setting"),
+        ("[daemon\n", "cannot read"),
+        ("[daemon]\nspeed = -1\n", "positive"),
+    ],
+)
 def test_bad_config_files_are_one_clear_error(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "config.toml"
     path.write_text(text)
@@ -67,8 +71,7 @@ def test_headless_demo_prints_status_lines_and_cleans_up(
     synthetic_csv: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     before = set(Path(tempfile.gettempdir()).glob("ecgmon-demo-*"))
-    assert main(["demo", str(synthetic_csv), "--headless", "--duration", "3",
-                 "--speed", "10"]) == 0
+    assert main(["demo", str(synthetic_csv), "--headless", "--duration", "3", "--speed", "10"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     status = [line for line in lines if line.startswith("t=")]
     assert len(status) >= 2

@@ -23,10 +23,12 @@ from monitor.store.records import EcgBlock
 PASSPHRASE = "correct horse battery staple"
 
 
-async def run_daemon_to_log(csv: Path, folder: Path, identity: Identity,
-                            beats_wanted: int = 20) -> tuple[list[dict[str, Any]], Path]:
-    config = replace(DaemonConfig(), replay=csv, speed=20.0, socket=folder / "d.sock",
-                     log=folder / "log.sqlite")
+async def run_daemon_to_log(
+    csv: Path, folder: Path, identity: Identity, beats_wanted: int = 20
+) -> tuple[list[dict[str, Any]], Path]:
+    config = replace(
+        DaemonConfig(), replay=csv, speed=20.0, socket=folder / "d.sock", log=folder / "log.sqlite"
+    )
     daemon = build_daemon(config, [identity.recipient])
     task = asyncio.create_task(daemon.run())
     await daemon.ready.wait()
@@ -49,9 +51,7 @@ async def run_daemon_to_log(csv: Path, folder: Path, identity: Identity,
     return seen, config.log
 
 
-async def test_daemon_log_reads_back_with_the_identity(
-    synthetic_csv: Path, sock_dir: Path
-) -> None:
+async def test_daemon_log_reads_back_with_the_identity(synthetic_csv: Path, sock_dir: Path) -> None:
     identity = Identity.generate(role="patient")
     beats, log = await run_daemon_to_log(synthetic_csv, sock_dir, identity)
     with LogReader(log) as reader:
@@ -62,7 +62,8 @@ async def test_daemon_log_reads_back_with_the_identity(
     stored = [b for _, b in data.beats]
     # Every beat a client saw is in the log, with the same index and label.
     assert [(b.index, b.label) for b in stored][: len(beats)] == [
-        (b["i"], b["label"]) for b in beats]
+        (b["i"], b["label"]) for b in beats
+    ]
     # Beat times in the log land on the stored raw ECG.
     first = min(b.t0_ns for b in data.blocks)
     assert all(t >= first for t, _ in data.beats)

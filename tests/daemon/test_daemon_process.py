@@ -18,9 +18,23 @@ from monitor.daemon.client import DaemonClient
 
 async def _start(csv: Path, sock: Path) -> subprocess.Popen[str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "monitor", "daemon", "--replay", str(csv), "--speed", "5",
-         "--socket", str(sock), "--config", str(sock.parent / "none.toml")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "monitor",
+            "daemon",
+            "--replay",
+            str(csv),
+            "--speed",
+            "5",
+            "--socket",
+            str(sock),
+            "--config",
+            str(sock.parent / "none.toml"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     assert proc.stdout is not None
     # The daemon prints its first line before it binds; then wait for its greeting.
@@ -88,9 +102,21 @@ async def test_second_daemon_on_the_same_socket_is_refused(
     try:
         second = await asyncio.to_thread(
             subprocess.run,
-            [sys.executable, "-m", "monitor", "daemon", "--replay", str(synthetic_csv),
-             "--socket", str(sock), "--config", str(sock_dir / "none.toml")],
-            capture_output=True, text=True, timeout=60,
+            [
+                sys.executable,
+                "-m",
+                "monitor",
+                "daemon",
+                "--replay",
+                str(synthetic_csv),
+                "--socket",
+                str(sock),
+                "--config",
+                str(sock_dir / "none.toml"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert second.returncode == 2
         assert "already serving" in second.stderr.strip().splitlines()[-1]

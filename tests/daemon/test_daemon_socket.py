@@ -59,8 +59,17 @@ async def test_client_gets_hello_status_samples_and_unclassified_beats(
     assert msgs[0]["trace_fs"] == pytest.approx(65.0)
     assert ("not through BLE" if direct else "bleak BleakClient") in msgs[0]["source"]
     status = next(m for m in msgs if m["type"] == "status")
-    for key in ("connection", "battery_pct", "quality", "heart_rate_bpm", "rhythm", "counts",
-                "storage", "last_sample_age_s", "stages"):
+    for key in (
+        "connection",
+        "battery_pct",
+        "quality",
+        "heart_rate_bpm",
+        "rhythm",
+        "counts",
+        "storage",
+        "last_sample_age_s",
+        "stages",
+    ):
         assert key in status
     assert status["stages"]["classifier"] == "none"
     assert status["storage"]["state"] == "off"
@@ -135,8 +144,9 @@ async def test_source_end_and_stale_data_raise_alerts_until_acknowledged(
     assert status["stale"] is True and status["connection"] == "ended"
 
     await client.acknowledge(stale["id"])
-    update = await collect(client, lambda seen: any(
-        m["type"] == "alert" and m["id"] == stale["id"] for m in seen))
+    update = await collect(
+        client, lambda seen: any(m["type"] == "alert" and m["id"] == stale["id"] for m in seen)
+    )
     assert update[-1]["acknowledged"] is True
     # Acknowledged but the condition persists: still listed by the daemon, as acknowledged.
     kept = {a.id: a for a in daemon.alerts.pending()}
@@ -156,8 +166,9 @@ class DevFullSink:
     def write_beats(self, beats: list[ClassifiedBeat]) -> None:
         self.handle.write(repr(beats).encode())
 
-    def write_event(self, category: str, kind: str, t_ns: int, end_ns: int | None,
-                    data: dict[str, Any]) -> None:
+    def write_event(
+        self, category: str, kind: str, t_ns: int, end_ns: int | None, data: dict[str, Any]
+    ) -> None:
         self.handle.write(repr((category, kind, t_ns, end_ns, data)).encode())
 
     def close(self) -> None:
@@ -171,8 +182,9 @@ class DevFullSink:
 async def test_full_disk_becomes_an_alert_and_a_status_field(start_daemon: StartDaemon) -> None:
     daemon = await start_daemon(speed=10.0, sink=DevFullSink())
     client = await DaemonClient.connect(daemon.config.socket)
-    msgs = await collect(client, lambda seen: any(
-        m["type"] == "alert" and m["kind"] == "storage" for m in seen))
+    msgs = await collect(
+        client, lambda seen: any(m["type"] == "alert" and m["kind"] == "storage" for m in seen)
+    )
     alert = msgs[-1]
     assert alert["severity"] == "critical" and "disk full" in alert["message"]
     status = await client.next_of("status")

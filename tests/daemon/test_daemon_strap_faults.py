@@ -20,11 +20,15 @@ from tests.daemon.synthetic import FS, synthetic_ecg
 
 async def test_link_loss_and_lost_frames_become_alerts(sock_dir: Path) -> None:
     x, _ = synthetic_ecg(60.0)
-    strap = VirtualStrap(x, FS, speed=20.0,
-                         faults=Faults(disconnect_after_s=10.0, out_of_range_s=2.0,
-                                       drop=frozenset({5})))
-    source = StrapSource(SessionConfig(name=strap.name, backoff_initial_s=0.1), strap,
-                         "virtual strap with faults")
+    strap = VirtualStrap(
+        x,
+        FS,
+        speed=20.0,
+        faults=Faults(disconnect_after_s=10.0, out_of_range_s=2.0, drop=frozenset({5})),
+    )
+    source = StrapSource(
+        SessionConfig(name=strap.name, backoff_initial_s=0.1), strap, "virtual strap with faults"
+    )
     config = replace(DaemonConfig(), socket=sock_dir / "d.sock")
     daemon = Daemon(config, source, Pipeline())
     task = asyncio.create_task(daemon.run())

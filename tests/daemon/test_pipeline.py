@@ -68,8 +68,10 @@ def test_heart_rate_is_forgotten_when_beats_stop() -> None:
 
 
 @settings(deadline=None, max_examples=50)
-@given(st.lists(st.integers(min_value=0, max_value=40), min_size=1, max_size=30),
-       st.integers(min_value=2, max_value=4))
+@given(
+    st.lists(st.integers(min_value=0, max_value=40), min_size=1, max_size=30),
+    st.integers(min_value=2, max_value=4),
+)
 def test_decimation_is_exact_across_frames(sizes: list[int], factor: int) -> None:
     rng = np.random.default_rng(sum(sizes))
     x = rng.standard_normal(sum(sizes)) * 100

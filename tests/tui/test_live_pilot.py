@@ -95,8 +95,14 @@ async def test_live_screen_on_the_whole_daemon(sock_dir: Path, synthetic_csv: Pa
 
     identity = temporary_identity()
     recipients = None if identity is None else [identity.recipient]
-    config = replace(DaemonConfig(), replay=synthetic_csv, speed=20.0, loop=True,
-                     socket=sock_dir / "d.sock", log=sock_dir / "log.sqlite")
+    config = replace(
+        DaemonConfig(),
+        replay=synthetic_csv,
+        speed=20.0,
+        loop=True,
+        socket=sock_dir / "d.sock",
+        log=sock_dir / "log.sqlite",
+    )
     daemon = build_daemon(config, recipients)
     task = asyncio.create_task(daemon.run())
     await daemon.ready.wait()

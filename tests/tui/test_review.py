@@ -30,10 +30,20 @@ def synthetic_view() -> LogView:
         beats += pipeline.process(EcgFrame(0, FS, chunk)).beats
     beats += pipeline.flush().beats
     events: list[tuple[str, str, int, int | None, dict[str, Any]]] = [
-        ("episode", "pause", T0 + 40 * 10**9, T0 + 42 * 10**9,
-         {"id": "e1", "final": True, "reason": None}),
-        ("alert", "pause", T0 + 42 * 10**9, None,
-         {"severity": "warning", "message": "pause in the heartbeat"}),
+        (
+            "episode",
+            "pause",
+            T0 + 40 * 10**9,
+            T0 + 42 * 10**9,
+            {"id": "e1", "final": True, "reason": None},
+        ),
+        (
+            "alert",
+            "pause",
+            T0 + 42 * 10**9,
+            None,
+            {"severity": "warning", "message": "pause in the heartbeat"},
+        ),
         ("episode", "tachy", T0 + 80 * 10**9, T0 + 85 * 10**9, {"id": "e2", "final": False}),
         ("episode", "tachy", T0 + 80 * 10**9, T0 + 110 * 10**9, {"id": "e2", "final": True}),
     ]
