@@ -94,7 +94,13 @@ def build_sink(config: DaemonConfig, daemon_t0: Any,
     if not recipients:
         return None, (f"no recipients in {config.recipients_file}: run `ecgmon keys init` "
                       "(the log is not written)")
-    return EncryptedLogSink.open(config.log, recipients, daemon_t0, reload), ""
+    try:
+        return EncryptedLogSink.open(config.log, recipients, daemon_t0, reload), ""
+    except (OSError, EcgmonError) as exc:
+        # A read-only or missing data folder, a log held by another writer: the live
+        # view keeps running and the status says why nothing is stored.
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        return None, f"cannot open the encrypted log {config.log}: {reason}"
 
 
 def build_daemon(config: DaemonConfig, recipients: list[Any] | None = None) -> Daemon:
