@@ -230,36 +230,25 @@ def test_bad_inputs_are_one_line(
     bad.write_text("wrong\n")
     log = paths.default_log_path()
     _write_day_part(log, 2)
-    assert (
-        main(
+
+    def verify_with(passphrase_file: Path) -> int:
+        identity = str(paths.default_identity_path())
+        return main(
             [
                 "log",
                 "verify",
                 str(log),
                 "--identity",
-                str(paths.default_identity_path()),
+                identity,
                 "--passphrase-file",
-                str(bad),
+                str(passphrase_file),
             ]
         )
-        == 2
-    )
+
+    assert verify_with(bad) == 2
     assert "wrong passphrase" in capsys.readouterr().err
     os.chmod(paths.default_identity_path(), 0o640)
-    assert (
-        main(
-            [
-                "log",
-                "verify",
-                str(log),
-                "--identity",
-                str(paths.default_identity_path()),
-                "--passphrase-file",
-                str(pw),
-            ]
-        )
-        == 2
-    )
+    assert verify_with(pw) == 2
     assert "chmod 600" in capsys.readouterr().err
     assert main(["log", "purge", "--before", "yesterday", "--yes"]) == 2
     assert "ISO 8601" in capsys.readouterr().err
