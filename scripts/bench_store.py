@@ -27,11 +27,27 @@ def markdown(results: list[StoreMeasurement], command: str) -> str:
         "MB/s, ECG seal only |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
+    sizes = [
+        "| data | ECG records | beat records | summaries | SQLite pages and cells | total "
+        "| of which padding |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
     for r in results:
         scale = 24.0 / r.hours
         rows.append(f"| {r.source} | {r.bytes_per_24h / 1e6:.2f} | {r.cpu_s * scale:.2f} | "
                     f"{r.writer_mb_per_s:.1f} | {r.block_mb_per_s:.1f} | {r.batch_mb_per_s:.1f} | "
                     f"{r.seal_mb_per_s:.1f} |")
+
+        def mb(n: int, scale: float = scale) -> str:
+            return f"{n * scale / 1e6:.2f}"
+
+        by_type = r.stored_by_type
+        sizes.append(
+            f"| {r.source} | {mb(by_type.get('ecg', 0))} | {mb(by_type.get('beats', 0))} | "
+            f"{mb(by_type.get('summary', 0))} | {mb(r.sqlite_overhead_bytes)} | "
+            f"{mb(r.log_bytes)} | {mb(r.padding_bytes)} "
+            f"({100 * r.padding_bytes / max(r.log_bytes, 1):.1f} %) |"
+        )
     return "\n".join([
         "# Encrypted log: size and writer speed",
         "",
@@ -41,13 +57,22 @@ def markdown(results: list[StoreMeasurement], command: str) -> str:
         "A day is the 48 MIT-BIH Arrhythmia records end to end (24.1 h), lead MLII resampled "
         "to 130 Hz, written as the daemon writes: a 10 s ECG block and a batch of that "
         "block's beats (the reference beats, AAMI labels, float32 confidences) per 10 s, an "
-        "hourly summary, hourly segments, two recipients. MB/s is raw ECG payload "
+        "hourly summary, hourly segments, two recipients, log format version 2 (ECG blocks "
+        "Rice-coded, docs/FORMAT.md). MB/s is raw ECG payload "
         "(int16 samples as handed to the writer, 2 bytes per sample) per CPU second "
-        "(`time.process_time`). Resampling invents detail between MIT-BIH's 5 uV steps: "
+        "(`time.process_time`, which includes the kernel's time for each commit's fsync). "
+        "Resampling invents detail between MIT-BIH's 5 uV steps: "
         "rounding to 1 uV keeps it (pessimistic for compression), rounding to 5 uV keeps "
         "the database's own resolution.",
         "",
         *rows,
+        "",
+        "Where the bytes go (MB per 24 h). Record bytes include each record's 9-byte prefix, "
+        "6-byte frame header, padding and 16-byte tag; padding is the zeros that bring each "
+        "record to its size bucket (at most 12.5 % of a record), so that record lengths "
+        "reveal only a size class.",
+        "",
+        *sizes,
         "",
     ])
 

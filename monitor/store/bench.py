@@ -13,15 +13,17 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from monitor.classify.beat import ClassifiedBeat
+from monitor.store.crypto import RECORD_PREFIX, TAG_SIZE
 from monitor.store.keys import Identity, Recipient
 from monitor.store.records import (
+    FRAME_HEADER_SIZE,
     BeatBatch,
     EcgBlock,
     Event,
@@ -29,6 +31,7 @@ from monitor.store.records import (
     RecordType,
     encode_payload,
     frame,
+    record_type_of,
 )
 from monitor.store.writer import LogWriter
 
@@ -60,6 +63,19 @@ class StoreMeasurement:
     seal_cpu_s: float
     block_cpu_s: float
     batch_cpu_s: float
+    stored_by_type: dict[str, int] = field(default_factory=dict)
+    """Bytes of stored record bodies (prefix, padded ciphertext, tag) per record type."""
+    padding_bytes: int = 0
+    """Zero bytes added to reach the size buckets, over all records."""
+
+    @property
+    def record_bytes(self) -> int:
+        return sum(self.stored_by_type.values())
+
+    @property
+    def sqlite_overhead_bytes(self) -> int:
+        """Database file minus the record bodies: SQLite pages, cells, headers, stanzas."""
+        return self.log_bytes - self.record_bytes
 
     @property
     def bytes_per_24h(self) -> float:
@@ -101,6 +117,14 @@ class StoreMeasurement:
                 f"{self.batch_mb_per_s:.1f} MB/s of raw ECG payload",
                 f"ECG blocks alone, encode+compress+pad+seal (no SQLite): "
                 f"{self.seal_mb_per_s:.1f} MB/s of raw ECG payload",
+                "stored per 24 h: "
+                + ", ".join(
+                    f"{name} records {n * 24.0 / self.hours / 1e6:.2f} MB"
+                    for name, n in sorted(self.stored_by_type.items())
+                )
+                + f", SQLite {self.sqlite_overhead_bytes * 24.0 / self.hours / 1e6:.2f} MB; "
+                f"padding {self.padding_bytes * 24.0 / self.hours / 1e6:.2f} MB "
+                f"({100 * self.padding_bytes / max(self.log_bytes, 1):.1f} % of the log)",
             ]
         )
 
@@ -264,6 +288,7 @@ def measure_store(
     for k, p in enumerate(ecg):  # the CPU work per ECG block alone, without SQLite
         aead.encrypt(k.to_bytes(12, "big"), frame(RecordType.ECG, encode_payload(p)), b"")
     seal = time.process_time() - cpu1
+    stored, padding = _stored_sizes(payloads)
     return StoreMeasurement(
         day.name,
         span_h,
@@ -277,4 +302,23 @@ def measure_store(
         seal,
         block_cpu,
         batch_cpu,
+        stored,
+        padding,
     )
+
+
+def _stored_sizes(payloads: list[Payload]) -> tuple[dict[str, int], int]:
+    """(stored body bytes per record type, padding bytes) of the payloads as the writer
+    frames them (close records, a few per day, are left out)."""
+    stored: dict[str, int] = {}
+    padding = 0
+    overhead = RECORD_PREFIX.size + TAG_SIZE
+    for p in payloads:
+        rtype = record_type_of(p)
+        body = encode_payload(p)
+        padded = frame(rtype, body)
+        unpadded = FRAME_HEADER_SIZE + int.from_bytes(padded[2:6], "big")
+        padding += len(padded) - unpadded
+        name = rtype.name.lower()
+        stored[name] = stored.get(name, 0) + len(padded) + overhead
+    return stored, padding

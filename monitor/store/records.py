@@ -293,6 +293,7 @@ def decode_event(category: str, data: bytes) -> Event:
 # --- Framing: type, codec, length, payload, zero padding to a size bucket -----------------
 
 _FRAME = struct.Struct(">BBI")
+FRAME_HEADER_SIZE = _FRAME.size
 CODEC_NONE = 0
 CODEC_ZLIB = 1
 MIN_BUCKET = 64
