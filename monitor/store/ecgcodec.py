@@ -32,9 +32,8 @@ MODE_RICE = 1
 _U1 = np.uint64(1)
 _U3 = np.uint64(3)
 _U63 = np.int64(63)
-_SLOT_SHIFT = (PARTITION - 1 - np.arange(PARTITION, dtype=np.uint64))
+_SLOT_SHIFT = PARTITION - 1 - np.arange(PARTITION, dtype=np.uint64)
 """Bit offset of slot t's remainder in its partition word, in units of k."""
-_BYTE_COL = np.arange(8)
 
 
 def zigzag(values: np.ndarray) -> np.ndarray:
@@ -115,8 +114,10 @@ def _rice_parameters(u: np.ndarray) -> np.ndarray:
     divides its sum by PARTITION too (the decoder reads k, it never recomputes it).
     """
     n = len(u)
-    starts = _PART_STARTS[: (n + PARTITION - 1) // PARTITION] if n < 1 << 20 else np.arange(
-        0, n, PARTITION
+    starts = (
+        _PART_STARTS[: (n + PARTITION - 1) // PARTITION]
+        if n < 1 << 20
+        else np.arange(0, n, PARTITION)
     )
     sums = np.add.reduceat(u, starts).astype(np.float64)
     return _K_OF_FLOAT_EXPONENT[sums.view(np.uint64) >> _U52]
@@ -181,7 +182,10 @@ def decode_residuals(data: bytes | memoryview, n: int) -> np.ndarray:
     needed = parts + n
     if len(ones) < needed:
         raise ValueError("ECG block's unary stream is truncated")
-    values = np.diff(ones[:needed], prepend=-1) - 1
+    values = np.empty(needed, dtype=np.int64)
+    values[0] = ones[0]
+    np.subtract(ones[1:needed], ones[: needed - 1], out=values[1:])
+    values[1:] -= 1
     k = np.cumsum(unzigzag(values[:parts].astype(np.uint64)))
     if len(k) and (int(k.min()) < 0 or int(k.max()) > K_MAX):
         raise ValueError("ECG block has a Rice parameter out of range")
@@ -190,7 +194,7 @@ def decode_residuals(data: bytes | memoryview, n: int) -> np.ndarray:
     if start + size != len(body):
         raise ValueError("ECG block's remainder stream has the wrong size")
     word_bytes = np.zeros((parts, 8), dtype=np.uint8)
-    word_bytes[_BYTE_COL >= (8 - k)[:, None]] = body[start:]
+    word_bytes[_TAIL_BYTES[k]] = body[start:]
     words = word_bytes.view(">u8").astype(np.uint64)
     ku = k.astype(np.uint64)[:, None]
     rem = (words >> (_SLOT_SHIFT[None, :] * ku)) & ((_U1 << ku) - _U1)

@@ -165,8 +165,8 @@ def decode_ecg(data: bytes, version: int = FORMAT_VERSION) -> EcgBlock:
     if dtype is None:
         raise ValueError("ECG block has an unknown sample width")
     samples = ecgcodec.decode_samples(memoryview(data)[_ECG_HEAD.size :], count)
-    info = np.iinfo(dtype)
-    if count and (int(samples.min()) < info.min or int(samples.max()) > info.max):
+    top = 1 << (8 * itemsize - 1)
+    if count and (int(samples.min()) < -top or int(samples.max()) >= top):
         raise ValueError("ECG block's samples do not fit its sample width")
     return EcgBlock(t0_ns, fs, samples.astype(dtype))
 
@@ -351,9 +351,7 @@ def unframe(padded: bytes) -> tuple[RecordType, bytes]:
     return RecordType(rtype), body
 
 
-def decode_payload(
-    rtype: RecordType, body: bytes, version: int = FORMAT_VERSION
-) -> Payload | None:
+def decode_payload(rtype: RecordType, body: bytes, version: int = FORMAT_VERSION) -> Payload | None:
     """The payload of a record of format `version`; None for the close record."""
     if rtype == RecordType.ECG:
         return decode_ecg(body, version)

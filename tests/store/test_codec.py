@@ -97,7 +97,7 @@ def test_ecg_like_signal_costs_about_its_entropy() -> None:
     rng = np.random.default_rng(5)
     d = np.rint(rng.laplace(0, 20, 130_000)).astype(np.int64)
     data = _round_trip(np.cumsum(d).astype(np.int32))
-    values, counts = np.unique(d, return_counts=True)
+    _, counts = np.unique(d, return_counts=True)
     p = counts / counts.sum()
     entropy = float(-(p * np.log2(p)).sum())
     bits = 8 * len(data) / len(d)

@@ -61,9 +61,7 @@ def _unzigzag(z: int) -> int:
 def _ecg_v1(body: bytes) -> tuple[int, float, int, list[int]]:
     t0, fs, width, count, planes = struct.unpack(">qdBIB", body[:22])
     data = body[22:]
-    z = [
-        sum(data[p * count + i] << (8 * p) for p in range(planes)) for i in range(count)
-    ]
+    z = [sum(data[p * count + i] << (8 * p) for p in range(planes)) for i in range(count)]
     return t0, fs, width, _prefix_sums([_unzigzag(v) for v in z])
 
 
