@@ -148,3 +148,10 @@ def test_partition_parameters_follow_the_signal_scale() -> None:
     loud = np.full(64, 1000, dtype=np.int64)
     k = ecgcodec._rice_parameters(ecgcodec.zigzag(np.concatenate([quiet, loud])))
     assert k[:8].tolist() == [0] * 8 and k[8:].tolist() == [8] * 8
+
+
+@pytest.mark.parametrize("n", [70_001, (1 << 20) + 9])
+def test_long_blocks_round_trip(n: int) -> None:
+    """Beyond the codec's cached tables (65,536 unary values, 2^20 samples)."""
+    rng = np.random.default_rng(n)
+    _round_trip(np.cumsum(rng.integers(-300, 301, n)).astype(np.int32))
