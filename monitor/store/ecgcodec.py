@@ -105,6 +105,8 @@ _ZIGZAG_DK = np.array([2 * abs(d) - (d < 0) for d in range(-K_MAX, K_MAX + 1)], 
 _TAIL_BYTES = np.arange(8)[None, :] >= 8 - np.arange(K_MAX + 1)[:, None]
 """_TAIL_BYTES[k]: the last k of a partition word's 8 big-endian bytes."""
 _COUNTS = np.arange(1 << 16, dtype=np.int64)
+_POPCOUNT = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1).sum(axis=1)
+"""Number of one bits in each byte value."""
 
 
 def _rice_parameters(u: np.ndarray) -> np.ndarray:
@@ -178,10 +180,14 @@ def decode_residuals(data: bytes | memoryview, n: int) -> np.ndarray:
         raise ValueError("ECG block has a zero sample step")
     parts = (n + PARTITION - 1) // PARTITION
     body = buf[2:]
-    ones = np.flatnonzero(np.unpackbits(body))
     needed = parts + n
-    if len(ones) < needed:
+    # The unary stream ends in the byte holding its needed-th one bit: find that byte
+    # by counting bits per byte, then look for the ones only up to there.
+    seen = np.cumsum(_POPCOUNT[body])
+    end = int(np.searchsorted(seen, needed)) + 1
+    if end > len(body):
         raise ValueError("ECG block's unary stream is truncated")
+    ones = np.flatnonzero(np.unpackbits(body[:end]))
     values = np.empty(needed, dtype=np.int64)
     values[0] = ones[0]
     np.subtract(ones[1:needed], ones[: needed - 1], out=values[1:])
