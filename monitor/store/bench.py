@@ -67,6 +67,11 @@ class StoreMeasurement:
     """Bytes of stored record bodies (prefix, padded ciphertext, tag) per record type."""
     padding_bytes: int = 0
     """Zero bytes added to reach the size buckets, over all records."""
+    difference_entropy_bits: float = 0.0
+    """Zero-order entropy of the ECG's first differences, bits per sample (a reference for
+    the coded size: what a coder of independent differences with one fixed table needs)."""
+    ecg_body_bits: float = 0.0
+    """Coded ECG bits per sample: ECG block bodies (block header included), no framing."""
 
     @property
     def record_bytes(self) -> int:
@@ -123,6 +128,8 @@ class StoreMeasurement:
                     for name, n in sorted(self.stored_by_type.items())
                 )
                 + f", SQLite {self.sqlite_overhead_bytes * 24.0 / self.hours / 1e6:.2f} MB; "
+                f"ECG coded at {self.ecg_body_bits:.2f} bits per sample (zero-order entropy "
+                f"of its first differences {self.difference_entropy_bits:.2f}); "
                 f"padding {self.padding_bytes * 24.0 / self.hours / 1e6:.2f} MB "
                 f"({100 * self.padding_bytes / max(self.log_bytes, 1):.1f} % of the log)",
             ]
@@ -289,6 +296,7 @@ def measure_store(
         aead.encrypt(k.to_bytes(12, "big"), frame(RecordType.ECG, encode_payload(p)), b"")
     seal = time.process_time() - cpu1
     stored, padding = _stored_sizes(payloads)
+    ecg_bits = 8.0 * sum(len(encode_payload(p)) for p in ecg) / max(n_samples, 1)
     return StoreMeasurement(
         day.name,
         span_h,
@@ -304,7 +312,20 @@ def measure_store(
         batch_cpu,
         stored,
         padding,
+        difference_entropy_bits(ecg),
+        ecg_bits,
     )
+
+
+def difference_entropy_bits(blocks: list[EcgBlock]) -> float:
+    """Zero-order entropy (bits per sample) of the first differences within the blocks."""
+    diffs = [np.diff(b.samples_uv.astype(np.int64), prepend=np.int64(0)) for b in blocks]
+    if not diffs:
+        return 0.0
+    d = np.concatenate(diffs)
+    counts = np.bincount(d - d.min())
+    p = counts[counts > 0] / len(d)
+    return float(-(p * np.log2(p)).sum())
 
 
 def _stored_sizes(payloads: list[Payload]) -> tuple[dict[str, int], int]:
