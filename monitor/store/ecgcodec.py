@@ -91,7 +91,7 @@ def _common_step(e: np.ndarray) -> int:
     e.g. 5 uV steps, then cost log2(g) bits less each). Looks at a prefix first, so the
     usual case (g = 1) costs one short reduction."""
     g = int(np.gcd.reduce(e[:16]))
-    if g > 1:
+    if g != 1:
         g = int(np.gcd.reduce(e))
     return g if 1 < g <= G_MAX else 1
 

@@ -155,3 +155,8 @@ def test_long_blocks_round_trip(n: int) -> None:
     """Beyond the codec's cached tables (65,536 unary values, 2^20 samples)."""
     rng = np.random.default_rng(n)
     _round_trip(np.cumsum(rng.integers(-300, 301, n)).astype(np.int32))
+
+
+def test_a_flat_start_does_not_hide_the_grid() -> None:
+    x = np.concatenate([np.zeros(40, np.int32), 5 * np.arange(1, 300, dtype=np.int32) % 700])
+    assert _round_trip(x)[:2] == bytes((MODE_RICE, 5))
