@@ -195,7 +195,10 @@ def decode_residuals(data: bytes | memoryview, n: int) -> np.ndarray:
     k = np.cumsum(unzigzag(values[:parts].astype(np.uint64)))
     if len(k) and (int(k.min()) < 0 or int(k.max()) > K_MAX):
         raise ValueError("ECG block has a Rice parameter out of range")
-    start = int(ones[needed - 1]) // 8 + 1
+    last = int(ones[needed - 1])
+    if int(body[last // 8]) & ((1 << (7 - last % 8)) - 1):
+        raise ValueError("ECG block's unary stream has non-zero padding")
+    start = last // 8 + 1
     size = int(k.sum())
     if start + size != len(body):
         raise ValueError("ECG block's remainder stream has the wrong size")
@@ -204,6 +207,8 @@ def decode_residuals(data: bytes | memoryview, n: int) -> np.ndarray:
     words = word_bytes.view(">u8").astype(np.uint64)
     ku = k.astype(np.uint64)[:, None]
     rem = (words >> (_SLOT_SHIFT[None, :] * ku)) & ((_U1 << ku) - _U1)
+    if n % PARTITION and rem[-1, n % PARTITION :].any():
+        raise ValueError("ECG block has remainders past its last sample")
     quot = np.zeros(parts * PARTITION, dtype=np.uint64)
     quot[:n] = values[parts:]
     u = ((quot.reshape(parts, PARTITION) << ku) | rem).reshape(-1)[:n]

@@ -160,3 +160,21 @@ def test_long_blocks_round_trip(n: int) -> None:
 def test_a_flat_start_does_not_hide_the_grid() -> None:
     x = np.concatenate([np.zeros(40, np.int32), 5 * np.arange(1, 300, dtype=np.int32) % 700])
     assert _round_trip(x)[:2] == bytes((MODE_RICE, 5))
+
+
+def test_non_canonical_padding_is_refused() -> None:
+    """One byte per input: a stray one bit in the unary padding, or a remainder in a slot
+    past the last sample, would make two encodings of one block."""
+    x = np.array([3, 4], dtype=np.int32)  # e = 3, 1; u = 6, 2: sum 8 -> k_0 = 0
+    data = encode_samples(x)
+    assert data[:2] == bytes((MODE_RICE, 1))
+    # unary: zigzag(k_0 - 0) = 0 -> "1"; q = 6, 2 -> "0000001" "001"; 5 padding bits
+    assert data[2:] == bytes([0b10000001, 0b00100000])
+    with pytest.raises(ValueError, match="padding"):
+        decode_samples(data[:3] + bytes([0b00100001]), 2)
+    y = np.array([16, 17], dtype=np.int32)  # e = 16, 1; u = 32, 2: sum 34 -> k_0 = 2
+    data = encode_samples(y)
+    assert decode_samples(data, 2).tolist() == [16, 17]
+    assert data[-2:] == bytes([0x20, 0x00])  # remainders 0, 2 in the top 4 of 16 bits
+    with pytest.raises(ValueError, match="past its last sample"):
+        decode_samples(data[:-1] + bytes([data[-1] | 1]), 2)
