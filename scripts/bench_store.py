@@ -110,7 +110,11 @@ def goals(results: list[StoreMeasurement]) -> list[str]:
         "Speed: the writer's per-record figure is bound by SQLite's durable commits "
         "(`synchronous=FULL`: an fsync of the WAL per transaction), not by encoding or "
         "encryption (the seal-only column); the daemon commits each 10 s block together "
-        "with its beats.",
+        "with its beats. Reading the whole day back with an identity (authenticating and "
+        "decoding every record, as `ecgmon log verify --identity` and a full export do) "
+        "takes "
+        + ", ".join(f"{r.read_cpu_s * 24.0 / r.hours:.2f} s CPU ({r.source})" for r in results)
+        + ".",
         "",
     ]
     return lines

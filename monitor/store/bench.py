@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from monitor.classify.beat import ClassifiedBeat
 from monitor.store.crypto import RECORD_PREFIX, TAG_SIZE
 from monitor.store.keys import Identity, Recipient
+from monitor.store.reader import LogReader
 from monitor.store.records import (
     FRAME_HEADER_SIZE,
     BeatBatch,
@@ -72,6 +73,8 @@ class StoreMeasurement:
     the coded size: what a coder of independent differences with one fixed table needs)."""
     ecg_body_bits: float = 0.0
     """Coded ECG bits per sample: ECG block bodies (block header included), no framing."""
+    read_cpu_s: float = 0.0
+    """CPU s to read the whole log back with an identity (authenticate and decode all)."""
 
     @property
     def record_bytes(self) -> int:
@@ -122,6 +125,8 @@ class StoreMeasurement:
                 f"{self.batch_mb_per_s:.1f} MB/s of raw ECG payload",
                 f"ECG blocks alone, encode+compress+pad+seal (no SQLite): "
                 f"{self.seal_mb_per_s:.1f} MB/s of raw ECG payload",
+                f"reading it all back (authenticate + decode every record): "
+                f"{self.read_cpu_s:.2f} s CPU",
                 "stored per 24 h: "
                 + ", ".join(
                     f"{name} records {n * 24.0 / self.hours / 1e6:.2f} MB"
@@ -254,9 +259,14 @@ def _commit_groups(payloads: list[Payload], span_s: float | None) -> list[list[P
 
 
 def _timed_write(
-    groups: list[list[Payload]], recipients: list[Recipient], t0_ns: int, directory: Path | None
-) -> tuple[float, float, int]:
-    """(CPU s, wall s, bytes on disk) of writing the groups into a fresh log."""
+    groups: list[list[Payload]],
+    recipients: list[Recipient],
+    t0_ns: int,
+    directory: Path | None,
+    reader: Identity | None = None,
+) -> tuple[float, float, int, float]:
+    """(CPU s, wall s, bytes on disk, CPU s to read it all back with `reader`, 0.0 without)
+    of writing the groups into a fresh log."""
     with tempfile.TemporaryDirectory(dir=directory) as tmp:
         path = Path(tmp) / "bench-log.sqlite"
         clock = _SimClock()
@@ -270,7 +280,14 @@ def _timed_write(
         writer.close()
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
         size = sum(f.stat().st_size for f in Path(tmp).iterdir() if f.name.startswith(path.name))
-    return cpu, wall, size
+        read_cpu = 0.0
+        if reader is not None:
+            cpu0 = time.process_time()
+            with LogReader(path) as log:
+                for _ in log.records(reader):
+                    pass
+            read_cpu = time.process_time() - cpu0
+    return cpu, wall, size, read_cpu
 
 
 def measure_store(
@@ -281,15 +298,18 @@ def measure_store(
     block_s: float = 10.0,
 ) -> StoreMeasurement:
     """Write the day into fresh logs (commit per record, per block, per hour) and measure."""
-    recipients = [Identity.generate().recipient, Identity.generate("clinician").recipient]
+    patient = Identity.generate()
+    recipients = [patient.recipient, Identity.generate("clinician").recipient]
     t0_ns = 1_764_057_600_000_000_000
     payloads = list(day_payloads(day, t0_ns, block_s, hours))
     ecg = [p for p in payloads if isinstance(p, EcgBlock)]
     n_samples = sum(len(p.samples_uv) for p in ecg)
     span_h = n_samples / FS / 3600
-    cpu, wall, size = _timed_write(_commit_groups(payloads, None), recipients, t0_ns, directory)
-    block_cpu, _, _ = _timed_write(_commit_groups(payloads, block_s), recipients, t0_ns, directory)
-    batch_cpu, _, _ = _timed_write(_commit_groups(payloads, 3600.0), recipients, t0_ns, directory)
+    cpu, wall, size, read_cpu = _timed_write(
+        _commit_groups(payloads, None), recipients, t0_ns, directory, reader=patient
+    )
+    block_cpu, *_ = _timed_write(_commit_groups(payloads, block_s), recipients, t0_ns, directory)
+    batch_cpu, *_ = _timed_write(_commit_groups(payloads, 3600.0), recipients, t0_ns, directory)
     cpu1 = time.process_time()
     aead = ChaCha20Poly1305(bytes(32))
     for k, p in enumerate(ecg):  # the CPU work per ECG block alone, without SQLite
@@ -314,6 +334,7 @@ def measure_store(
         padding,
         difference_entropy_bits(ecg),
         ecg_bits,
+        read_cpu,
     )
 
 
