@@ -19,6 +19,7 @@ from monitor.ble import pmd
 from monitor.ble.capture import CaptureWriter
 from monitor.ble.events import (
     BatteryLevel,
+    ClockJump,
     DuplicateFrame,
     Malformed,
     OutOfOrderFrame,
@@ -27,6 +28,7 @@ from monitor.ble.events import (
 )
 from monitor.ble.session import SessionConfig
 from monitor.ble.virtual import Faults, VirtualStrap
+from monitor.frame import EcgFrame
 
 from .conftest import Tally
 from .strapkit import FS, OFFSET, N, ramp_strap, run
@@ -146,25 +148,12 @@ def _capture_with_clock_jump(path: Path, jump_s: float, at: int, frames: int) ->
             out.write(pmd.PMD_DATA_UUID, "notify", data, t0 + round(last / FS * 1e9) + 5_000_000)
 
 
-@pytest.mark.parametrize(
-    "jump_s",
-    [
-        0.3,
-        -30.0,
-        pytest.param(
-            30.0,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="finding B1: after the strap's clock jumps 30 s backwards the session "
-                "drops the next 30 s of frames as out of order (53 frames, 3,869 samples it "
-                "received in order) instead of re-anchoring its timeline",
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("jump_s", [0.3, 2.0, 30.0, 3600.0, -2.0, -30.0, -3600.0])
 def test_a_strap_clock_jump_loses_no_sample(jump_s: float, tmp_path: Path, tally: Tally) -> None:
     """The strap's timestamps jump (backwards: positive jump_s) halfway through a
-    replayed capture: every sample received in order is still delivered, in order."""
+    replayed capture: every sample received in order is still delivered, in order, on
+    a host timeline that never goes back and has no hole; the jump is reported, no gap.
+    Regression for finding B1 (30 s back once lost the next 30 s of frames)."""
     path = tmp_path / "jump.jsonl"
     _capture_with_clock_jump(path, jump_s, at=200, frames=400)
     tally.fault()
@@ -173,3 +162,12 @@ def test_a_strap_clock_jump_loses_no_sample(jump_s: float, tmp_path: Path, tally
     tally.lost(400 * N - got.size)
     assert np.all(np.diff(got) > 0)
     assert np.array_equal(got, np.arange(400 * N))
+    assert result.gap_samples() == 0
+    frames = result.of(EcgFrame)
+    starts = np.array([f.t0_ns for f in frames])
+    ends = starts + np.array([f.duration_ns for f in frames])
+    assert np.all(starts[1:] >= ends[:-1] - 1_000_000), "the host timeline went back"
+    assert np.all(starts[1:] - ends[:-1] < 50_000_000), "a hole in the host timeline"
+    jumps = result.of(ClockJump)
+    if abs(jump_s) >= 1.0:
+        assert len(jumps) == 1 and jumps[0].jump_s == pytest.approx(-jump_s, abs=0.02)
