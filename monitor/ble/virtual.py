@@ -124,6 +124,21 @@ class Faults:
     notification (bleak bluezdbus client.py start_notify comment)."""
 
 
+def _strap_values(samples_uv: np.ndarray | Sequence[float]) -> np.ndarray:
+    """The source as the strap measures it: whole microvolts within its input range.
+
+    Samples that already are (another strap's `samples_uv`, when a replay loops) are
+    shared, not copied: looping a day-long recording holds it in memory once.
+    """
+    given = np.asarray(samples_uv)
+    if given.dtype == np.int32 and (
+        given.size == 0 or (given.min() >= -ECG_CLIP_UV and given.max() <= ECG_CLIP_UV)
+    ):
+        return given
+    values = np.clip(np.rint(np.asarray(given, dtype=np.float64)), -ECG_CLIP_UV, ECG_CLIP_UV)
+    return values.astype(np.int32)
+
+
 @dataclass
 class _Source:
     """Frames (and heart-rate notifications) on the strap's timeline, seconds from stream start.
@@ -171,10 +186,7 @@ class VirtualStrap:
         self.rssi = rssi
         self.ecg = ecg
         self.sensor_start_ns = sensor_start_ns
-        values = np.clip(
-            np.rint(np.asarray(samples_uv, dtype=np.float64)), -ECG_CLIP_UV, ECG_CLIP_UV
-        ).astype(np.int32)
-        self.samples_uv = values
+        self.samples_uv = _strap_values(samples_uv)
         self.r_peaks = None if r_peaks is None else np.asarray(r_peaks, dtype=np.int64)
         self.samples_per_frame = pmd.samples_per_frame(self.faults.mtu)
         self.battery_percent = self.faults.battery_percent

@@ -103,3 +103,18 @@ def test_a_day_long_source_is_read_only_just_ahead_of_the_notifications() -> Non
     # a reconnection 30 s later carries on where the track is: nothing is recomputed
     later = source.hr_from(700.4)
     assert next(later)[0] == 701.0 and track.samples_analysed < 760 * FS
+
+
+def test_a_looping_replay_shares_the_recording_instead_of_copying_it() -> None:
+    """The daemon loops a replay by switching to a fresh strap on the same samples: the
+    fresh strap holds the very same array (one copy of a day, not one per pass), and
+    sends the same bytes."""
+    x, _ = synthetic_ecg(30.0, FS, seed=6)
+    first = VirtualStrap(x, FS)
+    again = VirtualStrap(first.samples_uv, first.fs)
+    assert again.samples_uv is first.samples_uv
+    a, b = first.source(), again.source()
+    assert [a.frame_payload(k) for k in range(a.frame_count)] == [
+        b.frame_payload(k) for k in range(b.frame_count)
+    ]
+    assert list(a.hr_from(0.0)) == list(b.hr_from(0.0))
