@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from monitor.ble import pmd
@@ -29,9 +29,10 @@ from monitor.ble.events import (
 from monitor.ble.session import SessionConfig
 from monitor.ble.virtual import Faults, VirtualStrap
 from monitor.frame import EcgFrame
+from tests.ble.helpers import run_session
 
-from .conftest import Tally
-from .strapkit import FS, OFFSET, N, ramp_strap, run
+from .conftest import Tally, fuzz
+from .strapkit import FS, OFFSET, N, indices, ramp_strap
 
 SECONDS = 60.0
 FRAMES = round(SECONDS * FS) // N  # whole notifications the strap sends (106)
@@ -39,13 +40,7 @@ SPACING = 4
 """Faulted frames are at least this many frames apart: each fault is then unambiguous
 (a reordered frame next to a dropped one has no single right answer)."""
 
-FUZZ = settings(
-    max_examples=400,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+FUZZ = fuzz(400)
 
 _kinds = st.sampled_from(["drop", "duplicate", "reorder", "malformed", "delay"])
 
@@ -78,12 +73,12 @@ def test_every_sample_is_delivered_once_in_order_or_reported_as_a_gap(
     )
     tally.case()
     tally.fault(len(plan))
-    result = run(ramp_strap(SECONDS, faults))
+    result = run_session(ramp_strap(SECONDS, faults))
     lost = frames.get("drop", frozenset()) | frames.get("malformed", frozenset())
     expected = np.concatenate(
         [np.arange(k * N, (k + 1) * N) for k in range(FRAMES) if k not in lost]
     )
-    got = result.indices()
+    got = indices(result)
     missing = np.setdiff1d(expected, got).size
     tally.lost(missing)
     assert np.all(np.diff(got) > 0), "a sample came twice or out of order"
@@ -100,9 +95,9 @@ def test_a_disconnect_every_five_seconds_for_a_minute(tally: Tally) -> None:
     """Twelve link losses, one every 5 s of streaming: the session reconnects after each,
     says why each time, and every sent sample is delivered once, in order, or in a gap."""
     faults = Faults(disconnect_after_s=5.0, max_disconnects=12)
-    result = run(ramp_strap(90.0, faults))
+    result = run_session(ramp_strap(90.0, faults))
     tally.fault(12)
-    got = result.indices()
+    got = indices(result)
     sent = (len(result.strap.samples_uv) // N) * N
     tally.lost(sent - got.size - result.gap_samples())
     assert result.states().count(SessionState.STREAMING) == 13
@@ -116,7 +111,9 @@ def test_a_strap_that_never_answers_start_is_retried_with_bounded_backoff(tally:
     """The control point never replies: ten minutes of attempts, each failure with its
     reason, backoff never beyond its cap, and the session never gives up silently."""
     config = SessionConfig(scan_timeout_s=3.0)
-    result = run(ramp_strap(900.0, Faults(reply_delay_s=1e9)), config, limit_s=600.0)
+    result = run_session(
+        ramp_strap(900.0, Faults(reply_delay_s=1e9)), config, limit_s=600.0, limit_ends_run=True
+    )
     retries = [s for s in result.of(StateChanged) if s.state is SessionState.RECONNECTING]
     tally.fault(len(retries))
     assert len(retries) >= 5
@@ -129,9 +126,9 @@ def test_a_strap_that_never_answers_start_is_retried_with_bounded_backoff(tally:
 def test_a_battery_at_zero_is_reported_and_streaming_goes_on(tally: Tally) -> None:
     """0% battery is a reading to show, not a reason to stop: every sample still arrives."""
     tally.fault()
-    result = run(ramp_strap(30.0, Faults(battery_percent=0)))
+    result = run_session(ramp_strap(30.0, Faults(battery_percent=0)))
     assert [b.percent for b in result.of(BatteryLevel)] == [0]
-    got = result.indices()
+    got = indices(result)
     assert np.array_equal(got, np.arange((len(result.strap.samples_uv) // N) * N))
 
 
@@ -157,8 +154,8 @@ def test_a_strap_clock_jump_loses_no_sample(jump_s: float, tmp_path: Path, tally
     path = tmp_path / "jump.jsonl"
     _capture_with_clock_jump(path, jump_s, at=200, frames=400)
     tally.fault()
-    result = run(VirtualStrap.from_capture(path))
-    got = result.indices()
+    result = run_session(VirtualStrap.from_capture(path))
+    got = indices(result)
     tally.lost(400 * N - got.size)
     assert np.all(np.diff(got) > 0)
     assert np.array_equal(got, np.arange(400 * N))

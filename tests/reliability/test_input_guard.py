@@ -9,22 +9,16 @@ very same array, the chunking never matters, and what was changed is counted.
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from monitor.signal.filters import StreamingSosFilter, bandpass_sos, filter_ecg
 from monitor.signal.sanitise import PHYSICAL_LIMIT_UV, InputGuard, sanitise
 
-from .conftest import Tally
+from .conftest import Tally, fuzz
 
-FUZZ = settings(
-    max_examples=500,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
+FUZZ = fuzz(500)
 
 _any_float = st.floats(allow_nan=True, allow_infinity=True, width=64)
 _streams = hnp.arrays(np.float64, st.integers(0, 400), elements=_any_float)
