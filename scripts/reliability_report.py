@@ -71,7 +71,12 @@ def findings(tests: dict[str, dict[str, Any]]) -> list[str]:
             continue
         row["tests"].setdefault(name, []).append(t["outcome"])
     lines: list[str] = []
-    for key in sorted(rows, key=lambda k: (k[0], len(k), k)):
+    def natural(key: str) -> tuple[str, int, str]:  # B1, B2, R2, R2b, R3
+        m = re.match(r"(\D*)(\d*)(.*)", key)
+        assert m is not None
+        return m.group(1), int(m.group(2) or 0), m.group(3)
+
+    for key in sorted(rows, key=natural):
         row = rows[key]
         outcomes = [o for runs in row["tests"].values() for o in runs]
         if row.get("open"):

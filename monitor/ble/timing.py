@@ -271,7 +271,7 @@ class FrameSequencer:
             return out + self._push(frame, None if out else expected_ns)
         if ts in self._recent or (self._suspect is not None and ts == self._suspect.sensor_ns):
             return [Repeated(ts)]
-        newest = self._pending or self._last
+        newest = self._pending if self._pending is not None else self._last
         if newest is not None and expected_ns is not None and ts - expected_ns > FUTURE_NS:
             return self._drop_suspect() + self._jump(frame, expected_ns)
         last = self._last

@@ -85,7 +85,8 @@ class Faults:
 
     drop / duplicate / malformed: frames never sent, sent twice, sent truncated.
     reorder: frame k is sent right after frame k+1. delay_s: {k: seconds} frame k
-    (and the ones queued behind it) leaves that much later.
+    (and the ones queued behind it) leaves that much later. clock_jump_s: {k: seconds}
+    the strap's clock is set back that much (forwards if negative) from frame k on.
     disconnect_after_s: link loss that long after START (at most max_disconnects
     times); out_of_range_s: then invisible to scans and connects for that long.
     stall_after_s: once, stop sending while staying connected.
@@ -101,6 +102,7 @@ class Faults:
     duplicate: frozenset[int] = frozenset()
     reorder: frozenset[int] = frozenset()
     delay_s: Mapping[int, float] = field(default_factory=dict)
+    clock_jump_s: Mapping[int, float] = field(default_factory=dict)
     malformed: frozenset[int] = frozenset()
     disconnect_after_s: float | None = None
     max_disconnects: int = 1
@@ -534,10 +536,14 @@ class VirtualStrap:
         def due(k: int) -> float:
             return ((k + 1) * n - 1) / fs
 
+        jumps = sorted(self.faults.clock_jump_s.items())
+
         def payload(k: int) -> bytes:
             last = (k + 1) * n - 1
+            back_s = sum(s for at, s in jumps if at <= k)
             return pmd.encode_ecg_frame(
-                self.sensor_ns_of_sample(last), self.samples_uv[k * n : (k + 1) * n]
+                self.sensor_ns_of_sample(last) - round(back_s * 1e9),
+                self.samples_uv[k * n : (k + 1) * n],
             )
 
         track = HeartRateTrack(self.samples_uv, fs, self.r_peaks)

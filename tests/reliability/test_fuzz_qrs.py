@@ -120,8 +120,9 @@ def test_garbage_never_crashes_the_detector_and_chunking_never_matters(
 
 
 def test_chunking_never_matters_when_the_stream_starts_flat(tally: Tally) -> None:
-    """Regression for finding R2 (fixed on main by the feature floor): 100 Hz, 5 s, the
-    first 2 s constant at 0.875, cut at sample 23, once gave an extra beat at 13."""
+    """Regression for finding R2 (a stream starting flat gave an extra beat when cut;
+    fixed on main by the feature floor): 100 Hz, 5 s, the first 2 s constant at 0.875,
+    cut at sample 23, once gave an extra beat at 13."""
     tally.case()
     x = synthetic_ecg(5.0, 100.0)
     x[:200] = 0.875
@@ -153,7 +154,8 @@ def test_a_constant_stream_flushes_cleanly(n: int, value: float, fs: float, tall
 
 
 def test_chunking_never_matters_after_a_huge_constant_start(tally: Tally) -> None:
-    """Regression for finding R2b (fixed by the input guard, monitor/signal/sanitise.py):
+    """Regression for finding R2b (after a start far beyond the strap's range the R-peaks
+    depended on the chunking; fixed by the input guard, monitor/signal/sanitise.py):
     250 Hz, 0.5 s, sample 0 NaN, the first 124 samples 5.4e15, the last sample NaN, cut
     at sample 22, once gave [5, 77] in one call and [5, 65] chunked."""
     tally.case()
