@@ -71,6 +71,7 @@ def findings(tests: dict[str, dict[str, Any]]) -> list[str]:
             continue
         row["tests"].setdefault(name, []).append(t["outcome"])
     lines: list[str] = []
+
     def natural(key: str) -> tuple[str, int, str]:  # B1, B2, R2, R2b, R3
         m = re.match(r"(\D*)(\d*)(.*)", key)
         assert m is not None
