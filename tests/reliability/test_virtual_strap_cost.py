@@ -21,8 +21,8 @@ FS = 130.0
 def test_a_day_long_source_is_read_only_just_ahead_of_the_notifications(tally: Tally) -> None:
     """24 h of ECG: after the first minute of heart-rate notifications the strap's
     detector has read about a minute, and only the last seconds of beats are held, also
-    across a reconnection. Regression for finding B2 (a day cost ~13 CPU s and ~1.1 GB
-    before the first frame)."""
+    across a reconnection. Regression for finding B2 (a day-long source was analysed
+    whole before its first frame: seconds of CPU and over a gigabyte)."""
     tally.case()
     x, _ = synthetic_ecg(600.0, FS, seed=5)
     vstrap = VirtualStrap(np.tile(x, 144), FS)
