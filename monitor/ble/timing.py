@@ -182,6 +182,10 @@ SequencerOutput = Placed | Missing | Repeated | Reordered | Restarted | Jumped
 MAX_BRIDGE_NS = 6 * 3600 * 10**9
 """Across a reconnection, a gap longer than this is not trusted to the strap's clock."""
 
+BRIDGE_AGREE_NS = 1_000_000_000
+"""Across a reconnection the strap's clock bridges the loss only if it agrees with the
+host's this well (its clock may have been set while it was out of reach)."""
+
 FUTURE_NS = 1_000_000_000
 """A frame this far ahead of where the host clock puts it has not travelled back in
 time: the strap's clock jumped forwards (the clock map's own error is milliseconds)."""
@@ -264,7 +268,8 @@ class FrameSequencer:
         if self._fresh:
             self._fresh = False
             last = self._last
-            if last is not None and not 0 < ts - last.sensor_ns <= MAX_BRIDGE_NS:
+            disagree = expected_ns is not None and abs(ts - expected_ns) > BRIDGE_AGREE_NS
+            if last is not None and (disagree or not 0 < ts - last.sensor_ns <= MAX_BRIDGE_NS):
                 self._last = None
                 self._recent.clear()
                 out.append(Restarted())

@@ -188,6 +188,26 @@ def test_a_small_step_back_within_one_frame_keeps_the_samples() -> None:
     assert [type(item) for item in out if not isinstance(item, Placed)] == [Jumped]
 
 
+def test_a_reconnection_the_host_clock_contradicts_is_not_bridged() -> None:
+    """Ten frames lost in a link loss, during which the strap's clock was set back 5 s:
+    its timestamps say 1 frame is missing, the host says 10, so the loss is left to the
+    host clock (Restarted) instead of a gap of the wrong length."""
+    seq = FrameSequencer(130.0)
+    out: list[object] = []
+    for k in range(5):
+        out += seq.push(frame(k), expected(k))
+    out += seq.restart()
+    out += seq.push(jumped(15, 5.0), expected(15))
+    assert [type(item) for item in out[5:]] == [Restarted, Placed]
+    seq = FrameSequencer(130.0)
+    for k in range(5):
+        seq.push(frame(k), expected(k))
+    seq.restart()
+    bridged = seq.push(frame(15), expected(15) + 0.3e9)  # 300 ms of latency: still agrees
+    bridged += seq.push(frame(16), expected(16))
+    assert [item.samples for item in bridged if isinstance(item, Missing)] == [10 * N]
+
+
 def test_clock_map_recovers_drift_through_latency_jitter() -> None:
     rng = random.Random(3)
     cmap = ClockMap()
