@@ -10,8 +10,10 @@ summaries, hourly segment rotation (simulated clock).
 
 from __future__ import annotations
 
+import struct
 import tempfile
 import time
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +22,7 @@ import numpy as np
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from monitor.classify.beat import ClassifiedBeat
+from monitor.store import ecgcodec
 from monitor.store.crypto import RECORD_PREFIX, TAG_SIZE
 from monitor.store.keys import Identity, Recipient
 from monitor.store.reader import LogReader
@@ -75,6 +78,10 @@ class StoreMeasurement:
     """Coded ECG bits per sample: ECG block bodies (block header included), no framing."""
     read_cpu_s: float = 0.0
     """CPU s to read the whole log back with an identity (authenticate and decode all)."""
+    codec_us: dict[str, float] = field(default_factory=dict)
+    """CPU microseconds per ECG block to code it: "v2" (written today), "v1" (zlib)."""
+    codec_bits: dict[str, float] = field(default_factory=dict)
+    """Coded ECG bits per sample, block headers included, per format version."""
 
     @property
     def record_bytes(self) -> int:
@@ -317,6 +324,7 @@ def measure_store(
     seal = time.process_time() - cpu1
     stored, padding = _stored_sizes(payloads)
     ecg_bits = 8.0 * sum(len(encode_payload(p)) for p in ecg) / max(n_samples, 1)
+    codec_us, codec_bits = compare_ecg_codings(ecg)
     return StoreMeasurement(
         day.name,
         span_h,
@@ -335,7 +343,35 @@ def measure_store(
         difference_entropy_bits(ecg),
         ecg_bits,
         read_cpu,
+        codec_us,
+        codec_bits,
     )
+
+
+def _encode_ecg_v1(block: EcgBlock) -> bytes:
+    """The version 1 ECG body as version 1 writers stored it (docs/FORMAT.md): byte planes
+    of the zigzagged differences, zlib'd at level 6 when shorter. For comparison only."""
+    samples = block.samples_uv
+    width, planes = ecgcodec.planes(ecgcodec.zigzag(ecgcodec.first_differences(samples)))
+    body = (
+        struct.pack(">qdBIB", block.t0_ns, block.fs, samples.dtype.itemsize, len(samples), width)
+        + planes
+    )
+    packed = zlib.compress(body, 6)
+    return packed if len(packed) < len(body) else body
+
+
+def compare_ecg_codings(blocks: list[EcgBlock]) -> tuple[dict[str, float], dict[str, float]]:
+    """(CPU us per block, bits per sample) of coding the blocks as format v2 and v1 do."""
+    n = max(sum(len(b.samples_uv) for b in blocks), 1)
+    us: dict[str, float] = {}
+    bits: dict[str, float] = {}
+    for name, encode in (("v2", encode_payload), ("v1", _encode_ecg_v1)):
+        cpu0 = time.process_time()
+        size = sum(len(encode(b)) for b in blocks)
+        us[name] = (time.process_time() - cpu0) * 1e6 / max(len(blocks), 1)
+        bits[name] = 8.0 * size / n
+    return us, bits
 
 
 def difference_entropy_bits(blocks: list[EcgBlock]) -> float:
