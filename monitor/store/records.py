@@ -135,8 +135,8 @@ def payload_time_range(payload: Payload) -> tuple[int, int]:
 # --- ECG ----------------------------------------------------------------------------------
 #
 # Version 2 (written): first differences, Rice-coded per partition of 8 samples, see
-# monitor/store/ecgcodec.py (7.8 bits per sample on MIT-BIH at 130 Hz and 1 uV where zlib
-# on byte planes needed 8.5, in about 55 % of zlib's CPU time).
+# monitor/store/ecgcodec.py (7.9 bits per sample on MIT-BIH at 130 Hz and 1 uV where zlib
+# on byte planes needed 8.5, and less CPU: docs/STORE.md compares them).
 # Version 1 (read only): first differences, zigzag, byte planes, then zlib in the frame.
 
 _ECG_HEAD = struct.Struct(">qdBI")
