@@ -220,6 +220,8 @@ class BeatFeaturizer:
         """
         st = self.state
         n = windows.shape[0]
+        if n == 0:
+            return np.empty((0, 2, WINDOW), np.float32), np.empty((0, len(self.names)), np.float32)
         windows64 = np.asarray(windows, dtype=np.float64)
         log_std = np.asarray(log_std, dtype=np.float64)
         pre = np.clip(np.asarray(rr_pre, dtype=np.float64), RR_MIN_S, RR_MAX_S)
@@ -284,7 +286,6 @@ class BeatFeaturizer:
             qualifies[0] = True
         # t_all[m]: the template after the first m qualifying beats of this batch (m = 0:
         # the template carried in, or the first beat itself when there is none yet).
-        q = np.flatnonzero(qualifies)
         q = np.flatnonzero(qualifies)
         if q.size:
             t_before, t_after = _ema_before(windows64[q], TEMPLATE_ALPHA, st.template)

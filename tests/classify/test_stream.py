@@ -150,3 +150,19 @@ def test_out_of_order_r_peaks_are_refused(model: BeatModel) -> None:
     clf.process(np.zeros(500), [100, 200])
     with pytest.raises(ValueError, match="not after"):
         clf.process(np.zeros(10), [150])
+
+
+def test_an_empty_batch_of_beats_has_no_features_and_keeps_the_context() -> None:
+    x, peaks = synthetic_ecg(20.0, seed=8)
+    windows, log_std = feat.normalize_windows(feat.cut_windows(x, peaks))
+    rr = np.diff(peaks) / FS
+    f = feat.BeatFeaturizer()
+    f.batch(windows[:5], log_std[:5], np.r_[np.nan, rr[:4]], np.full(5, np.nan))
+    wave, context = f.batch(windows[:0], log_std[:0], rr[:0], rr[:0])
+    assert wave.shape == (0, 2, feat.WINDOW) and context.shape == (0, feat.N_CONTEXT)
+    whole = feat.BeatFeaturizer().batch(
+        windows[:6], log_std[:6], np.r_[np.nan, rr[:5]], np.full(6, np.nan)
+    )
+    np.testing.assert_array_equal(
+        f.batch(windows[5:6], log_std[5:6], rr[4:5], np.full(1, np.nan))[1], whole[1][5:]
+    )
