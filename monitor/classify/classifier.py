@@ -1,11 +1,13 @@
 """Classifying beats as they become final, live or offline.
 
-A beat is final once the next R-peak is known (its RR after is a feature) and the
-filtered signal has reached the end of its window. `BeatClassifier` takes the
-filtered 130 Hz signal in chunks together with the R-peaks the detector reported,
-and returns the beats that became final, classified in one batched model call.
-`classify_beats` does the same for a whole recording at once; both give identical
-results because both walk the beats through the same `ContextFeaturizer`.
+A beat is final once the filtered signal has reached the end of its window and, only
+for a model that reads the RR after the beat (`features.NEEDS_NEXT_R_PEAK`), once the
+next R-peak is known. `BeatClassifier` takes the filtered 130 Hz signal in chunks
+together with the R-peaks the detector reported, and returns the beats that became
+final, classified in one batched model call. `classify_beats` does the same for a
+whole recording at once; both give identical labels and confidences because both
+pass the beats, in order, through the same `BeatFeaturizer` (offline, every beat but
+the last also carries its RR after, which a live beat that did not wait lacks).
 """
 
 from __future__ import annotations
@@ -88,14 +90,17 @@ class BeatClassifier:
     `process(chunk, peaks)` appends the chunk (samples continue the stream; indices
     count from its first sample) and the newly reported R-peak indices, and returns
     the beats that became final, in order. `flush()` classifies the last beats at the
-    end of a recording (the very last one without an RR after).
+    end of a recording. When the model does not read the RR after a beat, a beat is
+    classified as soon as its window is complete, without waiting for the next R-peak,
+    and its `rr_after_s` is None (not known yet at that moment).
     """
 
     def __init__(self, model: BeatModel | None = None, fs: float = feat.INPUT_FS) -> None:
         self.model = model or BeatModel()
         check_rate(self.model, fs)
         self.fs = float(fs)
-        self._featurizer = feat.ContextFeaturizer()
+        self.waits_for_next_peak = feat.NEEDS_NEXT_R_PEAK
+        self._featurizer = feat.BeatFeaturizer()
         self._signal = np.empty(0)
         self._start = 0  # absolute index of self._signal[0]
         self._pending: list[int] = []  # reported, not yet classified
@@ -119,8 +124,11 @@ class BeatClassifier:
                 raise ValueError(f"R-peak {int(p)} is older than the signal kept")
             self._pending.append(int(p))
         end = self.samples_seen
+        wait = 1 if self.waits_for_next_peak else 0
         ready = 0
-        while ready + 1 < len(self._pending) and self._pending[ready] + feat.WINDOW_AFTER <= end:
+        while (
+            ready + wait < len(self._pending) and self._pending[ready] + feat.WINDOW_AFTER <= end
+        ):
             ready += 1
         return self._emit(ready, final=False)
 
@@ -135,20 +143,17 @@ class BeatClassifier:
         windows, log_std = feat.normalize_windows(
             feat.cut_windows(self._signal, peaks[:count], offset=self._start)
         )
-        wave = np.empty((count, 2, feat.WINDOW), np.float32)
-        context = np.empty((count, feat.N_CONTEXT), np.float32)
-        rr_pre: list[float | None] = []
-        rr_post: list[float | None] = []
-        prev = self._last
-        for i in range(count):
-            pre = None if prev is None else (peaks[i] - prev) / self.fs
-            post = (peaks[i + 1] - peaks[i]) / self.fs if i + 1 < peaks.size else None
-            wave[i], context[i] = self._featurizer.step(windows[i], float(log_std[i]), pre, post)
-            rr_pre.append(None if pre is None else float(pre))
-            rr_post.append(None if post is None else float(post))
-            prev = int(peaks[i])
+        before = np.asarray([self._last if self._last is not None else -1, *peaks[:count]])
+        rr_pre = np.diff(before) / self.fs
+        if self._last is None:
+            rr_pre[0] = np.nan
+        rr_post = np.full(count, np.nan)
+        if self.waits_for_next_peak:
+            rr_post[: peaks.size - 1] = np.diff(peaks) / self.fs
+        wave, context = self._featurizer.batch(windows, log_std, rr_pre, rr_post)
         probs = _run(self.model, wave, context)
-        out = _beats(self.model, peaks[:count], probs, rr_pre, rr_post, self.fs)
+        out = _beats(self.model, peaks[:count], probs, _optional(rr_pre), _optional(rr_post),
+                     self.fs)
         self._last = int(peaks[count - 1])
         del self._pending[:count]
         self._trim(final)
@@ -164,3 +169,7 @@ class BeatClassifier:
         if drop > keep or (final and drop > 0):  # trim in large steps: fewer copies
             self._signal = self._signal[drop:]
             self._start = keep_from
+
+
+def _optional(values: np.ndarray) -> list[float | None]:
+    return [None if np.isnan(v) else float(v) for v in values]

@@ -1,22 +1,28 @@
 """Beat features: the exact inputs of the beat model, shared by training and runtime.
 
 A beat is described by two things a chest strap can give at the moment the beat
-becomes final (when the next R-peak is known):
+becomes final:
 
 * its shape: a window of the filtered 130 Hz ECG around the R-peak, normalised by
   its own median and standard deviation (blind to electrode gain),
   stacked with the patient's running average beat (a template: an exponential
   average of the previous beats that were not premature): the model compares the
   beat with the patient's own usual beat rather than with other people's;
-* its rhythm: RR before and after, relative to short and long running averages of
-  the patient's previous RR intervals, and its amplitude relative to the running
-  amplitude of the previous beats.
+* its rhythm: RR intervals relative to the patient's own recent RR (running averages
+  and the median of the last RR intervals), how irregular the recent rhythm is (in
+  atrial fibrillation an early beat is not an ectopic one), how far the beat is from
+  the patient's template, and its amplitude relative to the previous beats.
+
+Inter-patient generalisation lives on such patient-relative features: an RR of
+0.6 s is premature for one person and normal for another.
 
 Everything here is causal: a beat's features depend only on the signal up to the end
-of its window, its own neighbouring R-peaks, and the beats before it. The state that
-carries the patient context from beat to beat is `ContextState`; the training script
-and the streaming runtime both walk the beats through `ContextFeaturizer`, so the model
-sees in use exactly what it was trained on.
+of its window, the R-peaks up to its own (and the next one, only for the features
+named `*post*`), and the beats before it. `BeatFeaturizer` carries the patient
+context from one batch of beats to the next; the training script (one batch per
+record) and the streaming runtime (one batch per chunk) both use it, so the model
+sees in use exactly what it was trained on. It is vectorised (exponential averages
+with `scipy.signal.lfilter` and carried filter state), with no per-beat Python loop.
 """
 
 from __future__ import annotations
@@ -24,8 +30,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.signal import lfilter
 
-FEATURE_VERSION = 3
+FEATURE_VERSION = 4
 """Bumped whenever the meaning of a feature changes; the model metadata must match."""
 
 INPUT_FS = 130.0
@@ -49,13 +56,18 @@ premature (ectopic beats mostly are) and does not update the template, so that i
 bigeminy the template stays the patient's usual beat instead of a blend."""
 AMP_ALPHA = 1.0 / 16.0
 """Weight of the newest beat in the running log-amplitude."""
+LOCAL_RR = 10
+"""RR intervals in the local median (the patient's current usual RR, robust to the
+odd ectopic beat among them)."""
+IRREGULAR_RR = 9
+"""RR intervals (8 successive differences) in the local irregularity measure."""
 RR_MIN_S, RR_MAX_S = 0.2, 3.0
 """RR intervals are clipped to this range before they update the averages, so one
 missed beat or one artefact cannot drag the patient's context far."""
 STD_FLOOR_UV = 5.0
 """Below this the window is flat (leads off); it keeps the normalisation finite."""
 
-RR_FEATURES: tuple[str, ...] = (
+CANDIDATE_FEATURES: tuple[str, ...] = (
     "log_rr_pre_over_short",
     "log_rr_post_over_short",
     "log_rr_pre_over_long",
@@ -66,9 +78,34 @@ RR_FEATURES: tuple[str, ...] = (
     "rr_post_s",
     "log_amp_over_running",
     "log_rr_pre_over_previous_rr",
+    "log_rr_pre_over_local",
+    "log_rr_post_over_local",
+    "rr_irregularity",
+    "template_corr",
+    "log_template_distance",
 )
-"""The rhythm/context vector, in order (see `ContextFeaturizer.step`)."""
+"""Every context feature `BeatFeaturizer` can compute (the training script's ablation
+compares subsets of them on DS1 cross-validation); the model reads `RR_FEATURES`."""
+
+RR_FEATURES: tuple[str, ...] = (
+    "log_rr_pre_over_short",
+    "log_rr_pre_over_long",
+    "log_short_over_long",
+    "rr_pre_s",
+    "log_amp_over_running",
+    "log_rr_pre_over_previous_rr",
+    "log_rr_pre_over_local",
+    "rr_irregularity",
+    "template_corr",
+    "log_template_distance",
+)
+"""The context vector the shipped model reads, in order: the `all-no-post` variant of
+scripts/ablate_beats.py. Without the RR after, a beat need not wait for the next R-peak
+(issue #7's R-peak-to-class latency); on DS1 cross-validation it scored within noise of
+the inputs with the RR after (docs/MODEL.md, ablation)."""
 N_CONTEXT = len(RR_FEATURES)
+NEEDS_NEXT_R_PEAK = any("post" in name for name in RR_FEATURES)
+"""Whether a beat must wait for the next R-peak (its RR after) before it is classified."""
 
 
 def normalize_windows(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -105,94 +142,205 @@ def cut_windows(
     return np.asarray(signal, dtype=np.float64)[idx]
 
 
+def _ema_before(
+    x: np.ndarray, alpha: float, state: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exponential average of the rows of `x`: the value *before* each row is folded in.
+
+    `state` is the average so far (None: none yet, the first row starts it). Returns
+    (averages before each row, shape of x; the average after the last row).
+    """
+    if state is None:
+        state = x[0].astype(np.float64)
+    zi = ((1.0 - alpha) * state)[None, ...]
+    after, _ = lfilter([alpha], [1.0, alpha - 1.0], x, axis=0, zi=zi)
+    before = np.concatenate([state[None, ...], after[:-1]], axis=0)
+    return before, after[-1]
+
+
+def _rows_median(hist: np.ndarray) -> np.ndarray:
+    """Median of each row ignoring NaN (NaN where a row has no value), vectorised."""
+    out = np.full(hist.shape[0], np.nan)
+    full = ~np.isnan(hist).any(axis=1)
+    if full.any():
+        out[full] = np.median(hist[full], axis=1)
+    for i in np.flatnonzero(~full):  # only the first beats of a stream
+        row = hist[i][~np.isnan(hist[i])]
+        if row.size:
+            out[i] = np.median(row)
+    return out
+
+
+def template_similarity(windows: np.ndarray, template: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """How like the patient's usual beat each beat is: (correlation, log RMS distance).
+
+    Both windows are normalised (unit std), so the distance is unitless; 0.05 keeps
+    the log finite for a beat identical to its template.
+    """
+    w = np.asarray(windows, dtype=np.float64)
+    t = np.asarray(template, dtype=np.float64)
+    distance = np.log(np.sqrt(np.mean((w - t) ** 2, axis=1)) + 0.05)
+    wc = w - w.mean(axis=1, keepdims=True)
+    tc = t - t.mean(axis=1, keepdims=True)
+    norm = np.sqrt(np.sum(wc**2, axis=1) * np.sum(tc**2, axis=1))
+    corr = np.sum(wc * tc, axis=1) / np.maximum(norm, 1e-9)
+    return corr, distance
+
+
 @dataclass
 class ContextState:
     """What the featurizer remembers about the patient's previous beats."""
 
-    rr_short: float | None = None
-    rr_prev: float | None = None
-    rr_long: float | None = None
-    log_amp: float | None = None
+    rr_short: np.ndarray | None = None
+    rr_long: np.ndarray | None = None
+    log_amp: np.ndarray | None = None
     template: np.ndarray | None = field(default=None, repr=False)
+    rr_history: np.ndarray = field(default_factory=lambda: np.full(LOCAL_RR, np.nan))
+    """The last LOCAL_RR clipped RR intervals before the next beat (NaN: not yet seen)."""
 
 
-class ContextFeaturizer:
-    """Turns beats, in order, into model inputs while keeping the patient context."""
+class BeatFeaturizer:
+    """Turns consecutive batches of beats into model inputs, keeping the patient context."""
 
-    def __init__(self) -> None:
+    def __init__(self, names: tuple[str, ...] = RR_FEATURES) -> None:
+        unknown = set(names) - set(CANDIDATE_FEATURES)
+        if unknown:
+            raise ValueError(f"unknown context features {sorted(unknown)}")
+        self.names = names
         self.state = ContextState()
 
-    def step(
-        self, window: np.ndarray, log_std: float, rr_pre_s: float | None, rr_post_s: float | None
+    def batch(
+        self, windows: np.ndarray, log_std: np.ndarray, rr_pre: np.ndarray, rr_post: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Features of one beat (normalised window, its log std, RR in seconds or None).
+        """Features of consecutive beats, then fold them into the running context.
 
-        Returns (two-channel wave (2, WINDOW) float32, context vector float32) and then
-        folds this beat into the running context.
+        windows (n, WINDOW) normalised, log_std (n,), RR before / after each beat in
+        seconds (NaN when unknown: the first beat of a stream, or the last one).
+        Returns (two-channel waves (n, 2, WINDOW), context (n, len(names))), float32.
         """
         st = self.state
-        pre = None if rr_pre_s is None else float(np.clip(rr_pre_s, RR_MIN_S, RR_MAX_S))
-        post = None if rr_post_s is None else float(np.clip(rr_post_s, RR_MIN_S, RR_MAX_S))
-        short = st.rr_short if st.rr_short is not None else (pre or post or 0.8)
-        long = st.rr_long if st.rr_long is not None else short
-        pre_v = pre if pre is not None else short
-        post_v = post if post is not None else short
-        amp = st.log_amp if st.log_amp is not None else log_std
-        template = st.template if st.template is not None else window
-        context = np.array(
-            [
-                np.log(pre_v / short),
-                np.log(post_v / short),
-                np.log(pre_v / long),
-                np.log(post_v / long),
-                np.log(post_v / pre_v),
-                np.log(short / long),
-                pre_v,
-                post_v,
-                log_std - amp,
-                np.log(pre_v / (st.rr_prev if st.rr_prev is not None else short)),
-            ],
-            dtype=np.float32,
-        )
-        wave = np.stack([window, template]).astype(np.float32)
-        # Fold this beat into the context (after it has been described).
-        if pre is not None:
-            st.rr_prev = pre
-            st.rr_short = (
-                pre if st.rr_short is None else (st.rr_short + SHORT_ALPHA * (pre - st.rr_short))
-            )
-            st.rr_long = (
-                pre if st.rr_long is None else (st.rr_long + LONG_ALPHA * (pre - st.rr_long))
-            )
-        st.log_amp = (
-            log_std if st.log_amp is None else (st.log_amp + AMP_ALPHA * (log_std - st.log_amp))
-        )
+        n = windows.shape[0]
+        if n == 0:
+            return np.empty((0, 2, WINDOW), np.float32), np.empty((0, len(self.names)), np.float32)
+        windows64 = np.asarray(windows, dtype=np.float64)
+        log_std = np.asarray(log_std, dtype=np.float64)
+        pre = np.clip(np.asarray(rr_pre, dtype=np.float64), RR_MIN_S, RR_MAX_S)
+        post = np.clip(np.asarray(rr_post, dtype=np.float64), RR_MIN_S, RR_MAX_S)
+        have_pre = ~np.isnan(pre)
+        fallback = np.where(np.isnan(post), 0.8, post)
+        fallback = np.where(have_pre, pre, fallback)
+
+        # Running RR averages before each beat (only beats with an RR before update them).
+        short = np.empty(n)
+        long = np.empty(n)
+        idx = np.flatnonzero(have_pre)
+        # Rank of each beat among those with an RR before: the state it sees is the
+        # one after the previous such beat.
+        seen = np.cumsum(have_pre) - have_pre  # updates strictly before beat i
+        short_prev, long_prev = st.rr_short, st.rr_long
+        s_all: np.ndarray
+        l_all: np.ndarray
+        if idx.size:
+            s_before, s_after = _ema_before(pre[idx], SHORT_ALPHA, st.rr_short)
+            l_before, l_after = _ema_before(pre[idx], LONG_ALPHA, st.rr_long)
+            s_all = np.concatenate([s_before, s_after[None]])
+            l_all = np.concatenate([l_before, l_after[None]])
+            st.rr_short, st.rr_long = s_after, l_after
+        else:
+            s_all = np.array([np.nan if short_prev is None else float(short_prev)])
+            l_all = np.array([np.nan if long_prev is None else float(long_prev)])
+        short[:] = s_all[seen]
+        long[:] = l_all[seen]
+        # Before the very first update there is no average yet: the beat's own RR.
+        if short_prev is None:
+            none_yet = np.isnan(short) | (seen == 0)
+            short[none_yet] = fallback[none_yet]
+        if long_prev is None:
+            none_yet = np.isnan(long) | (seen == 0)
+            long[none_yet] = short[none_yet]
+        pre_v = np.where(have_pre, pre, short)
+        post_v = np.where(np.isnan(post), short, post)
+
+        # The last RR intervals before each beat: previous RR, local median, irregularity.
+        hist = np.concatenate([st.rr_history, pre[have_pre]])
+        k = st.rr_history.size
+        pos = k + seen  # in hist, the RR intervals before beat i are hist[pos - LOCAL_RR:pos]
+        lags = np.arange(-LOCAL_RR, 0)
+        window_rr = hist[pos[:, None] + lags[None, :]]
+        prev_rr = window_rr[:, -1]
+        prev_rr = np.where(np.isnan(prev_rr), short, prev_rr)
+        local = _rows_median(window_rr)
+        local = np.where(np.isnan(local), short, local)
+        recent = window_rr[:, -IRREGULAR_RR:]
+        irregular = _rows_median(np.abs(np.diff(recent, axis=1)))
+        irregular = np.where(np.isnan(irregular), 0.0, irregular) / local
+        st.rr_history = hist[-LOCAL_RR:]
+
+        # Running log amplitude (every beat updates it).
+        amp, st.log_amp = _ema_before(log_std, AMP_ALPHA, st.log_amp)
+
+        # Template: running average of the previous non-premature beats (the first beat
+        # of a stream always starts it); a beat before any template sees itself.
+        qualifies = ~have_pre | (pre >= TEMPLATE_PREMATURE * long)
         if st.template is None:
-            st.template = window.astype(np.float64)
-        elif pre is None or pre >= TEMPLATE_PREMATURE * long:
-            st.template = st.template + TEMPLATE_ALPHA * (window - st.template)
+            qualifies[0] = True
+        # t_all[m]: the template after the first m qualifying beats of this batch (m = 0:
+        # the template carried in, or the first beat itself when there is none yet).
+        q = np.flatnonzero(qualifies)
+        if q.size:
+            t_before, t_after = _ema_before(windows64[q], TEMPLATE_ALPHA, st.template)
+            t_all = np.concatenate([t_before, t_after[None]])
+            template = t_all[np.searchsorted(q, np.arange(n), side="left")]
+            st.template = t_after
+        else:
+            assert st.template is not None  # the first beat of a stream always qualifies
+            template = np.broadcast_to(st.template, windows64.shape)
+        corr, distance = template_similarity(windows64, template)
+        table = {
+            "log_rr_pre_over_short": np.log(pre_v / short),
+            "log_rr_post_over_short": np.log(post_v / short),
+            "log_rr_pre_over_long": np.log(pre_v / long),
+            "log_rr_post_over_long": np.log(post_v / long),
+            "log_rr_post_over_pre": np.log(post_v / pre_v),
+            "log_short_over_long": np.log(short / long),
+            "rr_pre_s": pre_v,
+            "rr_post_s": post_v,
+            "log_amp_over_running": log_std - amp,
+            "log_rr_pre_over_previous_rr": np.log(pre_v / prev_rr),
+            "log_rr_pre_over_local": np.log(pre_v / local),
+            "log_rr_post_over_local": np.log(post_v / local),
+            "rr_irregularity": irregular,
+            "template_corr": corr,
+            "log_template_distance": distance,
+        }
+        context = np.zeros((n, len(self.names)), np.float32)
+        for i, name in enumerate(self.names):
+            context[:, i] = table[name]
+        wave = np.stack([windows64, template], axis=1).astype(np.float32)
         return wave, context
 
 
 def featurize(
-    signal: np.ndarray, peaks: np.ndarray, fs: float = INPUT_FS
+    signal: np.ndarray,
+    peaks: np.ndarray,
+    fs: float = INPUT_FS,
+    names: tuple[str, ...] = RR_FEATURES,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Model inputs for every beat of a whole filtered record (offline, e.g. training).
 
     `peaks` are ascending R-peak indices into `signal`; the last beat has no RR after.
-    Returns (waves (n, 2, WINDOW), context (n, N_CONTEXT)), both float32.
+    Returns (waves (n, 2, WINDOW), context (n, len(names))), both float32.
     """
     peaks = np.asarray(peaks, dtype=np.int64)
     n = peaks.size
     if n == 0:
-        return np.empty((0, 2, WINDOW), np.float32), np.empty((0, N_CONTEXT), np.float32)
+        return np.empty((0, 2, WINDOW), np.float32), np.empty((0, len(names)), np.float32)
     windows, log_std = normalize_windows(cut_windows(signal, peaks))
     rr = np.diff(peaks) / fs
-    featurizer = ContextFeaturizer()
-    waves = np.empty((n, 2, WINDOW), np.float32)
-    context = np.empty((n, N_CONTEXT), np.float32)
-    for i in range(n):
-        pre = float(rr[i - 1]) if i > 0 else None
-        post = float(rr[i]) if i < n - 1 else None
-        waves[i], context[i] = featurizer.step(windows[i], float(log_std[i]), pre, post)
-    return waves, context
+    pre = np.concatenate([[np.nan], rr])
+    post = np.concatenate([rr, [np.nan]])
+    if not any("post" in name for name in names):
+        # Features that do not read the RR after must not see it at all (it would stand in
+        # for the first beat's missing RR before): live, it is not known yet.
+        post[:] = np.nan
+    return BeatFeaturizer(names).batch(windows, log_std, pre, post)

@@ -49,6 +49,7 @@ def input_spec() -> dict[str, Any]:
         "window_after": feat.WINDOW_AFTER,
         "feature_version": feat.FEATURE_VERSION,
         "context_features": list(feat.RR_FEATURES),
+        "needs_next_r_peak": feat.NEEDS_NEXT_R_PEAK,
         "classes": list(BEAT_CLASSES),
     }
 
@@ -63,11 +64,12 @@ def _spec_doc() -> dict[str, Any]:
             "by its standard deviation (floor 5 uV); channel 1 the running average "
             "of the previous non-premature beats' channel 0 (exponential, weight "
             "1/16; premature: RR before < 0.9 x the long RR average)",
-            "context": "float32 (beats, len(context_features)), see "
-            "monitor.classify.features.ContextFeaturizer: RR before/after relative "
-            "to running RR averages of the previous beats (weights 1/8 and 1/128), "
-            "RR in seconds, log amplitude relative to the running log amplitude, "
-            "RR before relative to the RR before it",
+            "context": "float32 (beats, len(context_features)), the features named in "
+            "context_features, computed by monitor.classify.features.BeatFeaturizer: RR "
+            "intervals relative to running averages of the previous RR (weights 1/8 and "
+            "1/128) and to the RR before, RR in seconds, the irregularity of the last RR "
+            "intervals, log amplitude relative to the running log amplitude; features "
+            "named *post* read the RR after the beat (needs_next_r_peak)",
         },
         "output": "probabilities: float32 (beats, len(classes)), softmax",
     }

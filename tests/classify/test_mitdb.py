@@ -31,21 +31,23 @@ MARGIN = 3.0
 """Percentage points below the measured figure a record may fall (a detector change
 on main shifts a few beats) before the test fails."""
 MEASURED: dict[tuple[str, str], float] = {
-    ("100", "N"): 99.8,
-    ("113", "N"): 99.9,
-    ("200", "V"): 96.9,
-    ("221", "V"): 98.5,
-    ("222", "S"): 72.7,
-    ("228", "V"): 97.0,
-    ("233", "N"): 80.9,
-    ("233", "V"): 96.5,
+    ("100", "N"): 100.0,
+    ("113", "N"): 99.8,
+    ("200", "V"): 94.8,
+    ("219", "N"): 46.4,
+    ("221", "V"): 99.5,
+    ("222", "S"): 98.6,
+    ("228", "V"): 99.4,
+    ("233", "N"): 95.7,
+    ("233", "V"): 98.2,
 }
 """(record, class) -> Se % measured end to end by scripts/evaluate_beats.py for the
 shipped model (docs/MODEL.md, per-record table). DS2's weak spots (record 232, S Se
-26 %; record 219, N Se 32 %) are reported there rather than asserted here."""
-AGREE_REAL = 0.9925
+0.9 %; record 219, atrial fibrillation, N Se 46 %) are reported there; 219 is checked
+so that a change that loses more of its normal beats shows."""
+AGREE_REAL = 0.9965
 """Share of the beats of the records above on which int8 and float32 give the same
-class, as measured (16,732 beats); the test allows one point less."""
+class, as measured (18,886 beats); the test allows one point less."""
 
 
 def run(base: Path, model: BeatModel) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -1,0 +1,157 @@
+"""Which context features help? A DS1-only ablation of the beat model's inputs.
+
+    nice python scripts/ablate_beats.py --data-dir ../shared/data/mitdb
+
+Each variant is a set of context features (monitor.classify.features.CANDIDATE_FEATURES);
+for each, the student network is trained on the labels alone in the same patient-wise
+3-fold cross-validation inside DS1 that scripts/train.py uses, and scored on the
+held-out patients' beats (out of fold), before and after the class offsets that
+scripts/train.py would choose on them. DS2 is never read. The figures go to
+models/beat-ablation-cv.json, which scripts/evaluate_beats.py renders in docs/MODEL.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+import time
+from pathlib import Path
+from typing import cast
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import beatdata
+import train as tr
+
+from monitor.evaluation import DS1
+
+BASE = (
+    "log_rr_pre_over_short",
+    "log_rr_post_over_short",
+    "log_rr_pre_over_long",
+    "log_rr_post_over_long",
+    "log_rr_post_over_pre",
+    "log_short_over_long",
+    "rr_pre_s",
+    "rr_post_s",
+    "log_amp_over_running",
+    "log_rr_pre_over_previous_rr",
+)
+"""The context of feature version 3 (the model shipped before this ablation)."""
+LOCAL = ("log_rr_pre_over_local", "log_rr_post_over_local")
+IRREGULAR = ("rr_irregularity",)
+TEMPLATE = ("template_corr", "log_template_distance")
+
+
+def without_post(names: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(n for n in names if "post" not in n)
+
+
+VARIANTS: dict[str, tuple[tuple[str, ...], str]] = {
+    "base": (BASE, "feature version 3 context (RR before/after vs running averages)"),
+    "local": (BASE + LOCAL, "+ RR before/after relative to the median of the last 10 RR"),
+    "irregular": (BASE + IRREGULAR, "+ irregularity of the last 9 RR"),
+    "template": (BASE + TEMPLATE, "+ correlation and distance to the patient's template"),
+    "all": (BASE + LOCAL + IRREGULAR + TEMPLATE, "all of the above"),
+    "all-no-post": (without_post(BASE + LOCAL + IRREGULAR + TEMPLATE),
+                    "all of the above without RR after (no wait for the next R-peak)"),
+    "base-no-post": (without_post(BASE), "feature version 3 without RR after"),
+    "irregular-no-post": (without_post(BASE + IRREGULAR), "+ irregularity, without RR after"),
+    "local-irregular": (BASE + LOCAL + IRREGULAR, "+ local RR median and irregularity"),
+    "local-irregular-no-post": (without_post(BASE + LOCAL + IRREGULAR),
+                                "+ local RR median and irregularity, without RR after"),
+}
+
+
+def run_variant(records: list[beatdata.RecordBeats], names: tuple[str, ...], epochs: int,
+                seed: int) -> np.ndarray:
+    """Out-of-fold logits of the labels-only student for one feature set."""
+    data = tr.build_beats(records, names)
+    ctx_mean = data.context.mean(0)
+    ctx_std = data.context.std(0) + 1e-3
+    oof = np.zeros((data.label.size, len(tr.BEAT_CLASSES)), np.float32)
+    for k, fold in enumerate(tr.FOLDS):
+        held = np.isin(data.record, fold)
+        s = seed + 20 + k
+        torch.manual_seed(s)
+        model = tr.BeatNet(cast(tuple[int, int, int], tr.STUDENT["channels"]),
+                           cast(int, tr.STUDENT["hidden"]), ctx_mean, ctx_std)
+        model = tr.train(model, data.subset(~held), epochs, s, f"fold {k + 1}")
+        va = data.subset(held)
+        oof[held] = tr.predict_logits(model, va.wave, va.context)
+    return oof
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", type=Path, default=Path("../shared/data/mitdb"))
+    parser.add_argument("--cache-dir", type=Path, default=Path("/tmp/ecgmon-beat-cache"))
+    parser.add_argument("--out", type=Path, default=tr.REPO / "models" / "beat-ablation-cv.json")
+    parser.add_argument("--oof-dir", type=Path, default=Path("/tmp/ecgmon-ablation"),
+                        help="out-of-fold logits of each run are kept here and reused "
+                             "(same variant, run and epochs) unless --retrain")
+    parser.add_argument("--variants", nargs="*", default=list(VARIANTS))
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=20260407)
+    parser.add_argument("--seeds", type=int, default=3, help="training runs per variant")
+    parser.add_argument("--retrain", action="store_true",
+                        help="train again even where --oof-dir holds a run's logits")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+    records = beatdata.load(args.data_dir, DS1, args.cache_dir)
+    labels = tr.build_beats(records, ()).label
+    args.oof_dir.mkdir(parents=True, exist_ok=True)
+    results = json.loads(args.out.read_text()) if args.out.is_file() else {}
+    results.setdefault("variants", {})
+    for name in args.variants:
+        names, what = VARIANTS[name]
+        t0 = time.time()
+        print(f"variant {name}: {what}", file=sys.stderr)
+        runs = []
+        for r in range(args.seeds):
+            seed = args.seed + 1000 * r
+            path = args.oof_dir / f"{name}-e{args.epochs}-{r}.npz"
+            if path.is_file() and not args.retrain:
+                with np.load(path) as z:
+                    oof = z["logits"]
+            else:
+                oof = run_variant(records, names, args.epochs, seed)
+                np.savez(path, logits=oof, label=labels)
+            run: dict[str, object] = {"seed": seed}
+            for rule in ("bar", "macro"):
+                offsets = tr.choose_offsets(labels, oof, rule)
+                run[f"offsets_{rule}"] = offsets.tolist()
+                run[f"oof_{rule}"] = {k: round(v, 2) for k, v in
+                                      tr.scores(labels, (oof + offsets).argmax(1)).items()}
+            run["bar_score"] = {rule: tr.offset_score(cast(dict, run[f"oof_{rule}"]), "bar")
+                                for rule in ("bar", "macro")}
+            runs.append(run)
+        summary: dict[str, object] = {}
+        for rule in ("bar", "macro"):
+            figs = [cast(dict, run[f"oof_{rule}"]) for run in runs]
+            summary[rule] = {k: round(float(np.mean([f[k] for f in figs])), 2) for k in figs[0]}
+            spread = float(np.ptp([f["macro_f1"] for f in figs]))
+            summary[f"{rule}_macro_f1_spread"] = round(spread, 2)
+            summary[f"{rule}_bar_score"] = round(float(np.mean(
+                [cast(dict, run["bar_score"])[rule] for run in runs])), 2)
+        results["variants"][name] = {"what": what, "features": list(names), "runs": runs,
+                                     "epochs": args.epochs,
+                                     "mean": summary, "seconds": round(time.time() - t0)}
+        m = cast(dict, summary["bar"])
+        print(f"  {name}: macro F1 {m['macro_f1']:.2f} (spread {summary['bar_macro_f1_spread']}) "
+              f" N Se {m['N_se']:.1f}  S {m['S_se']:.1f}/{m['S_ppv']:.1f}  "
+              f"V {m['V_se']:.1f}/{m['V_ppv']:.1f}  F {m['F_se']:.1f}/{m['F_ppv']:.1f}",
+              file=sys.stderr)
+        results.update(folds=[list(f) for f in tr.FOLDS],
+                       date=dt.date.today().isoformat(), script="scripts/ablate_beats.py")
+        args.out.write_text(json.dumps(results, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
