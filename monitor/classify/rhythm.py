@@ -600,17 +600,18 @@ class RhythmAnalyzer:
         rr = list(self._rr)
         fresh_from = self._ordinal - cfg.af_stale_factor * cfg.af_window
         normal = [r for o, r in self._clean_rr if o >= fresh_from]
+        typical = _median(normal) if normal else 0.0
         irregularity: float | None = None
         for lag, lag_pairs in self._pairs.items():
             pairs = [d for o, d in lag_pairs if o >= fresh_from]
-            if len(pairs) < cfg.af_min_pairs or not normal:
+            if len(pairs) < cfg.af_min_pairs or typical <= 0:
                 if lag == 1:
                     break
                 continue
-            value = _median(pairs) / _median(normal)
+            value = _median(pairs) / typical
             if irregularity is None:
                 irregularity = value
-            elif _upper_quartile(pairs) / _median(normal) < cfg.af_pattern_ratio * irregularity:
+            elif _upper_quartile(pairs) / typical < cfg.af_pattern_ratio * irregularity:
                 # Intervals k beats apart nearly all agree where successive ones do not:
                 # a repeating pattern (bigeminy, trigeminy, 2:1/3:2 conduction), not AF.
                 # (The upper quartile, not the median, so that a chance dip in AF's
@@ -660,7 +661,7 @@ class RhythmAnalyzer:
         cfg = self.config
         if len(self._rate_rr) < cfg.rate_beats:
             return
-        bpm = 60.0 / float(np.mean(self._rate_rr))
+        bpm = 60.0 * len(self._rate_rr) / sum(self._rate_rr)
         first = self._recent[max(0, len(self._recent) - 1 - cfg.rate_beats)]
         for kind, beyond, back_in in (
             ("brady", bpm < cfg.brady_bpm, bpm > cfg.brady_bpm + 2.0),
