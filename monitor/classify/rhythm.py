@@ -61,7 +61,7 @@ import itertools
 import math
 from collections import Counter, deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -123,6 +123,12 @@ class RhythmConfig:
     statistic (a missed beat doubles an interval); 0 disables."""
     af_stale_factor: int = 4
     """N-N intervals older than this many windows of beats no longer count for AF."""
+    vf_min_peak_ratio: float = 0.15
+    """A VF-like second whose QRS-band envelope has median / 98th percentile below this
+    (the quality stage's peak ratio: QRS complexes stand out) is not VF."""
+    noise_guard_s: int = 2
+    """Within this many seconds of an unreadable second, beat classes are not trusted
+    for the ectopy rules and long intervals are not pauses."""
     bridge_s: float = 10.0
     """An unreadable stretch shorter than this keeps the AF window (the RR spanning it
     is dropped); a longer one restarts the analysis from scratch."""
@@ -244,7 +250,7 @@ class RhythmAnalyzer:
             limit = min(limit, math.floor(self._beats[0].time_s))
         if self._prev is not None:
             limit = min(limit, math.floor(self._prev.time_s))
-        limit = max(limit, self._next_second - STATUS_MEMORY_S)
+        limit = max(limit - self.config.noise_guard_s, self._next_second - STATUS_MEMORY_S)
         for old in [s for s in self._status if s < limit]:
             del self._status[old]
 
@@ -286,7 +292,11 @@ class RhythmAnalyzer:
             return False
         # VF is judged on the waveform: its large fast (or slow, coarse) oscillation reads
         # as noise or wander to the quality stage, so those do not veto it; no signal,
-        # a flat line or a clipped trace do.
+        # a flat line or a clipped trace do. QRS complexes that still stand out of the
+        # background (a low envelope median / peak ratio) mean a beating heart under
+        # noise, not VF.
+        if q is not None and q.peak_ratio < self.config.vf_min_peak_ratio:
+            return False
         return q is None or q.readable or q.reason in VF_OVERRIDES
 
     def _settle(self, k: int) -> str:
@@ -381,6 +391,7 @@ class RhythmAnalyzer:
     def _reset_beats(self) -> None:
         cfg = self.config
         self._prev: ClassifiedBeat | None = None
+        self._prev_edge = False
         self._recent: deque[ClassifiedBeat] = deque(maxlen=cfg.af_window + 1)
         self._rr: deque[tuple[float, bool]] = deque(maxlen=cfg.af_window)
         self._pairs: dict[int, deque[tuple[int, float]]] = {
@@ -399,7 +410,7 @@ class RhythmAnalyzer:
         while self._beats:
             beat = self._beats[0]
             second = math.floor(beat.time_s)
-            if second >= self._next_second and not final:
+            if second + self.config.noise_guard_s >= self._next_second and not final:
                 return
             self._beats.popleft()
             self._on_beat(beat, second, out)
@@ -410,9 +421,22 @@ class RhythmAnalyzer:
     def _analysable(self, second: int) -> bool:
         return self._status.get(second, NO_DATA) == "ok"
 
+    def _near_unreadable(self, second: int) -> bool:
+        """Whether an unreadable second lies within ``noise_guard_s`` of this one.
+
+        Artefact rarely starts or stops exactly where the quality index says so: the
+        readable edges of a noisy stretch give most false ectopic labels and missed
+        beats. Seconds before the stream, or not settled at its end, do not count."""
+        guard = self.config.noise_guard_s
+        for k in range(second - guard, second + guard + 1):
+            if 0 <= k < self._next_second and self._status.get(k, NO_DATA) not in ("ok", "vf"):
+                return True
+        return False
+
     def _on_beat(self, beat: ClassifiedBeat, second: int, out: list[Episode]) -> None:
         if beat.noisy or not self._analysable(second):
             return
+        edge = self._near_unreadable(second)
         prev = self._prev
         if prev is not None:
             span = range(math.floor(prev.time_s), second + 1)
@@ -424,10 +448,14 @@ class RhythmAnalyzer:
                 prev = None
         if prev is not None:
             rr = beat.time_s - prev.time_s
-            self._on_interval(prev, beat, rr, out)
-        self._on_label(beat, out)
+            self._on_interval(prev, beat, rr, out, edge or self._prev_edge)
+        # Next to an unreadable stretch the beat's class is not trusted for the ectopy
+        # rules (runs, bigeminy/trigeminy): it counts as unknown there, which ends any
+        # run or pattern. RR-based rules (AF, rate) still use it.
+        self._on_label(replace(beat, label="Q") if edge else beat, out)
         self._recent.append(beat)
         self._prev = beat
+        self._prev_edge = edge
         self._ordinal += 1
         self._update_af(beat, out)
         self._update_rate(beat, out)
@@ -453,10 +481,16 @@ class RhythmAnalyzer:
             self._af_state = False
 
     def _on_interval(
-        self, prev: ClassifiedBeat, beat: ClassifiedBeat, rr: float, out: list[Episode]
+        self,
+        prev: ClassifiedBeat,
+        beat: ClassifiedBeat,
+        rr: float,
+        out: list[Episode],
+        edge: bool = False,
     ) -> None:
         cfg = self.config
-        if rr > cfg.pause_s:
+        if rr > cfg.pause_s and not edge:
+            # (a long interval next to an unreadable stretch is most often a missed beat)
             out.append(
                 Episode(
                     self._new_id(),
