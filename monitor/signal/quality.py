@@ -56,14 +56,6 @@ PEAK_RATIO_MAX = 0.12
 On DS1 records (clean 95th percentile 0.106) mixed with NSTDB `em` noise this marks
 1.1% of clean seconds and 63% / 83% of noisy seconds at 0 / -6 dB (tune_quality.py)."""
 PEAK_RATIO_LOOSE = 0.10
-PEAK_RATIO_MID = 0.09
-KURTOSIS_MID = 6.0
-"""A trace whose QRS neither stand out clearly (peak ratio above PEAK_RATIO_MID) nor
-make it peaked (kurtosis below KURTOSIS_MID, clean ECG's median is about 12) is
-noise: electrode motion at 6 dB SNR leaves most seconds just inside the two looser
-limits, and those seconds gave most of the false runs and alarms. On DS1 mixed with
-NSTDB `em` (tune_quality.py) this marks 1.5% more of the clean seconds and 28% more
-of the noisy ones at 6 dB."""
 HF_SHARE_MAX = 0.35
 """Share of band power above 35 Hz above this: muscle noise dominates."""
 MISSING_SHARE_MAX = 0.5
@@ -250,7 +242,6 @@ class SignalQuality:
         elif (
             ratio > PEAK_RATIO_MAX
             or (kurt < KURTOSIS_MIN and ratio > PEAK_RATIO_LOOSE)
-            or (kurt < KURTOSIS_MID and ratio > PEAK_RATIO_MID)
             or hf_share > HF_SHARE_MAX
         ):
             reason = "noise"
