@@ -109,6 +109,10 @@ class RhythmConfig:
     pause_s: float = 2.0
     sustained_vt_s: float = 30.0
     pattern_cycles: int = 3
+    vrun_min_bpm: float = 75.0
+    """Runs of 3+ V beats count as ventricular tachycardia only above this rate (the
+    usual definition of NSVT: 3 or more consecutive ventricular beats at more than
+    100/min; ACC/AHA/ESC 2006 ventricular arrhythmia guideline, Zipes et al.)."""
     svt_min_beats: int = 3
     af_window: int = 16
     af_min_pairs: int = 8
@@ -126,7 +130,7 @@ class RhythmConfig:
     vf_min_peak_ratio: float = 0.15
     """A VF-like second whose QRS-band envelope has median / 98th percentile below this
     (the quality stage's peak ratio: QRS complexes stand out) is not VF."""
-    noise_guard_s: int = 2
+    noise_guard_s: int = 0
     """Within this many seconds of an unreadable second, beat classes are not trusted
     for the ectopy rules and long intervals are not pauses."""
     bridge_s: float = 10.0
@@ -528,7 +532,11 @@ class RhythmAnalyzer:
             self._end_srun(out)
             self._vrun.beats.append(beat)
             run = self._vrun
-            if run.duration_s >= self.config.sustained_vt_s and "vt" not in self._open:
+            if (
+                run.duration_s >= self.config.sustained_vt_s
+                and "vt" not in self._open
+                and _rate_bpm(run) >= self.config.vrun_min_bpm
+            ):
                 self._open["vt"] = _Open(self._new_id(), "vt", run.beats[0].time_s, Evidence(), 1.0)
                 self._confirm(
                     "vt", beat.time_s, self._run_evidence(run), out, self._run_confidence(run)
@@ -564,6 +572,11 @@ class RhythmAnalyzer:
             self._close("vt", run.beats[-1].time_s, out)
             return
         kind = {2: "couplet", 3: "triplet"}.get(n, "nsvt")
+        if n >= 3 and _rate_bpm(run) < self.config.vrun_min_bpm:
+            # Three or more V beats slower than this are not ventricular tachycardia
+            # (idioventricular rhythm); most such "runs" are wide normal beats the
+            # classifier called V.
+            return
         out.append(
             Episode(
                 self._new_id(),
@@ -765,6 +778,13 @@ artefact on a working contact (noise, wander: keep still)."""
 
 def _family(reason: str) -> str:
     return "contact" if reason in CONTACT_REASONS else "artefact"
+
+
+def _rate_bpm(run: _Run) -> float:
+    """Mean rate over a run of beats (0 when it has no duration)."""
+    if len(run.beats) < 2 or run.duration_s <= 0:
+        return 0.0
+    return 60.0 * (len(run.beats) - 1) / run.duration_s
 
 
 def _median(values: Sequence[float]) -> float:
