@@ -682,8 +682,8 @@ class RhythmAnalyzer:
                 self._open["af"] = _Open(self._new_id(), "af", start, Evidence(), 0.0)
             episode = self._open["af"]
             if irregularity is not None:
-                conf = min(1.0, irregularity / (2 * cfg.af_on)) * float(
-                    np.mean([b.confidence for b in self._recent])
+                conf = min(1.0, irregularity / (2 * cfg.af_on)) * (
+                    sum(b.confidence for b in self._recent) / len(self._recent)
                 )
                 episode.confidence = round(max(episode.confidence, conf), 3)
             if not episode.confirmed and beat.time_s - self._af_since >= cfg.af_min_s:
