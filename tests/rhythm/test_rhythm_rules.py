@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from monitor.classify.alerts import AlertManager
-from monitor.classify.rhythm import RhythmAnalyzer, RhythmConfig
+from monitor.classify.rhythm import NO_DATA, RhythmAnalyzer, RhythmConfig
 from monitor.classify.vf import VfDetector
 from monitor.signal.quality import QualitySecond
 
@@ -108,3 +108,64 @@ def test_noise_guard_distrusts_classes_next_to_unreadable_seconds() -> None:
     assert "triplet" in kinds(analyse(beats, 20, quality=quality))
     guarded = analyse(beats, 20, RhythmConfig(noise_guard_s=2), quality=quality)
     assert "triplet" not in kinds(guarded)
+
+
+def _ecg_at(beat_times: np.ndarray, seconds: float, seed: int) -> np.ndarray:
+    """Synthetic ECG (uV) with a QRS at each of `beat_times` and no P waves (AF)."""
+    t = np.arange(int(seconds * FS)) / FS
+    x = np.random.default_rng(seed).normal(0.0, 8.0, t.size)
+    for beat in beat_times:
+        x += 1200.0 * np.exp(-0.5 * ((t - beat) / 0.012) ** 2)
+        x += 300.0 * np.exp(-0.5 * ((t - beat - 0.28) / 0.05) ** 2)
+    return x
+
+
+def test_live_stage_strap_reconnect_in_the_middle_of_af() -> None:
+    """The daemon's stage with a real signal path: AF, a 4 s reconnect (`gap`), AF again.
+
+    The missing seconds are one 'no data' episode, no pause or rhythm spans them, AF
+    resumes after the reconnect without a new 30 s wait and alerts once."""
+    from dataclasses import replace
+
+    from monitor.classify.rhythm import final_episodes, make_beats
+    from monitor.classify.rhythm_stage import RhythmStage
+
+    rng = np.random.default_rng(11)
+    before_s, gap_s, after_s = 90.0, 4.0, 60.0
+    times_a = 0.5 + np.cumsum(rng.uniform(0.45, 1.05, 200))
+    times_a = times_a[times_a < before_s - 0.5]
+    times_b = 0.5 + np.cumsum(rng.uniform(0.45, 1.05, 200))
+    times_b = times_b[times_b < after_s - 0.5]
+    x_a, x_b = _ecg_at(times_a, before_s, 1), _ecg_at(times_b, after_s, 2)
+    beats_a = make_beats(np.round(times_a * FS).astype(np.int64), "N" * times_a.size, FS)
+    resume = before_s + gap_s
+    beats_b = make_beats(np.round((times_b + resume) * FS).astype(np.int64), "N" * times_b.size, FS)
+    beats_b[0] = replace(beats_b[0], rr_before_s=None)  # the QRS detector restarted
+
+    stage = RhythmStage()
+    events, alerts = [], []
+    for x, beats, offset in ((x_a, beats_a, 0.0), (x_b, beats_b, resume)):
+        for start in range(0, x.size, 73):
+            chunk = x[start : start + 73]
+            lo, hi = offset + start / FS, offset + (start + chunk.size) / FS
+            out = stage.process(chunk, [b for b in beats if lo <= b.time_s < hi])
+            events += out.episodes
+            alerts += out.alerts
+        if offset == 0.0:
+            out = stage.gap(gap_s)
+            events += out.episodes
+            alerts += out.alerts
+            assert stage.stream_time_s == resume
+    out = stage.flush()
+    events += out.episodes
+    alerts += out.alerts
+
+    finals = final_episodes(events)
+    gaps = [e for e in finals if e.kind == "unreadable" and e.reason == NO_DATA]
+    assert [(g.start_s, g.end_s) for g in gaps] == [(before_s, resume)]
+    af = [e for e in finals if e.kind == "af"]
+    assert len(af) == 2 and af[0].end_s <= before_s and af[1].start_s >= resume
+    onset_after = [e for e in events if e.kind == "af" and not e.final and e.id == af[1].id]
+    assert onset_after and onset_after[0].end_s - resume < 15.0
+    assert not [e for e in finals if e.kind == "pause" and e.start_s < resume < e.end_s]
+    assert [a.kind for a in alerts] == ["af"]
