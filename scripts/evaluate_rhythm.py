@@ -519,8 +519,9 @@ WHY = """### Why goals are missed (causes found by looking at the episodes, not 
   see only the detected beats.
 - **3+ V runs**: runs of 3 or more V beats count only above 75/min (NSVT is defined
   above 100/min; with reference labels 100 lost 4 of the 39 DS1 `(VT` episodes, 75
-  none). On all records, reference labels, +P went from 92.6 to 100%; the remaining misses are mostly in 205 and 203,
-  where a V beat of the run is missed or unmatched by the detector, splitting the run.
+  none). On all records, reference labels, +P went from 92.6 to 100%; the remaining
+  misses are mostly in 205 and 203, where a V beat of the run is missed or unmatched by
+  the detector, splitting the run.
   With model labels most false runs are beats the classifier calls V.
 - **Sinus bradycardia +P**: MIT-BIH labels `(SBR` in record 232 only, yet a mean rate
   below 60/min for 10 s occurs in many records (113, 101, 115, 231 with its 2:1 block,
