@@ -1,7 +1,8 @@
-"""Write tests/vectors/store_v1.json: known-answer bytes of log format v1.
+"""Write tests/vectors/store_v<N>.json: known-answer bytes of the current log format.
 
-Run only when the format version changes; the tests compare the writer's output
-with these bytes and decode them with the fixed identity.
+Run only when the format version changes (older versions' files stay, to prove their
+logs remain readable); the tests compare the writer's output with these bytes and
+decode them with the fixed identity.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from monitor.store.crypto import FORMAT_VERSION  # noqa: E402
 from tests.store.vector_inputs import (  # noqa: E402
     EPHEMERAL_PRIVATE,
     FILE_KEY,
@@ -26,7 +28,7 @@ from tests.store.vector_inputs import (  # noqa: E402
 
 def main() -> None:
     out = {
-        "format_version": 1,
+        "format_version": FORMAT_VERSION,
         "recipient_private": RECIPIENT_PRIVATE.hex(),
         "recipient_public": identity().recipient.text,
         "file_key": FILE_KEY.hex(),
@@ -38,7 +40,7 @@ def main() -> None:
             header, stanza, *records = write_vector_log(Path(tmp) / "log.sqlite", compress)
         out[name] = {"header": header.hex(), "stanza": stanza.hex(),
                      "records": [r.hex() for r in records]}
-    path = ROOT / "tests" / "vectors" / "store_v1.json"
+    path = ROOT / "tests" / "vectors" / f"store_v{FORMAT_VERSION}.json"
     path.write_text(json.dumps(out, indent=1) + "\n")
     print(f"wrote {path}")
 

@@ -10,18 +10,24 @@ summaries, hourly segment rotation (simulated clock).
 
 from __future__ import annotations
 
+import struct
 import tempfile
 import time
+import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from monitor.classify.beat import ClassifiedBeat
+from monitor.store import ecgcodec
+from monitor.store.crypto import RECORD_PREFIX, TAG_SIZE
 from monitor.store.keys import Identity, Recipient
+from monitor.store.reader import LogReader
 from monitor.store.records import (
+    FRAME_HEADER_SIZE,
     BeatBatch,
     EcgBlock,
     Event,
@@ -29,6 +35,7 @@ from monitor.store.records import (
     RecordType,
     encode_payload,
     frame,
+    record_type_of,
 )
 from monitor.store.writer import LogWriter
 
@@ -60,6 +67,30 @@ class StoreMeasurement:
     seal_cpu_s: float
     block_cpu_s: float
     batch_cpu_s: float
+    stored_by_type: dict[str, int] = field(default_factory=dict)
+    """Bytes of stored record bodies (prefix, padded ciphertext, tag) per record type."""
+    padding_bytes: int = 0
+    """Zero bytes added to reach the size buckets, over all records."""
+    difference_entropy_bits: float = 0.0
+    """Zero-order entropy of the ECG's first differences, bits per sample (a reference for
+    the coded size: what a coder of independent differences with one fixed table needs)."""
+    ecg_body_bits: float = 0.0
+    """Coded ECG bits per sample: ECG block bodies (block header included), no framing."""
+    read_cpu_s: float = 0.0
+    """CPU s to read the whole log back with an identity (authenticate and decode all)."""
+    codec_us: dict[str, float] = field(default_factory=dict)
+    """CPU microseconds per ECG block to code it: "v2" (written today), "v1" (zlib)."""
+    codec_bits: dict[str, float] = field(default_factory=dict)
+    """Coded ECG bits per sample, block headers included, per format version."""
+
+    @property
+    def record_bytes(self) -> int:
+        return sum(self.stored_by_type.values())
+
+    @property
+    def sqlite_overhead_bytes(self) -> int:
+        """Database file minus the record bodies: SQLite pages, cells, headers, stanzas."""
+        return self.log_bytes - self.record_bytes
 
     @property
     def bytes_per_24h(self) -> float:
@@ -101,6 +132,18 @@ class StoreMeasurement:
                 f"{self.batch_mb_per_s:.1f} MB/s of raw ECG payload",
                 f"ECG blocks alone, encode+compress+pad+seal (no SQLite): "
                 f"{self.seal_mb_per_s:.1f} MB/s of raw ECG payload",
+                f"reading it all back (authenticate + decode every record): "
+                f"{self.read_cpu_s:.2f} s CPU",
+                "stored per 24 h: "
+                + ", ".join(
+                    f"{name} records {n * 24.0 / self.hours / 1e6:.2f} MB"
+                    for name, n in sorted(self.stored_by_type.items())
+                )
+                + f", SQLite {self.sqlite_overhead_bytes * 24.0 / self.hours / 1e6:.2f} MB; "
+                f"ECG coded at {self.ecg_body_bits:.2f} bits per sample (zero-order entropy "
+                f"of its first differences {self.difference_entropy_bits:.2f}); "
+                f"padding {self.padding_bytes * 24.0 / self.hours / 1e6:.2f} MB "
+                f"({100 * self.padding_bytes / max(self.log_bytes, 1):.1f} % of the log)",
             ]
         )
 
@@ -223,9 +266,14 @@ def _commit_groups(payloads: list[Payload], span_s: float | None) -> list[list[P
 
 
 def _timed_write(
-    groups: list[list[Payload]], recipients: list[Recipient], t0_ns: int, directory: Path | None
-) -> tuple[float, float, int]:
-    """(CPU s, wall s, bytes on disk) of writing the groups into a fresh log."""
+    groups: list[list[Payload]],
+    recipients: list[Recipient],
+    t0_ns: int,
+    directory: Path | None,
+    reader: Identity | None = None,
+) -> tuple[float, float, int, float]:
+    """(CPU s, wall s, bytes on disk, CPU s to read it all back with `reader`, 0.0 without)
+    of writing the groups into a fresh log."""
     with tempfile.TemporaryDirectory(dir=directory) as tmp:
         path = Path(tmp) / "bench-log.sqlite"
         clock = _SimClock()
@@ -239,7 +287,14 @@ def _timed_write(
         writer.close()
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
         size = sum(f.stat().st_size for f in Path(tmp).iterdir() if f.name.startswith(path.name))
-    return cpu, wall, size
+        read_cpu = 0.0
+        if reader is not None:
+            cpu0 = time.process_time()
+            with LogReader(path) as log:
+                for _ in log.records(reader):
+                    pass
+            read_cpu = time.process_time() - cpu0
+    return cpu, wall, size, read_cpu
 
 
 def measure_store(
@@ -250,20 +305,26 @@ def measure_store(
     block_s: float = 10.0,
 ) -> StoreMeasurement:
     """Write the day into fresh logs (commit per record, per block, per hour) and measure."""
-    recipients = [Identity.generate().recipient, Identity.generate("clinician").recipient]
+    patient = Identity.generate()
+    recipients = [patient.recipient, Identity.generate("clinician").recipient]
     t0_ns = 1_764_057_600_000_000_000
     payloads = list(day_payloads(day, t0_ns, block_s, hours))
     ecg = [p for p in payloads if isinstance(p, EcgBlock)]
     n_samples = sum(len(p.samples_uv) for p in ecg)
     span_h = n_samples / FS / 3600
-    cpu, wall, size = _timed_write(_commit_groups(payloads, None), recipients, t0_ns, directory)
-    block_cpu, _, _ = _timed_write(_commit_groups(payloads, block_s), recipients, t0_ns, directory)
-    batch_cpu, _, _ = _timed_write(_commit_groups(payloads, 3600.0), recipients, t0_ns, directory)
+    cpu, wall, size, read_cpu = _timed_write(
+        _commit_groups(payloads, None), recipients, t0_ns, directory, reader=patient
+    )
+    block_cpu, *_ = _timed_write(_commit_groups(payloads, block_s), recipients, t0_ns, directory)
+    batch_cpu, *_ = _timed_write(_commit_groups(payloads, 3600.0), recipients, t0_ns, directory)
     cpu1 = time.process_time()
     aead = ChaCha20Poly1305(bytes(32))
     for k, p in enumerate(ecg):  # the CPU work per ECG block alone, without SQLite
         aead.encrypt(k.to_bytes(12, "big"), frame(RecordType.ECG, encode_payload(p)), b"")
     seal = time.process_time() - cpu1
+    stored, padding = _stored_sizes(payloads)
+    ecg_bits = 8.0 * sum(len(encode_payload(p)) for p in ecg) / max(n_samples, 1)
+    codec_us, codec_bits = compare_ecg_codings(ecg)
     return StoreMeasurement(
         day.name,
         span_h,
@@ -277,4 +338,65 @@ def measure_store(
         seal,
         block_cpu,
         batch_cpu,
+        stored,
+        padding,
+        difference_entropy_bits(ecg),
+        ecg_bits,
+        read_cpu,
+        codec_us,
+        codec_bits,
     )
+
+
+def _encode_ecg_v1(block: EcgBlock) -> bytes:
+    """The version 1 ECG body as version 1 writers stored it (docs/FORMAT.md): byte planes
+    of the zigzagged differences, zlib'd at level 6 when shorter. For comparison only."""
+    samples = block.samples_uv
+    width, planes = ecgcodec.planes(ecgcodec.zigzag(ecgcodec.first_differences(samples)))
+    body = (
+        struct.pack(">qdBIB", block.t0_ns, block.fs, samples.dtype.itemsize, len(samples), width)
+        + planes
+    )
+    packed = zlib.compress(body, 6)
+    return packed if len(packed) < len(body) else body
+
+
+def compare_ecg_codings(blocks: list[EcgBlock]) -> tuple[dict[str, float], dict[str, float]]:
+    """(CPU us per block, bits per sample) of coding the blocks as format v2 and v1 do."""
+    n = max(sum(len(b.samples_uv) for b in blocks), 1)
+    us: dict[str, float] = {}
+    bits: dict[str, float] = {}
+    for name, encode in (("v2", encode_payload), ("v1", _encode_ecg_v1)):
+        cpu0 = time.process_time()
+        size = sum(len(encode(b)) for b in blocks)
+        us[name] = (time.process_time() - cpu0) * 1e6 / max(len(blocks), 1)
+        bits[name] = 8.0 * size / n
+    return us, bits
+
+
+def difference_entropy_bits(blocks: list[EcgBlock]) -> float:
+    """Zero-order entropy (bits per sample) of the first differences within the blocks."""
+    diffs = [np.diff(b.samples_uv.astype(np.int64), prepend=np.int64(0)) for b in blocks]
+    if not diffs:
+        return 0.0
+    d = np.concatenate(diffs)
+    counts = np.bincount(d - d.min())
+    p = counts[counts > 0] / len(d)
+    return float(-(p * np.log2(p)).sum())
+
+
+def _stored_sizes(payloads: list[Payload]) -> tuple[dict[str, int], int]:
+    """(stored body bytes per record type, padding bytes) of the payloads as the writer
+    frames them (close records, a few per day, are left out)."""
+    stored: dict[str, int] = {}
+    padding = 0
+    overhead = RECORD_PREFIX.size + TAG_SIZE
+    for p in payloads:
+        rtype = record_type_of(p)
+        body = encode_payload(p)
+        padded = frame(rtype, body)
+        unpadded = FRAME_HEADER_SIZE + int.from_bytes(padded[2:6], "big")
+        padding += len(padded) - unpadded
+        name = rtype.name.lower()
+        stored[name] = stored.get(name, 0) + len(padded) + overhead
+    return stored, padding

@@ -1,4 +1,5 @@
-"""The cryptographic layer of log format v1: key wrapping, segment keys, record sealing.
+"""The cryptographic layer of the log (formats v1 and v2 are identical here): key
+wrapping, segment keys, record sealing.
 
 Only `cryptography` primitives are used: X25519, HKDF-SHA256, HMAC-SHA256 and
 ChaCha20-Poly1305. Nothing here keeps state; the writer and reader compose these.
@@ -19,7 +20,9 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from monitor.store.keys import Identity, Recipient
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""The version this code writes. Version 2 changed only the ECG block body (docs/FORMAT.md)."""
+READABLE_VERSIONS = (1, 2)
 FILE_KEY_SIZE = 32
 SEGMENT_ID_SIZE = 16
 TAG_SIZE = 16
@@ -150,8 +153,11 @@ def record_nonce(seq: int) -> bytes:
     return seq.to_bytes(12, "big")
 
 
-def record_aad(segment_id: bytes, seq: int, prev_tag: bytes) -> bytes:
-    return _AAD_LABEL + bytes([FORMAT_VERSION]) + segment_id + struct.pack(">I", seq) + prev_tag
+def record_aad(
+    segment_id: bytes, seq: int, prev_tag: bytes, version: int = FORMAT_VERSION
+) -> bytes:
+    """Binds the record's format version, segment, position and predecessor."""
+    return _AAD_LABEL + bytes([version]) + segment_id + struct.pack(">I", seq) + prev_tag
 
 
 def seal_record(
@@ -161,21 +167,28 @@ def seal_record(
     seq: int,
     prev_tag: bytes,
     padded_plaintext: bytes,
+    version: int = FORMAT_VERSION,
 ) -> bytes:
     """The record body as stored: prefix then ciphertext+tag."""
     ct = keys.payload.encrypt(
-        record_nonce(seq), padded_plaintext, record_aad(segment_id, seq, prev_tag)
+        record_nonce(seq), padded_plaintext, record_aad(segment_id, seq, prev_tag, version)
     )
-    return RECORD_PREFIX.pack(FORMAT_VERSION, seg_no, seq) + ct
+    return RECORD_PREFIX.pack(version, seg_no, seq) + ct
 
 
 def open_record(
     keys: SegmentKeys, segment_id: bytes, seq: int, prev_tag: bytes, body: bytes
 ) -> bytes | None:
-    """The padded plaintext, or None if the record fails authentication."""
+    """The padded plaintext, or None if the record fails authentication.
+
+    The AAD takes the version from the body's own prefix, so a changed version byte
+    fails authentication like any other change.
+    """
     try:
         return keys.payload.decrypt(
-            record_nonce(seq), body[RECORD_PREFIX.size :], record_aad(segment_id, seq, prev_tag)
+            record_nonce(seq),
+            body[RECORD_PREFIX.size :],
+            record_aad(segment_id, seq, prev_tag, body[0]),
         )
     except InvalidTag:
         return None

@@ -1,4 +1,5 @@
-"""The SQLite container of the log: schema v1, opening, format checks, writer lock.
+"""The SQLite container of the log (same schema in v1 and v2): opening, format checks,
+writer lock.
 
 The database holds opaque blobs only. Its plaintext is limited to structure: the
 format name and version, segment headers (random ids, chain links), wrapped keys and
@@ -49,8 +50,9 @@ def _check_magic(path: Path) -> None:
         raise NotALogError(f"{path} is not an ecgmon log (not an SQLite database)")
 
 
-def check_format(conn: sqlite3.Connection, path: Path) -> None:
-    """Refuse a database that is not an ecgmon log, or one from a newer version."""
+def check_format(conn: sqlite3.Connection, path: Path) -> int:
+    """Refuse a database that is not an ecgmon log, or one from a newer version; return
+    its version."""
     try:
         rows = dict(conn.execute("SELECT name, value FROM meta").fetchall())
     except sqlite3.DatabaseError:
@@ -65,6 +67,7 @@ def check_format(conn: sqlite3.Connection, path: Path) -> None:
             f"{path} is log format version {version}, newer than this ecgmon supports "
             f"({FORMAT_VERSION}): upgrade ecgmon to read it"
         )
+    return version
 
 
 def open_for_read(path: Path) -> sqlite3.Connection:
@@ -92,8 +95,7 @@ def open_for_write(path: Path) -> sqlite3.Connection:
         existing = conn.execute("SELECT count(*) FROM sqlite_master WHERE type='table'").fetchone()[
             0
         ]
-        if existing:
-            check_format(conn, path)
+        stored_version = check_format(conn, path) if existing else FORMAT_VERSION
         if not existing:
             # 1.3 kB records waste a quarter of 4 kB pages; 16 kB pages waste ~5 %.
             conn.execute(f"PRAGMA page_size={PAGE_SIZE}")
@@ -101,6 +103,11 @@ def open_for_write(path: Path) -> sqlite3.Connection:
         if mode != "wal":
             raise StoreError(f"{path}: SQLite refused WAL mode")
         conn.execute("PRAGMA synchronous=FULL")
+        if stored_version < FORMAT_VERSION:
+            # An older log: its segments stay as written (readers decode each segment by
+            # its own version); new segments are written in this version, so readers
+            # older than it must refuse the whole log.
+            conn.execute("UPDATE meta SET value=? WHERE name='version'", (FORMAT_VERSION,))
         if not existing:
             conn.execute("BEGIN IMMEDIATE")
             for stmt in SCHEMA.strip().split(";"):

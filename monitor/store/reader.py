@@ -17,7 +17,7 @@ from pathlib import Path
 
 from monitor.store import crypto
 from monitor.store.crypto import (
-    FORMAT_VERSION,
+    READABLE_VERSIONS,
     RECORD_PREFIX,
     TAG_SIZE,
     SegmentHeader,
@@ -331,7 +331,7 @@ class LogReader:
             return None
         try:
             rtype, plain = unframe(padded)
-            payload = decode_payload(rtype, plain)
+            payload = decode_payload(rtype, plain, body[0])
         except (ValueError, KeyError, IndexError):
             return None
         return None if payload is None else payload_time_range(payload)[0]
@@ -406,7 +406,7 @@ class LogReader:
             pos = Position(ordinal, seg_no, seq)
             if first_seg is None:
                 first_seg = seg_no if rows is not None else 0
-            if version != FORMAT_VERSION:
+            if version not in READABLE_VERSIONS:
                 yield Problem(str(pos), f"unknown record version {version}")
                 continue
             clen = len(body) - RECORD_PREFIX.size - TAG_SIZE
@@ -436,6 +436,12 @@ class LogReader:
                     self._finish(empty[0], report)
                 state, problems = self._start(seg_no, headers, stanzas, identity, finished, report)
                 yield from problems
+            if state.header is not None and version != state.header.version:
+                yield Problem(
+                    str(pos),
+                    f"record version {version} in a version {state.header.version} segment "
+                    "(altered)",
+                )
             if seq != state.expected_seq:
                 what = "missing" if seq > state.expected_seq else "duplicated or reordered"
                 yield Problem(
@@ -462,7 +468,7 @@ class LogReader:
                 continue  # authentic; not decoded because the caller does not want it
             try:
                 rtype, plain = unframe(padded)
-                payload = decode_payload(rtype, plain)
+                payload = decode_payload(rtype, plain, version)
             except (ValueError, KeyError, IndexError) as exc:
                 yield Problem(str(pos), f"authentic but cannot be decoded ({exc})")
                 continue
@@ -517,7 +523,7 @@ class LogReader:
         state = _SegState(seg_no, header, None, len(stanzas.get(seg_no, [])))
         if header is None:
             return state, problems
-        if header.version != FORMAT_VERSION or header.seg_no != seg_no:
+        if header.version not in READABLE_VERSIONS or header.seg_no != seg_no:
             problems.append(Problem(where, "header does not belong here (altered or moved)"))
         state.prev_tag = header.chain_start
         prev = finished.get(seg_no - 1)

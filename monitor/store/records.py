@@ -1,4 +1,4 @@
-"""What the log stores, as plain values, and their byte encodings (log format v1).
+"""What the log stores, as plain values, and their byte encodings (log format v2; v1 read).
 
 Three payload shapes cover everything: a block of raw ECG, a batch of classified
 beats, and a generic event (episode, alert, device event, summary) carrying a
@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 
 from monitor.classify.beat import ClassifiedBeat
+from monitor.store import ecgcodec
+from monitor.store.crypto import FORMAT_VERSION
 
 
 class RecordType(IntEnum):
@@ -130,58 +132,51 @@ def payload_time_range(payload: Payload) -> tuple[int, int]:
     return payload.t_ns, payload.end_ns if payload.end_ns is not None else payload.t_ns
 
 
-# --- ECG: first differences, zigzag, byte planes -------------------------------------------
+# --- ECG ----------------------------------------------------------------------------------
 #
-# Deltas of neighbouring samples are small; zigzag maps them to small unsigned numbers, and
-# writing all low bytes, then all high bytes (byte planes) lets zlib's Huffman stage code
-# each plane with its own statistics. Measured on MIT-BIH at 130 Hz this beats LEB128
-# varints (1.04 vs 1.07 bytes per sample) at a third of the CPU.
+# Version 2 (written): first differences, Rice-coded per partition of 8 samples, see
+# monitor/store/ecgcodec.py (7.9 bits per sample on MIT-BIH at 130 Hz and 1 uV where zlib
+# on byte planes needed 8.5, and less CPU: docs/STORE.md compares them).
+# Version 1 (read only): first differences, zigzag, byte planes, then zlib in the frame.
 
-_ECG_HEAD = struct.Struct(">qdBIB")
-"""t0_ns, fs, sample width (2 or 4 bytes), sample count, plane count (2, 4 or 8)."""
+_ECG_HEAD = struct.Struct(">qdBI")
+"""t0_ns, fs, sample width (2 or 4 bytes), sample count."""
+_ECG_HEAD_V1 = struct.Struct(">qdBIB")
+"""Version 1: t0_ns, fs, sample width, sample count, plane count (2, 4 or 8)."""
+_SAMPLE_DTYPES = {2: np.int16, 4: np.int32}
 
-
-def _zigzag(values: np.ndarray) -> np.ndarray:
-    v = values.astype(np.int64)
-    return ((v << 1) ^ (v >> 63)).astype(np.uint64)
-
-
-def _unzigzag(z: np.ndarray) -> np.ndarray:
-    z = z.astype(np.uint64)
-    return (z >> np.uint64(1)).astype(np.int64) ^ -(z & np.uint64(1)).astype(np.int64)
-
-
-def _planes(z: np.ndarray, width: int | None = None) -> tuple[int, bytes]:
-    """Unsigned values as byte planes (little-endian, lowest plane first), 2, 4 or 8 wide."""
-    if width is None:
-        top = int(z.max(initial=0))
-        width = 2 if top < 1 << 16 else 4 if top < 1 << 32 else 8
-    raw = z.astype(f"<u{width}").view(np.uint8).reshape(-1, width)
-    return width, raw.T.tobytes()
-
-
-def _unplanes(data: bytes, width: int, count: int) -> np.ndarray:
-    if width not in (2, 4, 8) or len(data) != width * count:
-        raise ValueError("byte planes have the wrong size")
-    planes = np.frombuffer(data, dtype=np.uint8).reshape(width, count)
-    return planes.T.copy().view(f"<u{width}").reshape(count).astype(np.uint64)
+_zigzag = ecgcodec.zigzag
+_unzigzag = ecgcodec.unzigzag
+_planes = ecgcodec.planes
+_unplanes = ecgcodec.unplanes
 
 
 def encode_ecg(block: EcgBlock) -> bytes:
-    samples = block.samples_uv.astype(np.int64)
-    width, planes = _planes(_zigzag(np.diff(samples, prepend=np.int64(0))))
-    return (
-        _ECG_HEAD.pack(block.t0_ns, block.fs, block.samples_uv.dtype.itemsize, len(samples), width)
-        + planes
-    )
+    samples = block.samples_uv
+    head = _ECG_HEAD.pack(block.t0_ns, block.fs, samples.dtype.itemsize, len(samples))
+    return head + ecgcodec.encode_samples(samples)
 
 
-def decode_ecg(data: bytes) -> EcgBlock:
-    t0_ns, fs, itemsize, count, width = _ECG_HEAD.unpack_from(data)
-    dtype = {2: np.int16, 4: np.int32}.get(itemsize)
+def decode_ecg(data: bytes, version: int = FORMAT_VERSION) -> EcgBlock:
+    if version == 1:
+        return _decode_ecg_v1(data)
+    t0_ns, fs, itemsize, count = _ECG_HEAD.unpack_from(data)
+    dtype = _SAMPLE_DTYPES.get(itemsize)
     if dtype is None:
         raise ValueError("ECG block has an unknown sample width")
-    deltas = _unzigzag(_unplanes(data[_ECG_HEAD.size :], width, count))
+    samples = ecgcodec.decode_samples(memoryview(data)[_ECG_HEAD.size :], count)
+    top = 1 << (8 * itemsize - 1)
+    if count and (int(samples.min()) < -top or int(samples.max()) >= top):
+        raise ValueError("ECG block's samples do not fit its sample width")
+    return EcgBlock(t0_ns, fs, samples.astype(dtype))
+
+
+def _decode_ecg_v1(data: bytes) -> EcgBlock:
+    t0_ns, fs, itemsize, count, width = _ECG_HEAD_V1.unpack_from(data)
+    dtype = _SAMPLE_DTYPES.get(itemsize)
+    if dtype is None:
+        raise ValueError("ECG block has an unknown sample width")
+    deltas = _unzigzag(_unplanes(data[_ECG_HEAD_V1.size :], width, count))
     return EcgBlock(t0_ns, fs, np.cumsum(deltas).astype(dtype))
 
 
@@ -298,6 +293,7 @@ def decode_event(category: str, data: bytes) -> Event:
 # --- Framing: type, codec, length, payload, zero padding to a size bucket -----------------
 
 _FRAME = struct.Struct(">BBI")
+FRAME_HEADER_SIZE = _FRAME.size
 CODEC_NONE = 0
 CODEC_ZLIB = 1
 MIN_BUCKET = 64
@@ -334,7 +330,7 @@ def encode_payload(payload: Payload) -> bytes:
 def frame(rtype: RecordType, body: bytes, *, compress: bool = True, level: int = 6) -> bytes:
     """Padded plaintext of a record: header, (compressed) body, zeros up to the bucket."""
     codec = CODEC_NONE
-    if compress:
+    if compress and rtype != RecordType.ECG:  # ECG bodies are entropy-coded already
         packed = zlib.compress(body, level)
         if len(packed) < len(body):
             body, codec = packed, CODEC_ZLIB
@@ -355,10 +351,10 @@ def unframe(padded: bytes) -> tuple[RecordType, bytes]:
     return RecordType(rtype), body
 
 
-def decode_payload(rtype: RecordType, body: bytes) -> Payload | None:
-    """The payload of a record; None for the close record."""
+def decode_payload(rtype: RecordType, body: bytes, version: int = FORMAT_VERSION) -> Payload | None:
+    """The payload of a record of format `version`; None for the close record."""
     if rtype == RecordType.ECG:
-        return decode_ecg(body)
+        return decode_ecg(body, version)
     if rtype == RecordType.BEATS:
         return decode_beats(body)
     if rtype == RecordType.CLOSE:

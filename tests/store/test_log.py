@@ -98,10 +98,10 @@ def test_not_a_log(tmp_path: Path) -> None:
 def test_newer_format_version(log_path: Path, patient: Identity) -> None:
     write_log(log_path, [patient], sample_payloads(1))
     conn = sqlite3.connect(log_path)
-    conn.execute("UPDATE meta SET value=2 WHERE name='version'")
+    conn.execute("UPDATE meta SET value=3 WHERE name='version'")
     conn.commit()
     conn.close()
-    with pytest.raises(FormatVersionError, match="version 2, newer"):
+    with pytest.raises(FormatVersionError, match="version 3, newer"):
         LogReader(log_path)
     with pytest.raises(FormatVersionError):
         LogWriter(log_path, [patient.recipient])

@@ -1,6 +1,8 @@
-"""Fixed inputs of the log format v1 known-answer vectors (tests/vectors/store_v1.json).
+"""Fixed inputs of the log format known-answer vectors (tests/vectors/store_v<N>.json).
 
-Regenerate the expected bytes only when the format version changes:
+store_v1.json was written by format v1 writers and is kept to prove v1 logs stay
+readable; store_v2.json is what today's writer must reproduce. Regenerate the
+current version's bytes only when the format version changes:
 `python scripts/make_store_vectors.py`.
 """
 
@@ -54,12 +56,30 @@ def payloads() -> list[Payload]:
     ]
 
 
-def write_vector_log(path: Path, compress: bool) -> list[bytes]:
+def payloads_v2() -> list[Payload]:
+    """v1's payloads plus ECG blocks for each v2 coding path: int32 samples on a 5 uV
+    grid (common step 5), a jump across the whole int32 range (byte planes), one sample
+    and an empty block."""
+    t0 = 1_764_057_600_000_000_000 + 10_000_000_000
+    grid = np.array([-5, 0, 40_000, 39_995, -70_000, 5, 10, 10, 10, 0, -15], dtype=np.int32)
+    wild = np.array([2**31 - 1, -(2**31), 2**31 - 1, 0], dtype=np.int32)
+    return [
+        *payloads(),
+        EcgBlock(t0, 130.0, grid),
+        EcgBlock(t0 + 1_000_000_000, 130.0, wild),
+        EcgBlock(t0 + 2_000_000_000, 250.0, np.array([-3], dtype=np.int16)),
+        EcgBlock(t0 + 3_000_000_000, 130.0, np.zeros(0, dtype=np.int16)),
+    ]
+
+
+def write_vector_log(
+    path: Path, compress: bool, contents: list[Payload] | None = None
+) -> list[bytes]:
     """Write the vector log with fixed keys; return [header, stanza, *record bodies]."""
     with LogWriter(
         path, [identity().recipient], random_bytes=fixed_random(), compress=compress
     ) as writer:
-        for p in payloads():
+        for p in payloads_v2() if contents is None else contents:
             writer.append(p)
     conn = sqlite3.connect(path)
     header = conn.execute("SELECT header FROM segments").fetchone()[0]
