@@ -34,6 +34,12 @@ def good_seconds(first: int, last: int) -> list[QualitySecond]:
     return [QualitySecond(k, True, None, 20.0, 0.05, 0.01) for k in range(first, last)]
 
 
+def vf_quality(first: int, last: int) -> list[QualitySecond]:
+    """What the quality stage says of VF: readable or not, no QRS standing out (a high
+    envelope median / peak ratio)."""
+    return [QualitySecond(k, True, None, 2.5, 0.3, 0.01) for k in range(first, last)]
+
+
 def bad_seconds(first: int, last: int, reason: str = "noise") -> list[QualitySecond]:
     return [QualitySecond(k, False, reason, 3.0, 0.3, 0.01) for k in range(first, last)]
 

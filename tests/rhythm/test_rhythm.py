@@ -21,6 +21,7 @@ from .helpers import (
     quiet_vf,
     reference_intervals,
     run_mitdb,
+    vf_quality,
     vf_seconds,
 )
 
@@ -33,6 +34,7 @@ def analyse(beats, seconds: int, bad=(), vf=()) -> list[Episode]:
     vfs = {v.index: v for v in quiet_vf(0, seconds)}
     for first, last in vf:
         vfs.update({v.index: v for v in vf_seconds(first, last)})
+        quality.update({q.index: q for q in vf_quality(first, last)})
     analyzer = RhythmAnalyzer()
     return (
         analyzer.process(

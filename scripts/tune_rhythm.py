@@ -1,0 +1,192 @@
+"""Measure the rhythm thresholds on the tuning data only (never the reported split).
+
+What each threshold was chosen on, and what this script prints for the current
+settings or for overrides (``--set name=value``, RhythmConfig fields):
+
+* ``af``: AF duration Se / specificity on the DS1 AF records (201, 203) and false AF
+  episodes per 24 h on the other DS1 records, with reference or model beat labels;
+* ``vf``: CUDB VF onsets alerted within 5 s on the odd-numbered records, and VF
+  episodes outside VF on the odd-numbered records, DS1 and the paced records 102
+  and 107 (the even-numbered CUDB records, DS2, 104 and 217 are left for the report);
+* ``noise``: false alarms per hour on DS1 records (not 118/119) mixed with the NSTDB
+  ``em`` noise recording at 12 and 6 dB, the way the NSTDB records are built
+  (scripts/tune_quality.py), against the same records' clean run and reference.
+
+    python scripts/tune_rhythm.py af --data-dir ../shared/data --set af_pattern_ratio=1.3
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import evaluate_rhythm as ev
+from tune_quality import noise_mask, qrs_power
+
+from monitor.classify.alerts import AlertManager
+from monitor.classify.beat import ClassifiedBeat
+from monitor.classify.rhythm import (
+    Episode,
+    RhythmConfig,
+    final_episodes,
+    run_rhythm,
+)
+from monitor.evaluation import DS1, default_data_dir, load_reference
+from monitor.recording import import_wfdb
+from monitor.signal import WORKING_FS
+from monitor.signal.qrs import detect_qrs
+from monitor.signal.resample import resample_record
+
+TUNING_PACED = ("102", "107")
+
+
+def parse_overrides(items: list[str]) -> RhythmConfig:
+    types = {f.name: f.type for f in fields(RhythmConfig)}
+    kwargs: dict[str, object] = {}
+    for item in items:
+        name, _, value = item.partition("=")
+        if name not in types:
+            raise SystemExit(f"--set: RhythmConfig has no field {name!r}")
+        kwargs[name] = tuple(int(v) for v in value.split(",")) if "tuple" in str(
+            types[name]) else type(getattr(RhythmConfig(), name))(value)
+    return RhythmConfig(**kwargs)  # type: ignore[arg-type]
+
+
+def analyse(x: np.ndarray, beats: list[ClassifiedBeat], config: RhythmConfig
+            ) -> tuple[list[Episode], list[Episode]]:
+    events = run_rhythm(x, WORKING_FS, beats, config)
+    return events, final_episodes(events)
+
+
+def labelled(x: np.ndarray, ref: ev.RefLike, labeller: ev.Labeller) -> list[ClassifiedBeat]:
+    return labeller(x, detect_qrs(x, WORKING_FS), ref)
+
+
+def tune_af(data: Path, labeller: ev.Labeller, config: RhythmConfig) -> None:
+    tot, neg, false_s, n_false, hours = ev.Tally(), 0.0, 0.0, 0, 0.0
+    for rec in DS1:
+        ref = load_reference(data / "mitdb" / rec)
+        x = resample_record(ref.samples_uv, ref.fs, WORKING_FS)
+        beats = labelled(x, ev.RefLike(ref.fs, ref.beat_samples, ref.beat_symbols), labeller)
+        _, episodes = analyse(x, beats, config)
+        det = ev.intervals(episodes, "af")
+        if rec in ev.AF_RECORDS:
+            truth = ev.rhythm_truth(ref.rhythm_samples, ref.rhythm_notes, ref.fs,
+                                    ref.duration_s).get("af", [])
+            t = ev.Tally()
+            t.add(truth, det)
+            tot.add(truth, det)
+            neg += ref.duration_s - t.ref_s
+            false_s += t.det_s - t.overlap_s
+        else:
+            n_false += len(det)
+            hours += ref.duration_s / 3600.0
+    print(f"AF on DS1: duration Se {ev.pct(tot.overlap_s, tot.ref_s)}%, specificity "
+          f"{ev.pct(neg - false_s, neg)}% (201, 203); false AF {24 * n_false / hours:.1f} "
+          f"per 24 h ({n_false} in {hours:.1f} h, other DS1 records)")
+
+
+def tune_vf(data: Path, config: RhythmConfig) -> None:
+    wfdb = import_wfdb("reading cudb")
+    folder = data / "cudb"
+    hits = onsets = false_cu = 0
+    for name in (folder / "RECORDS").read_text().split():
+        if int(name[2:]) % 2 == 0:
+            continue
+        rec = wfdb.rdrecord(str(folder / name))
+        ann = wfdb.rdann(str(folder / name), "atr")
+        x = np.nan_to_num(np.asarray(rec.p_signal[:, 0], dtype=np.float64)) * 1000.0
+        x = resample_record(x, float(rec.fs), WORKING_FS)
+        events, episodes = analyse(x, [], config)
+        confirmed = {e.id: e.end_s for e in events if not e.final}
+        vf_ref, start = [], None
+        for s, t in zip(ann.symbol, ann.sample, strict=True):
+            if s == "[":
+                start = t / rec.fs
+            elif s == "]" and start is not None:
+                vf_ref.append((start, t / rec.fs))
+                start = None
+        if start is not None:
+            vf_ref.append((start, len(x) / WORKING_FS))
+        vf = [e for e in episodes if e.kind == "vf"]
+        for onset, _ in vf_ref:
+            onsets += 1
+            hits += any(confirmed.get(e.id, np.inf) <= onset + ev.VF_ALERT_S
+                        and e.end_s >= onset for e in vf)
+        false_cu += sum(not any(ev._overlaps((e.start_s, e.end_s), r) for r in vf_ref)
+                        for e in vf)
+    false_mit = 0
+    for rec in [*DS1, *TUNING_PACED]:
+        ref = load_reference(data / "mitdb" / rec)
+        truth = ev.rhythm_truth(ref.rhythm_samples, ref.rhythm_notes, ref.fs, ref.duration_s)
+        if truth.get("vf"):
+            continue
+        x = resample_record(ref.samples_uv, ref.fs, WORKING_FS)
+        false_mit += len(ev.intervals(analyse(x, [], config)[1], "vf"))
+    print(f"VF, odd-numbered CUDB: {hits}/{onsets} onsets alerted within 5 s, {false_cu} VF "
+          f"episodes outside VF; MIT-BIH DS1 + {'/'.join(TUNING_PACED)} without (VFL: "
+          f"{false_mit} VF episodes")
+
+
+def tune_noise(data: Path, labeller: ev.Labeller, config: RhythmConfig) -> None:
+    wfdb = import_wfdb("reading the noise record")
+    noise = np.asarray(wfdb.rdrecord(str(data / "nstdb" / "em")).p_signal[:, 0]) * 1000.0
+    false: dict[int, int] = {12: 0, 6: 0}
+    hours = 0.0
+    for rec in (r for r in DS1 if r not in ("118", "119")):
+        ref = load_reference(data / "mitdb" / rec)
+        like = ev.RefLike(ref.fs, ref.beat_samples, ref.beat_symbols)
+        truth = ev.rhythm_truth(ref.rhythm_samples, ref.rhythm_notes, ref.fs, ref.duration_s)
+        truth.update(ev.beat_truth(ref.beat_samples, ref.beat_symbols, ref.fs))
+        n = min(len(noise), len(ref.samples_uv))
+        x_clean = resample_record(ref.samples_uv[:n], ref.fs, WORKING_FS)
+        clean_alerts = AlertManager().process(
+            analyse(x_clean, labelled(x_clean, like, labeller), config)[0])
+        mask = noise_mask(n, ref.fs)
+        nz = noise[:n] - np.mean(noise[:n])
+        gain_base = qrs_power(ref.samples_uv, ref.beat_samples, ref.fs) / float(
+            np.mean(nz[mask] ** 2))
+        hours += n / ref.fs / 3600.0
+        for snr in false:
+            mixed = ref.samples_uv[:n] + np.where(mask, np.sqrt(gain_base / 10 ** (snr / 10))
+                                                  * nz, 0.0)
+            x = resample_record(mixed, ref.fs, WORKING_FS)
+            alerts = AlertManager().process(analyse(x, labelled(x, like, labeller), config)[0])
+            for a in alerts:
+                kind = ev.OUR_KIND.get(a.kind, a.kind)
+                if not (any(c.kind == a.kind and abs(c.episode_start_s - a.episode_start_s) < 10
+                            for c in clean_alerts)
+                        or any(ev._overlaps((a.episode_start_s, a.raised_s), r)
+                               for r in truth.get(kind, []))):
+                    false[snr] += 1
+        print(f"  {rec}: {false}", file=sys.stderr, flush=True)
+    print("false alarms per hour, DS1 + NSTDB em: " + ", ".join(
+        f"{snr} dB {count / hours:.2f}" for snr, count in false.items()))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("what", choices=["af", "vf", "noise"])
+    parser.add_argument("--data-dir", type=Path, default=default_data_dir())
+    parser.add_argument("--labels", choices=["model", "reference"], default="reference")
+    parser.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE")
+    args = parser.parse_args()
+    config = parse_overrides(args.set)
+    labeller = ev.reference_labeller if args.labels == "reference" else ev.model_labeller()
+    if args.what == "af":
+        tune_af(args.data_dir, labeller, config)
+    elif args.what == "vf":
+        tune_vf(args.data_dir, config)
+    else:
+        tune_noise(args.data_dir, labeller, config)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
