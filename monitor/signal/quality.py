@@ -78,6 +78,9 @@ REASONS: tuple[str, ...] = (
 )
 
 WINDOW_S = 2 * CONTEXT_S + 1
+MEASURE_BLOCK = 600
+"""Seconds measured per pass: a whole recording fed at once is measured 10 minutes at
+a time, so memory stays a few MB however long the chunk (a day is 90 MB per array)."""
 JUDGE_BLOCK = 64
 """Windows judged per array pass: 64 windows of 5 s at 130 Hz are 330 kB per array,
 small enough to stay in cache (large temporaries cost more in page faults than in
@@ -216,14 +219,16 @@ class SignalQuality:
             return []
         whole = self._pending[: n * self._per_second]
         self._pending = self._pending[n * self._per_second :].copy()
-        self._append(self._measure(whole, self._per_second))
-        ready = self._next_feature - CONTEXT_S
         out: list[QualitySecond] = []
-        while self._next_verdict < min(ready, CONTEXT_S):  # start of the stream
-            out.append(self._judge_one(final=False))
-        if self._next_verdict < ready:
-            out += self._judge_full(ready)
-        self._forget()
+        for first in range(0, n, MEASURE_BLOCK):
+            block = whole[first * self._per_second : (first + MEASURE_BLOCK) * self._per_second]
+            self._append(self._measure(block, self._per_second))
+            ready = self._next_feature - CONTEXT_S
+            while self._next_verdict < min(ready, CONTEXT_S):  # start of the stream
+                out.append(self._judge_one(final=False))
+            if self._next_verdict < ready:
+                out += self._judge_full(ready)
+            self._forget()
         return out
 
     def flush(self) -> list[QualitySecond]:

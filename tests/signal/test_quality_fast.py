@@ -110,6 +110,19 @@ def test_same_verdicts_fed_in_equal_frames(frame: int, seconds: int, tail: int) 
     assert streamed(SignalQuality(WORKING_FS), x, cuts) == expected
 
 
+@pytest.mark.parametrize(("measure_block", "judge_block"), [(1, 1), (3, 2), (7, 64)])
+def test_block_sizes_do_not_change_verdicts(
+    measure_block: int, judge_block: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long chunk is measured MEASURE_BLOCK seconds and judged JUDGE_BLOCK windows at a
+    time; small blocks put many block edges inside one chunk."""
+    monkeypatch.setattr(quality, "MEASURE_BLOCK", measure_block)
+    monkeypatch.setattr(quality, "JUDGE_BLOCK", judge_block)
+    rng = np.random.default_rng(measure_block)
+    x = damage(synthetic(40.5, WORKING_FS, rng), WORKING_FS, rng, ["clip", "nan", "noise"])
+    assert quality.assess_quality(x, WORKING_FS) == reference.assess_quality(x, WORKING_FS)
+
+
 def test_every_path_is_exercised_by_the_generated_cases() -> None:
     """The generated damage does produce every reason (so the comparison covers them)."""
     rng = np.random.default_rng(7)
