@@ -260,8 +260,7 @@ class SignalQuality:
         finite = np.isfinite(raw)
         missing = 1.0 - finite.reshape(n, width).mean(axis=1)
         x = raw if finite.all() else self._hold(raw, finite)
-        if finite.any():
-            self._last_finite = float(raw[np.flatnonzero(finite)[-1]])
+        self._last_finite = float(x[-1])  # the last finite sample, held to the end
         band = self._band.process(x).reshape(n, width)
         envelope = np.sort(np.abs(self._qrs.process(x)).reshape(n, width), axis=1)
         hf = self._hf.process(x).reshape(n, width)
