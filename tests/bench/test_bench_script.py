@@ -7,9 +7,13 @@ import importlib.util
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
+
+if TYPE_CHECKING:
+    from benchkit.corpus import Corpus
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 
@@ -49,7 +53,7 @@ def test_live_and_no_live_exclude_each_other() -> None:
         bench_module().parse_args(["--live", "--no-live"])
 
 
-def synthetic_corpus(minutes: float) -> object:
+def synthetic_corpus(minutes: float) -> Corpus:
     from benchkit.corpus import WORKING_FS, Corpus, Record
 
     fs = WORKING_FS
