@@ -6,8 +6,9 @@ same 24 h of MIT-BIH (accuracy and speed), each pipeline stage, and the end-to-e
 replay in a fresh single-threaded process with its peak memory. Sections whose code
 is not on this branch yet are skipped with the reason, so the script always runs.
 
-    python scripts/bench.py                 # full run, writes docs/BENCHMARKS.md
-    python scripts/bench.py --quick         # 2 h, one repeat, prints only
+    python scripts/bench.py                 # full run with the live daemon -> docs/BENCHMARKS.md
+    python scripts/bench.py --profile       # ... and where each stage spends its time
+    python scripts/bench.py --quick         # 2 h, one repeat, no live run, prints only
 """
 
 from __future__ import annotations
@@ -52,10 +53,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="report path (default docs/BENCHMARKS.md; --quick prints only)",
     )
     p.add_argument("--no-write", action="store_true", help="print the report only")
-    p.add_argument(
+    live = p.add_mutually_exclusive_group()
+    live.add_argument(
         "--live",
         action="store_true",
-        help="also measure the daemon replaying at real time for 5 minutes",
+        help="measure the daemon replaying at real time (default in full runs, not with --quick)",
+    )
+    live.add_argument(
+        "--no-live", action="store_true", help="skip the 5 minutes of the live daemon"
+    )
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="also replay the chain under cProfile: where each stage spends its time",
     )
     p.add_argument(
         "--live-seconds", type=float, default=300.0, help="measured window of --live (300)"
@@ -154,14 +164,23 @@ def measure_all(
     log("end-to-end replay in child processes ...")
     e2e = e2e_section(corpus, repeats, THIS, facts)
     sections.append(stage_section(corpus, qrs, e2e))
+    if args.profile:
+        from benchkit.profile import profile_section
+
+        log("profile of every stage ...")
+        sections.append(profile_section(corpus, log))
     sections.append(e2e.section)
 
     why = DAEMON.missing()
     if why is not None:
         sections.append(skipped("Live cost (daemon at real time)", why))
-    elif not args.live:
+    elif not want_live(args):
         sections.append(
-            skipped("Live cost (daemon at real time)", "takes 5 minutes; run with --live")
+            skipped(
+                "Live cost (daemon at real time)",
+                "takes 5 minutes, not part of this run; `python scripts/bench.py --live` "
+                "(the default full run includes it)",
+            )
         )
     else:
         from benchkit.live import live_section, measure_live
@@ -182,6 +201,35 @@ def measure_all(
     return sections
 
 
+def want_live(args: argparse.Namespace) -> bool:
+    """The live daemon runs in full runs unless --no-live; with --quick only if --live."""
+    if args.no_live:
+        return False
+    return bool(args.live or not (args.quick or args.records))
+
+
+def command_line(args: argparse.Namespace) -> str:
+    """The command that reproduces this report (the options that change what it holds)."""
+    parts = ["python scripts/bench.py"]
+    if args.quick:
+        parts.append("--quick")
+    if args.repeats:
+        parts.append(f"--repeats {args.repeats}")
+    if args.records:
+        parts.append("--records " + " ".join(args.records))
+    if args.live and (args.quick or args.records):
+        parts.append("--live")
+    if args.no_live:
+        parts.append("--no-live")
+    if args.live_seconds != 300.0:
+        parts.append(f"--live-seconds {args.live_seconds:g}")
+    if args.profile:
+        parts.append("--profile")
+    if args.no_peers:
+        parts.append("--no-peers")
+    return " ".join(parts)
+
+
 def render(
     args: argparse.Namespace,
     host: Machine,
@@ -193,7 +241,7 @@ def render(
 ) -> str:
     from benchkit.report import table
 
-    cmd = "python scripts/bench.py" + (" --quick" if args.quick else "")
+    cmd = command_line(args)
     goals = [
         [
             f"24 h end to end in < {GOAL_E2E_S:g} s CPU (> 17,280x real time)",
@@ -214,8 +262,8 @@ def render(
         ],
         [
             f"live: < {GOAL_LIVE_CPU_S_PER_H:g} CPU s per hour",
-            facts.get("live", "not measured"),
-            facts.get("live_goal_met", "waiting"),
+            facts.get("live", "not measured in this run (`python scripts/bench.py --live`)"),
+            facts.get("live_goal_met", "-"),
         ],
         [
             "storage per 24 h (no goal set)",

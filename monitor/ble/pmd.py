@@ -416,14 +416,17 @@ def decode_ecg_frame(data: bytes | bytearray) -> EcgDataFrame:
         raise BleDecodeError(f"ECG payload of {body} bytes is not whole 3-byte samples")
     if sensor_ns == 0:
         raise BleDecodeError("ECG frame with a zero timestamp")
-    raw = np.frombuffer(bytes(data[ECG_FRAME_HEADER:]), dtype=np.uint8).reshape(-1, 3)
-    values = (
-        raw[:, 0].astype(np.int32)
-        | (raw[:, 1].astype(np.int32) << 8)
-        | (raw[:, 2].astype(np.int32) << 16)
-    )
-    values = np.where(values >= 1 << 23, values - (1 << 24), values).astype(np.int32)
-    return EcgDataFrame(int(sensor_ns), values)
+    # Each int24le sample goes to the top three bytes of an int32le word (the low byte
+    # stays 0); an arithmetic shift right by 8 then sign-extends it. Byte-slice copies
+    # and one numpy operation: this runs 130 times a second per strap, so it is kept to
+    # a few microseconds per notification.
+    n = body // ECG_SAMPLE_BYTES
+    words = bytearray(4 * n)
+    words[1::4] = data[ECG_FRAME_HEADER::3]
+    words[2::4] = data[ECG_FRAME_HEADER + 1 :: 3]
+    words[3::4] = data[ECG_FRAME_HEADER + 2 :: 3]
+    values = np.frombuffer(words, dtype="<i4") >> 8
+    return EcgDataFrame(int(sensor_ns), values.astype(np.int32, copy=False))
 
 
 def sensor_to_unix_ns(sensor_ns: int) -> int:

@@ -26,11 +26,17 @@ chunking never changes the verdicts (filters carry state; each verdict depends o
 a fixed span of samples). The thresholds were set on DS1 records of MIT-BIH mixed
 with the NSTDB noise-only recordings by scripts/tune_quality.py, never on the
 NSTDB 118/119 test records the evaluation reports.
+
+Speed: the stage runs on every second of every stream, so it works on whole chunks at
+once. Each complete second of a chunk is measured in one pass of array operations (the
+filters over the whole chunk, per-second reductions on a seconds x samples view), and
+every second whose window is complete is judged in blocks of windows. Only the first
+two seconds of a stream and the seconds judged by `flush` (shorter windows) take the
+one-window path. Both paths compute the same measures the same way.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -60,6 +66,8 @@ HF_SHARE_MAX = 0.35
 """Share of band power above 35 Hz above this: muscle noise dominates."""
 MISSING_SHARE_MAX = 0.5
 """More than this share of non-finite samples: the second has no signal."""
+PEAK_PERCENTILE = 98.0
+"""The envelope's high percentile in the peak ratio (linear interpolation, as numpy)."""
 
 REASONS: tuple[str, ...] = (
     "no signal",
@@ -68,6 +76,15 @@ REASONS: tuple[str, ...] = (
     "baseline wander",
     "noise",
 )
+
+WINDOW_S = 2 * CONTEXT_S + 1
+MEASURE_BLOCK = 600
+"""Seconds measured per pass: a whole recording fed at once is measured 10 minutes at
+a time, so memory stays a few MB however long the chunk (a day is 90 MB per array)."""
+JUDGE_BLOCK = 64
+"""Windows judged per array pass: 64 windows of 5 s at 130 Hz are 330 kB per array,
+small enough to stay in cache (large temporaries cost more in page faults than in
+arithmetic)."""
 
 
 @dataclass(frozen=True)
@@ -94,15 +111,70 @@ class QualitySecond:
 
 
 @dataclass(frozen=True)
-class _SecondFeatures:
-    missing: float
-    flat: bool
-    saturated: bool
-    wander: bool
-    band: np.ndarray  # 0.5-40 Hz samples of the second
-    envelope: np.ndarray  # |QRS band| samples of the second
-    hf_power: float
-    band_power: float
+class _Seconds:
+    """Features of consecutive seconds, one row (or element) per second."""
+
+    missing: np.ndarray  # share of non-finite samples
+    flat: np.ndarray  # bool
+    saturated: np.ndarray  # bool
+    wander: np.ndarray  # bool
+    band: np.ndarray  # (seconds, samples) 0.5-40 Hz
+    envelope: np.ndarray  # (seconds, samples) |QRS band|, each second sorted
+    hf_power: np.ndarray
+    band_power: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.missing.size)
+
+    def rows(self, start: int, stop: int | None = None) -> _Seconds:
+        s = slice(start, stop)
+        return _Seconds(
+            self.missing[s],
+            self.flat[s],
+            self.saturated[s],
+            self.wander[s],
+            self.band[s],
+            self.envelope[s],
+            self.hf_power[s],
+            self.band_power[s],
+        )
+
+    @staticmethod
+    def join(a: _Seconds, b: _Seconds) -> _Seconds:
+        if not len(a):
+            return b
+        return _Seconds(
+            *(np.concatenate([x, y]) for x, y in zip(_fields(a), _fields(b), strict=True))
+        )
+
+
+def _fields(s: _Seconds) -> tuple[np.ndarray, ...]:
+    return (
+        s.missing,
+        s.flat,
+        s.saturated,
+        s.wander,
+        s.band,
+        s.envelope,
+        s.hf_power,
+        s.band_power,
+    )
+
+
+def _empty_seconds(per_second: int) -> _Seconds:
+    none = np.empty(0)
+    no = np.empty(0, dtype=bool)
+    rows = np.empty((0, per_second))
+    return _Seconds(none, no, no, no, rows, rows, none, none)
+
+
+@dataclass(frozen=True)
+class _Measures:
+    """The noise measures of a run of windows (one element per judged second)."""
+
+    kurtosis: np.ndarray
+    peak_ratio: np.ndarray
+    hf_share: np.ndarray
 
 
 class SignalQuality:
@@ -120,14 +192,17 @@ class SignalQuality:
         self._low = StreamingSosFilter(
             np.asarray(_lowpass_sos(self.fs, 0.7)),
         )
+        self._min_run = SATURATION_RUN_S * self.fs
         self._pending = np.empty(0)
         self._last_finite = 0.0
-        self._seen_finite = False
-        self._features: deque[_SecondFeatures] = deque(maxlen=2 * CONTEXT_S + 1)
-        self._next_feature = 0  # index of the next second whose features are computed
-        self._next_verdict = 0  # index of the next second to judge
         self._run_value = np.nan
         self._run_length = 0
+        # Measured seconds [self._first_kept, self._next_feature): the seconds not yet
+        # judged and the CONTEXT_S seconds before them.
+        self._kept = _empty_seconds(self._per_second)
+        self._first_kept = 0
+        self._next_feature = 0  # index of the next second whose features are computed
+        self._next_verdict = 0  # index of the next second to judge
 
     @property
     def delay_s(self) -> float:
@@ -138,130 +213,274 @@ class SignalQuality:
         """Feed samples; return the verdicts of every second now judged."""
         x = np.asarray(chunk, dtype=np.float64).ravel()
         if x.size:
-            self._pending = np.concatenate([self._pending, x])
+            self._pending = np.concatenate([self._pending, x]) if self._pending.size else x
+        n = self._pending.size // self._per_second
+        if n == 0:
+            return []
+        whole = self._pending[: n * self._per_second]
+        self._pending = self._pending[n * self._per_second :].copy()
         out: list[QualitySecond] = []
-        while self._pending.size >= self._per_second:
-            second, self._pending = (
-                self._pending[: self._per_second],
-                self._pending[self._per_second :],
-            )
-            self._features.append(self._measure(second))
-            self._next_feature += 1
-            if self._next_feature - self._next_verdict > CONTEXT_S:
-                out.append(self._judge(final=False))
+        for first in range(0, n, MEASURE_BLOCK):
+            block = whole[first * self._per_second : (first + MEASURE_BLOCK) * self._per_second]
+            self._append(self._measure(block, self._per_second))
+            ready = self._next_feature - CONTEXT_S
+            while self._next_verdict < min(ready, CONTEXT_S):  # start of the stream
+                out.append(self._judge_one(final=False))
+            if self._next_verdict < ready:
+                out += self._judge_full(ready)
+            self._forget()
         return out
 
     def flush(self) -> list[QualitySecond]:
         """Judge the seconds still waiting for right-hand context (end of a recording).
 
+        Flush ends the stream: use a new stage for the next one.
+
         A trailing partial second is judged on what there is when it holds at least
         half a second of samples; shorter tails are dropped.
         """
         out: list[QualitySecond] = []
+        tail: _Seconds | None = None
         if self._pending.size >= self._per_second // 2:
-            self._features.append(self._measure(self._pending))
-            self._next_feature += 1
+            tail = self._measure(self._pending, self._pending.size)
         self._pending = np.empty(0)
-        while self._next_verdict < self._next_feature:
-            out.append(self._judge(final=True))
+        end = self._next_feature + (1 if tail is not None else 0)
+        while self._next_verdict < end:
+            out.append(self._judge_one(final=True, tail=tail))
+        self._next_feature = self._next_verdict  # the stream ends here
+        self._kept = _empty_seconds(self._per_second)
+        self._first_kept = self._next_verdict
         return out
 
     # -- measurement ------------------------------------------------------------------
 
-    def _measure(self, raw: np.ndarray) -> _SecondFeatures:
+    def _measure(self, raw: np.ndarray, width: int) -> _Seconds:
+        """Features of consecutive seconds of `width` samples (raw.size a multiple)."""
+        n = raw.size // width
         finite = np.isfinite(raw)
-        missing = 1.0 - float(finite.mean())
-        x = raw.copy()
-        for i in np.flatnonzero(~finite):  # hold the last finite value (rare, short)
-            x[i] = x[i - 1] if i > 0 else self._last_finite
-        if finite.any():
-            self._last_finite = float(raw[finite][-1])
-        band = self._band.process(x)
-        envelope = np.abs(self._qrs.process(x))
-        hf = self._hf.process(x)
-        low = self._low.process(x)
-        flat = float(np.ptp(band)) < FLAT_PTP_UV
-        saturated = self._saturated(x)
-        wander = float(np.ptp(low)) > WANDER_PTP_UV
-        return _SecondFeatures(
+        missing = 1.0 - finite.reshape(n, width).mean(axis=1)
+        x = raw if finite.all() else self._hold(raw, finite)
+        self._last_finite = float(x[-1])  # the last finite sample, held to the end
+        band = self._band.process(x).reshape(n, width)
+        envelope = np.sort(np.abs(self._qrs.process(x)).reshape(n, width), axis=1)
+        hf = self._hf.process(x).reshape(n, width)
+        low = self._low.process(x).reshape(n, width)
+        return _Seconds(
             missing=missing,
-            flat=flat,
-            saturated=saturated,
-            wander=wander,
+            flat=_ptp(band) < FLAT_PTP_UV,
+            saturated=self._saturated(x, n, width),
+            wander=_ptp(low) > WANDER_PTP_UV,
             band=band,
             envelope=envelope,
-            hf_power=float(np.mean(hf * hf)),
-            band_power=float(np.mean(band * band)),
+            hf_power=np.mean(hf * hf, axis=1),
+            band_power=np.mean(band * band, axis=1),
         )
 
-    def _saturated(self, x: np.ndarray) -> bool:
-        """A run of identical samples at the second's extreme, carried across seconds."""
-        longest = 0
-        hi, lo = float(np.max(x)), float(np.min(x))
-        span = max(hi - lo, 1.0)
-        at_rail = False
-        for value in x:
-            if value == self._run_value:
-                self._run_length += 1
-            else:
-                self._run_value = float(value)
-                self._run_length = 1
-            if self._run_length > longest:
-                longest = self._run_length
-                at_rail = min(abs(value - hi), abs(value - lo)) <= 0.02 * span
-        return bool(at_rail and longest >= SATURATION_RUN_S * self.fs and hi - lo >= FLAT_PTP_UV)
+    def _hold(self, raw: np.ndarray, finite: np.ndarray) -> np.ndarray:
+        """Replace non-finite samples by the last finite one before them (rare, short)."""
+        last = np.where(finite, np.arange(raw.size), -1)
+        np.maximum.accumulate(last, out=last)
+        return np.where(last >= 0, raw[np.maximum(last, 0)], self._last_finite)
+
+    def _saturated(self, x: np.ndarray, n: int, width: int) -> np.ndarray:
+        """Per second: a run of identical samples at the second's extreme.
+
+        Runs are carried across seconds and chunks. For each second the longest run
+        seen by its samples (a run that began earlier counts its earlier samples) and
+        the value of the first sample that reached that length decide.
+        """
+        pos = np.arange(x.size)
+        new_run = np.empty(x.size, dtype=bool)
+        new_run[0] = x[0] != self._run_value
+        np.not_equal(x[1:], x[:-1], out=new_run[1:])
+        start = np.where(new_run, pos, -self._run_length)
+        np.maximum.accumulate(start, out=start)
+        run = (pos - start + 1).reshape(n, width)
+        self._run_value = float(x[-1])
+        self._run_length = int(run[-1, -1])
+        seconds = x.reshape(n, width)
+        longest = run.max(axis=1)
+        value = seconds[np.arange(n), run.argmax(axis=1)]
+        hi, lo = seconds.max(axis=1), seconds.min(axis=1)
+        span = np.maximum(hi - lo, 1.0)
+        at_rail = np.minimum(np.abs(value - hi), np.abs(value - lo)) <= 0.02 * span
+        return at_rail & (longest >= self._min_run) & (hi - lo >= FLAT_PTP_UV)
+
+    def _append(self, seconds: _Seconds) -> None:
+        self._kept = _Seconds.join(self._kept, seconds)
+        self._next_feature += len(seconds)
+
+    def _forget(self) -> None:
+        """Keep only the seconds a future verdict still needs."""
+        first = max(0, self._next_verdict - CONTEXT_S)
+        if first > self._first_kept:
+            self._kept = self._kept.rows(first - self._first_kept)
+            self._first_kept = first
 
     # -- judgement --------------------------------------------------------------------
 
-    def _judge(self, final: bool) -> QualitySecond:
-        """Judge second `_next_verdict` using the features around it."""
+    def _judge_full(self, stop: int) -> list[QualitySecond]:
+        """Judge seconds [_next_verdict, stop), each with its full window, in blocks."""
+        out: list[QualitySecond] = []
+        kept, first = self._kept, self._first_kept
+        while self._next_verdict < stop:
+            start = self._next_verdict
+            count = min(JUDGE_BLOCK, stop - start)
+            offset = start - CONTEXT_S - first  # kept row of the first window's start
+            band = _windows(kept.band, offset, count)
+            envelope = _windows(kept.envelope, offset, count)
+            hf_power = _window_sums(kept.hf_power, offset, count)
+            band_power = _window_sums(kept.band_power, offset, count)
+            median, peak = _median_and_percentile(envelope, PEAK_PERCENTILE)
+            measures = _measures(band, median, peak, hf_power, band_power)
+            centre = kept.rows(offset + CONTEXT_S, offset + CONTEXT_S + count)
+            out += _verdicts(start, centre, measures)
+            self._next_verdict += count
+        return out
+
+    def _judge_one(self, final: bool, tail: _Seconds | None = None) -> QualitySecond:
+        """Judge second `_next_verdict` on the seconds around it that exist (stream edges)."""
         index = self._next_verdict
         self._next_verdict += 1
-        first_kept = self._next_feature - len(self._features)
-        centre = self._features[index - first_kept]
-        lo = max(first_kept, index - CONTEXT_S)
-        hi = min(self._next_feature, index + CONTEXT_S + 1)
-        window = [self._features[i - first_kept] for i in range(lo, hi)]
-        band = np.concatenate([f.band for f in window])
-        envelope = np.concatenate([f.envelope for f in window])
-        kurt = _kurtosis(band)
-        p98 = float(np.percentile(envelope, 98))
-        ratio = float(np.median(envelope)) / p98 if p98 > 0 else 1.0
-        total = sum(f.band_power for f in window)
-        hf_share = sum(f.hf_power for f in window) / total if total > 0 else 0.0
-
-        reason: str | None = None
-        if centre.missing > MISSING_SHARE_MAX:
-            reason = "no signal"
-        elif centre.flat:
-            reason = "flat line (leads off?)"
-        elif centre.saturated:
-            reason = "saturation"
-        elif centre.wander:
-            reason = "baseline wander"
-        elif (
-            ratio > PEAK_RATIO_MAX
-            or (kurt < KURTOSIS_MIN and ratio > PEAK_RATIO_LOOSE)
-            or hf_share > HF_SHARE_MAX
-        ):
-            reason = "noise"
-        return QualitySecond(
-            index=index,
-            readable=reason is None,
-            reason=reason,
-            kurtosis=round(kurt, 3),
-            peak_ratio=round(ratio, 4),
-            hf_share=round(hf_share, 4),
+        rows = [self._kept.rows(i, i + 1) for i in range(len(self._kept))]
+        if final and tail is not None:
+            rows.append(tail)
+        first = self._first_kept
+        lo = max(first, index - CONTEXT_S)
+        hi = min(first + len(rows), index + CONTEXT_S + 1)
+        window = rows[lo - first : hi - first]
+        median, peak = _median_and_percentile(
+            np.concatenate([r.envelope.ravel() for r in window])[None, :], PEAK_PERCENTILE
         )
+        measures = _measures(
+            np.concatenate([r.band.ravel() for r in window])[None, :],
+            median,
+            peak,
+            _python_sum([float(r.hf_power[0]) for r in window]),
+            _python_sum([float(r.band_power[0]) for r in window]),
+        )
+        return _verdicts(index, rows[index - first], measures)[0]
 
 
-def _kurtosis(x: np.ndarray) -> float:
-    """Pearson kurtosis (3 for a Gaussian); 0 for a constant trace."""
-    centred = x - x.mean()
-    var = float(np.mean(centred * centred))
-    if var <= 0:
-        return 0.0
-    return float(np.mean(centred**4)) / (var * var)
+def _ptp(rows: np.ndarray) -> np.ndarray:
+    return np.asarray(rows.max(axis=1) - rows.min(axis=1))
+
+
+def _windows(rows: np.ndarray, offset: int, count: int) -> np.ndarray:
+    """(count, WINDOW_S * samples): window i is rows offset+i .. offset+i+WINDOW_S-1."""
+    return np.concatenate([rows[offset + k : offset + k + count] for k in range(WINDOW_S)], axis=1)
+
+
+def _window_sums(values: np.ndarray, offset: int, count: int) -> np.ndarray:
+    """Sum over each window, added left to right (as Python's sum over the seconds)."""
+    total = values[offset : offset + count].copy()
+    for k in range(1, WINDOW_S):
+        total += values[offset + k : offset + k + count]
+    return total
+
+
+def _python_sum(values: list[float]) -> np.ndarray:
+    return np.array([sum(values)])
+
+
+def _measures(
+    band: np.ndarray,
+    median: np.ndarray,
+    peak: np.ndarray,
+    hf_power: np.ndarray,
+    band_power: np.ndarray,
+) -> _Measures:
+    """Kurtosis, peak ratio and high-frequency share of each window (one row each)."""
+    kurtosis = _kurtosis_rows(band)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(peak > 0, median / peak, 1.0)
+        hf_share = np.where(band_power > 0, hf_power / band_power, 0.0)
+    return _Measures(kurtosis, ratio, hf_share)
+
+
+def _kurtosis_rows(x: np.ndarray) -> np.ndarray:
+    """Pearson kurtosis of each row (3 for a Gaussian); 0 for a constant row."""
+    centred = x - x.mean(axis=1, keepdims=True)
+    np.multiply(centred, centred, out=centred)
+    var = centred.mean(axis=1)
+    np.multiply(centred, centred, out=centred)
+    fourth = centred.mean(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(var <= 0, 0.0, fourth / (var * var))
+
+
+def _median_and_percentile(x: np.ndarray, q: float) -> tuple[np.ndarray, np.ndarray]:
+    """Median and q-th percentile (linear interpolation) of each row, as numpy's
+    `median` and `percentile` give them, from one partition of the rows.
+
+    The envelope rows are windows of seconds each sorted when measured: partitioning
+    five sorted runs takes a third of the time of partitioning the raw samples.
+    """
+    n = x.shape[1]
+    below, above, gamma = _percentile_position(n, q)
+    half = n // 2
+    mid = [half - 1, half] if n % 2 == 0 else [half]
+    part = np.partition(x, sorted({*mid, below, above, n - 1}), axis=1)
+    median = part[:, mid].mean(axis=1)
+    peak = _interpolate(part[:, below], part[:, above], gamma)
+    nan = np.isnan(part[:, -1])
+    if nan.any():  # numpy's median and percentile are NaN when a NaN is present
+        median[nan] = np.nan
+        peak = np.where(nan, np.nan, peak)
+    return median, peak
+
+
+def _percentile_position(n: int, q: float) -> tuple[int, int, float]:
+    """Where numpy's linear-interpolation percentile reads: lower and upper order
+    statistic and the weight of the upper one."""
+    virtual = (n - 1) * np.true_divide(q, 100)
+    below = int(np.floor(virtual))
+    return below, min(below + 1, n - 1), float(virtual - np.floor(virtual))
+
+
+def _interpolate(a: np.ndarray, b: np.ndarray, gamma: float) -> np.ndarray:
+    """numpy's `_lerp`: the same two formulas, so the result is the same to the bit."""
+    diff = b - a
+    return np.asarray(a + diff * gamma if gamma < 0.5 else b - diff * (1 - gamma))
+
+
+def _verdicts(start: int, centre: _Seconds, m: _Measures) -> list[QualitySecond]:
+    """The verdicts of consecutive seconds from their own flags and their windows' measures."""
+    noisy = (
+        (m.peak_ratio > PEAK_RATIO_MAX)
+        | ((m.kurtosis < KURTOSIS_MIN) & (m.peak_ratio > PEAK_RATIO_LOOSE))
+        | (m.hf_share > HF_SHARE_MAX)
+    )
+    code = np.select(
+        [
+            centre.missing > MISSING_SHARE_MAX,
+            centre.flat,
+            centre.saturated,
+            centre.wander,
+            noisy,
+        ],
+        [0, 1, 2, 3, 4],
+        default=-1,
+    )
+    return [
+        QualitySecond(
+            index=start + i,
+            readable=c < 0,
+            reason=None if c < 0 else REASONS[c],
+            kurtosis=round(k, 3),
+            peak_ratio=round(r, 4),
+            hf_share=round(h, 4),
+        )
+        for i, (c, k, r, h) in enumerate(
+            zip(
+                code.tolist(),
+                m.kurtosis.tolist(),
+                m.peak_ratio.tolist(),
+                m.hf_share.tolist(),
+                strict=True,
+            )
+        )
+    ]
 
 
 def _lowpass_sos(fs: float, cutoff_hz: float) -> np.ndarray:

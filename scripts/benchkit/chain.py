@@ -11,6 +11,7 @@ it used or could not use, so the report states the chain it measured.
 
 from __future__ import annotations
 
+import cProfile
 import importlib
 import time
 from collections.abc import Callable
@@ -43,17 +44,23 @@ class Chain:
     log_dir: Path | None = None
     counters: dict[str, int] = field(default_factory=dict)
     stage_cpu: dict[str, float] = field(default_factory=dict)
+    profiles: dict[str, cProfile.Profile] = field(default_factory=dict)
 
 
 STAGE_METHODS = ("process", "flush", "write_frame", "write_beats", "write_event", "close")
 
 
-def time_stages(parts: dict[str, object], totals: dict[str, float]) -> None:
-    """Wrap each part's stage methods so their CPU time adds up in `totals[name]`.
+def time_stages(
+    parts: dict[str, object],
+    totals: dict[str, float],
+    profiles: dict[str, cProfile.Profile] | None = None,
+) -> None:
+    """Wrap each part's stage methods so their CPU time adds up in `totals[name]`
+    (and, given `profiles`, each stage's calls are profiled in `profiles[name]`).
 
     Only used with 60 s frames: a timer around a 73-sample call would cost a
     noticeable share of the call itself. Stages are called by the pipeline, never by
-    each other, so the times do not overlap.
+    each other, so the times do not overlap and one profiler at a time is active.
     """
     for name, obj in parts.items():
         for method in STAGE_METHODS:
@@ -61,12 +68,24 @@ def time_stages(parts: dict[str, object], totals: dict[str, float]) -> None:
             if not callable(fn):
                 continue
             totals.setdefault(name, 0.0)
+            prof = None
+            if profiles is not None:
+                prof = profiles.setdefault(name, cProfile.Profile(time.process_time))
 
-            def timed(*args: object, _fn: Callable[..., object] = fn, _name: str = name) -> object:
+            def timed(
+                *args: object,
+                _fn: Callable[..., object] = fn,
+                _name: str = name,
+                _prof: cProfile.Profile | None = prof,
+            ) -> object:
                 c0 = time.process_time()
+                if _prof is not None:
+                    _prof.enable()
                 try:
                     return _fn(*args)
                 finally:
+                    if _prof is not None:
+                        _prof.disable()
                     totals[_name] += time.process_time() - c0
 
             setattr(obj, method, timed)
@@ -201,7 +220,6 @@ def _pipeline() -> tuple[Any, list[str], list[str]]:
 
 def _sink(log_dir: Path, clock: Callable[[], float], stream_t0: Callable[[], int]) -> Any:
     from monitor.daemon.storage import EncryptedLogSink
-
     from monitor.store.keys import Identity
     from monitor.store.writer import LogWriter
 
@@ -210,24 +228,26 @@ def _sink(log_dir: Path, clock: Callable[[], float], stream_t0: Callable[[], int
     return EncryptedLogSink(writer, stream_t0)
 
 
-def build_chain(fs: float, log_dir: Path, timed: bool = False) -> Chain:
+def build_chain(fs: float, log_dir: Path, timed: bool = False, profile: bool = False) -> Chain:
     """The fullest chain this installation has (see the module docstring); with `timed`,
-    the CPU time of each stage is summed in `Chain.stage_cpu`."""
+    the CPU time of each stage is summed in `Chain.stage_cpu`; with `profile` (and
+    `timed`), each stage's calls are also profiled in `Chain.profiles`."""
     if not has("monitor.pipeline", "Pipeline"):
         if has("monitor.classify.classifier", "BeatClassifier"):
             return _stages_on_main(fs, timed)
         return _signal_path(fs, timed)
     pipeline, labels, missing = _pipeline()
     stage_cpu: dict[str, float] = {}
+    profiles: dict[str, cProfile.Profile] | None = {} if profile else None
     if timed:
-        time_stages(pipeline_parts(pipeline), stage_cpu)
+        time_stages(pipeline_parts(pipeline), stage_cpu, profiles)
     sink = None
     if has("monitor.daemon.storage", "EncryptedLogSink") and has("monitor.store.writer"):
         state = {"t0": 0, "now": 0.0}
         sink = _sink(log_dir, lambda: state["now"], lambda: int(state["t0"]))
         labels.append("encrypted log (EncryptedLogSink + LogWriter)")
         if timed:
-            time_stages({"encrypted log": sink}, stage_cpu)
+            time_stages({"encrypted log": sink}, stage_cpu, profiles)
     else:
         missing.append("encrypted log: monitor.store / monitor.daemon.storage not installed")
     counters = {"episodes": 0, "alerts": 0}
@@ -269,7 +289,15 @@ def build_chain(fs: float, log_dir: Path, timed: bool = False) -> Chain:
             sink.close()
 
     return Chain(
-        labels, missing, feed, finish, close, log_dir if sink else None, counters, stage_cpu
+        labels,
+        missing,
+        feed,
+        finish,
+        close,
+        log_dir if sink else None,
+        counters,
+        stage_cpu,
+        profiles or {},
     )
 
 
