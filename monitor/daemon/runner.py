@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
+import functools
 import signal
 from typing import Any
 
@@ -53,25 +53,27 @@ def _strap_module() -> Any:
 def build_pipeline() -> tuple[Pipeline, list[str]]:
     """The pipeline with every stage this installation has, and why any is missing."""
     problems: list[str] = []
-    stages: dict[str, Any] = {}
-    wanted = {
-        "classifier": ("monitor.classify.classifier", "BeatClassifier", ()),
-        "quality": ("monitor.signal.quality", "SignalQuality", (WORKING_FS,)),
-        "vf": ("monitor.classify.vf", "VfDetector", (WORKING_FS,)),
-        "rhythm": ("monitor.classify.rhythm", "RhythmAnalyzer", ()),
-        "alerts": ("monitor.classify.alerts", "AlertManager", ()),
-    }
-    for name, (module, cls, args) in wanted.items():
-        try:
-            stages[name] = getattr(importlib.import_module(module), cls)(*args)
-        except ImportError:
-            problems.append(f"{name}: not in this build")
-        except EcgmonError as exc:  # e.g. the model file is missing
-            problems.append(f"{name}: {exc}")
-    if "rhythm" in stages and "vf" not in stages:
-        stages.pop("rhythm")
-        problems.append("rhythm: needs the VF stage")
-    return Pipeline(**stages), problems
+    classifier: Any = None
+    rhythm: Any = None
+    try:
+        from monitor.classify.classifier import BeatClassifier
+        from monitor.classify.model import BeatModel
+
+        # The model is loaded once; each stretch between gaps gets a fresh classifier.
+        classifier = functools.partial(BeatClassifier, BeatModel(), WORKING_FS)
+    except ImportError:
+        problems.append("classifier: not in this build")
+    except EcgmonError as exc:  # e.g. the model file is missing
+        problems.append(f"classifier: {exc}")
+    try:
+        from monitor.classify.rhythm_stage import RhythmStage
+
+        rhythm = RhythmStage(WORKING_FS)
+    except ImportError:
+        problems.append("rhythm: not in this build (no quality, VF, rhythm or alerts)")
+    except EcgmonError as exc:
+        problems.append(f"rhythm: {exc}")
+    return Pipeline(classifier=classifier, rhythm=rhythm), problems
 
 
 def build_sink(config: DaemonConfig, daemon_t0: Any,

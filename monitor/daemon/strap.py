@@ -70,6 +70,7 @@ class StrapSource:
 
     async def _session_events(self, strap: Any) -> AsyncIterator[SourceEvent]:
         import monitor.ble.events as ev
+        from monitor.ble.pmd import H10_ECG_FS
         from monitor.ble.session import StrapSession
 
         kwargs: dict[str, Any] = {} if strap is None else strap.session_kwargs()
@@ -83,7 +84,8 @@ class StrapSource:
                 elif isinstance(item, ev.BatteryLevel):
                     yield BatteryEvent(item.percent)
                 elif isinstance(item, ev.Gap):
-                    yield GapEvent(item.duration_ns / 1e9, f"{item.samples} samples never arrived")
+                    yield GapEvent(item.duration_ns / 1e9, f"{item.samples} samples never arrived",
+                                   stream_s=item.samples / H10_ECG_FS)
                 elif isinstance(item, ev.Stalled):
                     yield ConnectionEvent("disconnected", f"no data for {item.silence_s:.1f} s")
                 elif isinstance(item, ev.EcgUnavailable):
