@@ -279,12 +279,12 @@ class Daemon:
         writer = client.writer
         try:
             while True:
-                line = await client.queue.get()
+                lines = [await client.queue.get()]
+                while not client.queue.empty():
+                    lines.append(client.queue.get_nowait())
                 if writer.transport.is_closing():
                     break  # the peer left: writing on would only log asyncio warnings
-                writer.write(line)
-                while not client.queue.empty():
-                    writer.write(client.queue.get_nowait())
+                writer.write(b"".join(lines))  # one send for a burst
                 await writer.drain()
         except (ConnectionError, OSError):
             pass
@@ -358,8 +358,10 @@ class Daemon:
         writer = client.writer
         try:
             if not writer.transport.is_closing():
+                lines = []
                 while not client.queue.empty():
-                    writer.write(client.queue.get_nowait())
+                    lines.append(client.queue.get_nowait())
+                writer.write(b"".join(lines))
                 writer.close()  # sends what is buffered, then closes
                 await asyncio.wait_for(writer.wait_closed(), 1.0)
         except (ConnectionError, OSError, TimeoutError):

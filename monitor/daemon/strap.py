@@ -7,6 +7,7 @@ module turns the session's frames and typed events into the daemon's SourceEvent
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -58,6 +59,7 @@ class StrapSource:
         while True:
             async for event in self._session_events(strap):
                 yield event
+            _raise_if_cancelled()
             if strap is None or not strap.exhausted:
                 return
             if not self._loop:
@@ -94,6 +96,19 @@ class StrapSource:
                     yield ConnectionEvent("disconnected", "the strap stopped the ECG stream")
                 if strap is not None and strap.exhausted:
                     return
+
+
+def _raise_if_cancelled() -> None:
+    """Honour a cancellation that closing the session swallowed.
+
+    `StrapSession.close()` awaits its supervisor inside `suppress(CancelledError)`, so a
+    cancel that reaches the caller at that moment (the daemon stopping just as the
+    recording ended) is lost, and the loop would go on to a fresh strap: the shutdown
+    then waits forever. Python 3.11 still counts the request (`Task.cancelling()`).
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 def _connection(item: Any) -> ConnectionEvent:
