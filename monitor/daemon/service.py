@@ -672,7 +672,7 @@ class Daemon:
     def _samples_line(self, start: int, values: np.ndarray) -> bytes:
         fs = self.pipeline.fs / self._decimator.factor
         return protocol.encode(
-            "samples", start=start, fs=fs, uv=[round(float(v), 1) for v in values])
+            "samples", start=start, fs=fs, uv=np.round(values, 1).tolist())
 
     def _raise(self, kind: str, message: str, severity: str) -> None:
         alert = self.alerts.raise_(kind, message, severity)

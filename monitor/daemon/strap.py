@@ -3,12 +3,17 @@
 A real strap and the virtual strap run the same code: bleak's own `BleakClient`
 (through `StrapSession`), with only the backend swapped for the virtual one. This
 module turns the session's frames and typed events into the daemon's SourceEvents.
+
+The strap's own heart-rate stream is not subscribed: the daemon derives heart rate
+from the ECG, and each unused notification would only wake the process once more a
+second.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +27,9 @@ from monitor.daemon.sources import (
 )
 from monitor.frame import EcgFrame
 
+_ADDRESS = re.compile(r"[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}|[0-9A-Fa-f-]{36}")
+"""A Bluetooth address (Linux, Windows) or a CoreBluetooth device UUID (macOS)."""
+
 
 class StrapSource:
     """Frames and events of a StrapSession, as the daemon's source interface."""
@@ -33,6 +41,16 @@ class StrapSource:
         self._label = label
         self._loop = loop
         self.session: Any = None
+
+    @classmethod
+    def radio(cls, strap: str) -> StrapSource:
+        """A real strap by address (MAC, or a CoreBluetooth UUID) or by name (prefix)."""
+        from monitor.ble.session import SessionConfig
+
+        by_address = bool(_ADDRESS.fullmatch(strap))
+        config = SessionConfig(address=strap if by_address else None,
+                               name=None if by_address else strap, heart_rate=False)
+        return cls(config, None, f"strap {strap} (bleak BleakClient)")
 
     @classmethod
     def virtual(cls, path: Path, speed: float = 1.0, fs: float | None = None,
@@ -49,7 +67,7 @@ class StrapSource:
         mode = ", looping" if loop else ""
         label = (f"virtual strap {strap.name} playing {path} at {speed:g}x{mode} "
                  "(bleak BleakClient, virtual backend)")
-        return cls(SessionConfig(name=strap.name), strap, label, loop)
+        return cls(SessionConfig(name=strap.name, heart_rate=False), strap, label, loop)
 
     def describe(self) -> str:
         return self._label
