@@ -127,7 +127,7 @@ def temporary_identity() -> Any:
     return Identity.generate(role="patient", label="ecgmon demo (temporary)")
 
 
-STOP_DEADLINE_S = 30.0
+STOP_DEADLINE_S = 15.0
 """After SIGINT/SIGTERM the process exits within this long, whatever happens: every wait
 in the daemon's shutdown is bounded, and this is the last resort against one that is
 not (a wedged BLE stack, a C extension that never returns): stacks are dumped to

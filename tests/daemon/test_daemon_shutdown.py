@@ -135,3 +135,26 @@ def test_sigterm_with_a_deaf_client_exits_cleanly(tmp_path: Path, sock_dir: Path
             proc.wait()
         if deaf is not None:
             deaf.close()
+
+
+STUCK = """
+import asyncio, os, signal
+from monitor.daemon.runner import run_until_signalled
+
+class Stuck:  # a daemon whose stop never takes (what a wedged BLE stack could cause)
+    def stop(self):
+        pass
+    async def run(self):
+        asyncio.get_running_loop().call_later(0.2, os.kill, os.getpid(), signal.SIGTERM)
+        await asyncio.Event().wait()
+
+asyncio.run(run_until_signalled(Stuck(), deadline_s=1.0))
+"""
+
+
+def test_a_stop_that_never_takes_still_ends_the_process() -> None:
+    """The last resort: after the deadline the process exits (status 3) with its stacks."""
+    run = subprocess.run([sys.executable, "-c", STUCK], capture_output=True, text=True,
+                         timeout=60)
+    assert run.returncode == 3
+    assert "did not stop within 1 s" in run.stderr and "Current thread" in run.stderr
