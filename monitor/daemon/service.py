@@ -143,6 +143,10 @@ class Daemon:
         self._server: asyncio.AbstractServer | None = None
         self._alert_of_episode: dict[str, str] = {}
         self._live_sent_at = float("-inf")  # loop time of the last live message
+        # Live messages are paced only when a replay runs faster than real time; a strap
+        # (or a real-time replay) publishes every notification the moment it is processed.
+        fast = config.replay is not None and config.speed > 1
+        self._live_interval = config.live_interval_s if fast else 0.0
         self._publish_handle: asyncio.Handle | None = None
         self._resync = False
         self._expected_t0_ns: int | None = None  # host time the next frame should start
@@ -564,9 +568,8 @@ class Daemon:
         """Send the pending live samples and beats in this turn of the event loop.
 
         Everything a burst of frames produced in the same turn goes out as one message
-        of each type; the only wait is `live_interval_s` between two messages, which a
-        real-time stream never meets (a strap sends every 0.56 s) and which keeps a
-        fast replay from flooding clients.
+        of each type. The only wait is `live_interval_s` between two messages of a
+        replay faster than real time, which keeps it from flooding clients.
         """
         if self._publish_handle is not None:
             return
@@ -575,7 +578,7 @@ class Daemon:
         except RuntimeError:  # driven synchronously (a test, a tool): send at once
             self._publish()
             return
-        due = self._live_sent_at + self.config.live_interval_s
+        due = self._live_sent_at + self._live_interval
         if due <= loop.time():
             self._publish_handle = loop.call_soon(self._publish)
         else:
