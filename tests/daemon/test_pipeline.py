@@ -137,4 +137,5 @@ def test_the_daemon_sees_a_timestamp_gap_the_source_did_not_report() -> None:
     # the origin moved with the gap: the last frame's stream time maps to its host time
     last_t0 = t_ns - 73 * 10**9 // 130
     end_s = daemon.pipeline.stream_time_s
+    assert daemon.stream_t0_ns is not None
     assert daemon.stream_t0_ns + round((end_s - 73 / FS) * 1e9) == pytest.approx(last_t0, abs=1e6)
