@@ -50,7 +50,8 @@ async def test_departed_clients_leave_no_task_transport_or_warning(
     caplog.set_level(logging.WARNING, logger="asyncio")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        daemon = await start_daemon(speed=20.0, loop=True, client_queue=32)
+        daemon = await start_daemon(speed=200.0, loop=True, direct=True, client_queue=64,
+                                    live_interval_s=0.01)
         path = daemon.config.socket
         await until(lambda: daemon.stats.frames > 20)
 
