@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -44,6 +45,68 @@ def run_suite(soak: bool, extra: list[str]) -> tuple[dict[str, Any], int, float,
         if not tally.is_file():
             raise SystemExit(f"the suite wrote no tally (pytest exit {proc.returncode})")
         return json.loads(tally.read_text()), proc.returncode, seconds, summary
+
+
+FIXED = re.compile(r"[Rr]egression for finding (\w+)(?: \(([^)]*)\))?")
+"""How a test says it guards a finding that was fixed (in its docstring's first paragraph)."""
+OPEN = re.compile(r"finding (\w+): (.*)", re.S)
+"""How a known gap (strict xfail) names its finding, in the xfail reason."""
+
+
+def findings(tests: dict[str, dict[str, Any]]) -> list[str]:
+    """A table of every finding the suite names: open (a known gap), fixed (its regression
+    tests all pass) or broken again (one of them does not)."""
+    rows: dict[str, dict[str, Any]] = {}
+    for nodeid, t in sorted(tests.items()):
+        name = nodeid.split("::", 1)[-1].split("[")[0]
+        gap = OPEN.match(str(t.get("reason", ""))) if t["outcome"] == "known gap" else None
+        fixed = FIXED.search(str(t.get("doc", "")))
+        if gap is not None:
+            row = rows.setdefault(gap.group(1), {"what": gap.group(2), "tests": {}, "open": True})
+            row["open"] = True
+            row["what"] = gap.group(2)
+        elif fixed is not None:
+            row = rows.setdefault(fixed.group(1), {"what": fixed.group(2) or "", "tests": {}})
+        else:
+            continue
+        row["tests"].setdefault(name, []).append(t["outcome"])
+    lines: list[str] = []
+
+    def natural(key: str) -> tuple[str, int, str]:  # B1, B2, R2, R2b, R3
+        m = re.match(r"(\D*)(\d*)(.*)", key)
+        assert m is not None
+        return m.group(1), int(m.group(2) or 0), m.group(3)
+
+    for key in sorted(rows, key=natural):
+        row = rows[key]
+        outcomes = [o for runs in row["tests"].values() for o in runs]
+        if row.get("open"):
+            status = "open (known gap)"
+        elif all(o == "passed" for o in outcomes):
+            status = "fixed"
+        elif all(o in ("passed", "skipped") for o in outcomes):
+            status = "fixed (some of its tests skipped here)"
+        else:
+            status = "BROKEN AGAIN"
+        tests_text = ", ".join(
+            f"`{name}`" + (f" ({len(runs)} cases)" if len(runs) > 1 else "")
+            for name, runs in row["tests"].items()
+        )
+        lines.append(f"| {key} | {status} | {row['what']} | {tests_text} |")
+    if not lines:
+        return []
+    return [
+        "## Findings",
+        "",
+        "Every finding the suite has made, from the tests that guard it: a fixed one keeps a "
+        "regression test (its docstring says `Regression for finding ...`), an open one is a "
+        "known gap.",
+        "",
+        "| finding | status | what | tests |",
+        "| --- | --- | --- | --- |",
+        *lines,
+        "",
+    ]
 
 
 def area_of(nodeid: str) -> str:
@@ -87,6 +150,7 @@ def render(data: dict[str, Any], code: int, seconds: float, summary: str, soak: 
         "must go. Its counts are not in the totals above.",
         "",
     ]
+    lines += findings(tests)
     gaps = [(n, t) for n, t in sorted(tests.items()) if t["outcome"] == "known gap"]
     if gaps:
         lines += ["## Known gaps found by the suite", ""]

@@ -68,6 +68,17 @@ class OutOfOrderFrame:
 
 
 @dataclass(frozen=True)
+class ClockJump:
+    """The strap's timestamps jumped by `jump_s` against the host's clock (negative:
+    backwards), e.g. its time was set by another app. The samples keep their place:
+    frames from here on are moved back onto the timeline, and only frames the host
+    clock shows were lost at the jump become a Gap."""
+
+    t_ns: int
+    jump_s: float
+
+
+@dataclass(frozen=True)
 class LateFrame:
     """A frame that reached the host `latency_s` later than the strap's clock implies."""
 
@@ -129,6 +140,7 @@ SessionEvent = (
     | Gap
     | DuplicateFrame
     | OutOfOrderFrame
+    | ClockJump
     | LateFrame
     | Stalled
     | StreamStopped

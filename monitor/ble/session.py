@@ -23,8 +23,9 @@ see docs/PROTOCOL.md):
 * after any disconnect, stall (watchdog) or refused start: back off
   exponentially with jitter, bounded, forever unless `max_attempts` is set;
 * notification callbacks are synchronous and only enqueue, so order is kept;
-* every frame is placed by its timestamp: gaps, duplicates, reordering and late
-  frames become events, malformed packets are counted and skipped.
+* every frame is placed by its timestamp: gaps, duplicates, reordering, late
+  frames and jumps of the strap's clock become events, malformed packets are
+  counted and skipped.
 
 Time and randomness are injectable (`clock`, `sleep`, `rng`) so tests run fast
 and deterministically; all timeouts use the event loop's clock.
@@ -51,6 +52,7 @@ from monitor.ble import battery, hrs, pmd
 from monitor.ble.errors import BleDecodeError, ControlPointError, bluetooth_unavailable
 from monitor.ble.events import (
     BatteryLevel,
+    ClockJump,
     DuplicateFrame,
     EcgUnavailable,
     Gap,
@@ -67,6 +69,7 @@ from monitor.ble.events import (
 from monitor.ble.timing import (
     ClockMap,
     FrameSequencer,
+    Jumped,
     Missing,
     Placed,
     Repeated,
@@ -503,8 +506,15 @@ class StrapSession:
         except BleDecodeError as exc:
             self._malformed(pmd.PMD_DATA_UUID, exc, t_ns)
             return
-        self._observe_clock(frame.sensor_ns, t_ns)
-        for item in self.sequencer.push(frame):
+        cmap = self.clock_map
+        sequencer = self.sequencer
+        items = sequencer.push(frame, cmap.to_sensor(t_ns) if cmap.ready else None)
+        if any(isinstance(item, Restarted) for item in items):
+            cmap.reset()  # a new timeline on the strap's clock: map it afresh
+        sensor_ns = sequencer.corrected_ns(frame.sensor_ns)
+        if sensor_ns != sequencer.held_ns:  # a frame behind the timeline says nothing of latency
+            self._observe_clock(sensor_ns, t_ns)
+        for item in items:
             self._emit_sequenced(item, t_ns)
 
     def _observe_clock(self, sensor_ns: int, t_ns: int) -> None:
@@ -554,6 +564,8 @@ class StrapSession:
             self._emit(DuplicateFrame(t_ns, item.sensor_ns))
         elif isinstance(item, Restarted):
             self._bridge_from_ns = self._end_ns
+        elif isinstance(item, Jumped):
+            self._emit(ClockJump(t_ns, round(item.jump_ns / 1e9, 6)))
         else:
             self._emit(OutOfOrderFrame(t_ns, item.sensor_ns, item.recovered))
 

@@ -50,8 +50,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,7 @@ from bleak.exc import BleakDeviceNotFoundError, BleakError
 from monitor.ble import battery, hrs, pmd
 from monitor.ble.capture import Capture, read_capture
 from monitor.ble.errors import BleDecodeError
+from monitor.ble.hrtrack import HeartRateTrack
 
 POLAR_COMPANY_ID = 0x006B
 CCCD_UUID = "00002902-0000-1000-8000-00805f9b34fb"
@@ -83,7 +85,8 @@ class Faults:
 
     drop / duplicate / malformed: frames never sent, sent twice, sent truncated.
     reorder: frame k is sent right after frame k+1. delay_s: {k: seconds} frame k
-    (and the ones queued behind it) leaves that much later.
+    (and the ones queued behind it) leaves that much later. clock_jump_s: {k: seconds}
+    the strap's clock is set back that much (forwards if negative) from frame k on.
     disconnect_after_s: link loss that long after START (at most max_disconnects
     times); out_of_range_s: then invisible to scans and connects for that long.
     stall_after_s: once, stop sending while staying connected.
@@ -99,6 +102,7 @@ class Faults:
     duplicate: frozenset[int] = frozenset()
     reorder: frozenset[int] = frozenset()
     delay_s: Mapping[int, float] = field(default_factory=dict)
+    clock_jump_s: Mapping[int, float] = field(default_factory=dict)
     malformed: frozenset[int] = frozenset()
     disconnect_after_s: float | None = None
     max_disconnects: int = 1
@@ -122,14 +126,35 @@ class Faults:
     notification (bleak bluezdbus client.py start_notify comment)."""
 
 
+def _strap_values(samples_uv: np.ndarray | Sequence[float]) -> np.ndarray:
+    """The source as the strap measures it: whole microvolts within its input range.
+
+    Samples that already are (another strap's `samples_uv`, when a replay loops) are
+    shared, not copied: looping a day-long recording holds it in memory once.
+    """
+    given = np.asarray(samples_uv)
+    if given.dtype == np.int32 and (
+        given.size == 0 or (given.min() >= -ECG_CLIP_UV and given.max() <= ECG_CLIP_UV)
+    ):
+        return given
+    values = np.clip(np.rint(np.asarray(given, dtype=np.float64)), -ECG_CLIP_UV, ECG_CLIP_UV)
+    return values.astype(np.int32)
+
+
 @dataclass
 class _Source:
-    """Frames (and heart-rate notifications) on the strap's timeline, seconds from stream start."""
+    """Frames (and heart-rate notifications) on the strap's timeline, seconds from stream start.
+
+    Everything is computed when it is sent, so a day-long source costs no more at
+    start-up than a minute (finding B2). hr_from(elapsed): the heart-rate
+    notifications (due second, bytes) from `elapsed` on.
+    """
 
     frame_due_s: Callable[[int], float]
     frame_payload: Callable[[int], bytes]
     frame_count: int
-    hr: list[tuple[float, bytes]]
+    hr_from: Callable[[float], Iterator[tuple[float, bytes]]]
+    hr_track: HeartRateTrack | None = None
 
 
 # --------------------------------------------------------------------- the strap
@@ -163,10 +188,7 @@ class VirtualStrap:
         self.rssi = rssi
         self.ecg = ecg
         self.sensor_start_ns = sensor_start_ns
-        values = np.clip(
-            np.rint(np.asarray(samples_uv, dtype=np.float64)), -ECG_CLIP_UV, ECG_CLIP_UV
-        ).astype(np.int32)
-        self.samples_uv = values
+        self.samples_uv = _strap_values(samples_uv)
         self.r_peaks = None if r_peaks is None else np.asarray(r_peaks, dtype=np.int64)
         self.samples_per_frame = pmd.samples_per_frame(self.faults.mtu)
         self.battery_percent = self.faults.battery_percent
@@ -514,43 +536,20 @@ class VirtualStrap:
         def due(k: int) -> float:
             return ((k + 1) * n - 1) / fs
 
+        jumps = sorted(self.faults.clock_jump_s.items())
+
         def payload(k: int) -> bytes:
             last = (k + 1) * n - 1
+            back_s = sum(s for at, s in jumps if at <= k)
             return pmd.encode_ecg_frame(
-                self.sensor_ns_of_sample(last), self.samples_uv[k * n : (k + 1) * n]
+                self.sensor_ns_of_sample(last) - round(back_s * 1e9),
+                self.samples_uv[k * n : (k + 1) * n],
             )
 
-        return _Source(due, payload, count, self._heart_rate_track())
-
-    def _heart_rate_track(self) -> list[tuple[float, bytes]]:
-        """HR notifications once a second, RR from the source's R peaks (flags 0x10)."""
-        if len(self.samples_uv) < 2 * self.fs:
-            return []
-        peaks = self.r_peaks
-        if peaks is None:
-            from monitor.signal.qrs import detect_qrs
-
-            peaks = np.asarray(
-                detect_qrs(self.samples_uv.astype(np.float64), self.fs), dtype=np.int64
-            )
-        times = peaks / self.fs
-        out: list[tuple[float, bytes]] = []
-        last_bpm = 0
-        for second in range(1, int(len(self.samples_uv) / self.fs) + 1):
-            window = times[(times > second - 1) & (times <= second)]
-            idx = np.searchsorted(times, window)
-            rr = [times[i] - times[i - 1] for i in idx if i > 0]
-            recent = np.diff(times[(times > second - 8) & (times <= second)])
-            bpm = round(60.0 / float(np.mean(recent))) if len(recent) else last_bpm
-            last_bpm = bpm
-            rr_1024 = tuple(max(1, min(0xFFFF, round(v * 1024))) for v in rr)
-            out.append(
-                (
-                    float(second),
-                    hrs.encode_heart_rate(hrs.HeartRateMeasurement(min(bpm, 255), rr_1024=rr_1024)),
-                )
-            )
-        return out
+        track = HeartRateTrack(self.samples_uv, fs, self.r_peaks)
+        return _Source(
+            due, payload, count, lambda elapsed: track.from_second(math.ceil(elapsed)), track
+        )
 
     def _capture_source(self) -> _Source:
         assert self._capture is not None
@@ -561,11 +560,12 @@ class VirtualStrap:
         t0 = frames[0].t_ns - lead_ns if frames else 0
         times = [(r.t_ns - t0) / 1e9 for r in frames]
         h0 = hr[0].t_ns - 1_000_000_000 if hr else 0  # the first beat report ~1 s in
+        hr_track = [((r.t_ns - h0) / 1e9, r.data) for r in hr]
         return _Source(
             lambda k: times[k],
             lambda k: frames[k].data,
             len(frames),
-            [((r.t_ns - h0) / 1e9, r.data) for r in hr],
+            lambda elapsed: ((due, data) for due, data in hr_track if due >= elapsed),
         )
 
 
@@ -672,9 +672,7 @@ class _Connection:
         source = strap.source()
         assert strap._hr_origin is not None
         elapsed = (asyncio.get_running_loop().time() - strap._hr_origin) * strap.speed
-        for due, payload in source.hr:
-            if due < elapsed:
-                continue
+        for due, payload in source.hr_from(elapsed):
             await self._sleep_until(due, strap._hr_origin)
             if self.closed:
                 return

@@ -12,6 +12,7 @@ import numpy as np
 from scipy import signal
 
 from monitor.signal import MAX_FS, MIN_FS
+from monitor.signal.sanitise import InputGuard
 
 ECG_BAND_HZ = (0.5, 40.0)
 """Pass band of the ECG filter: 0.5 Hz removes baseline wander (breathing, motion)
@@ -45,15 +46,20 @@ class StreamingSosFilter:
     value), so an electrode's DC offset does not ring through the band-pass as a
     start-up transient that would look like beats. Replay and live stream see the
     same first sample, so they stay identical.
+
+    Every chunk first passes `guard` (monitor/signal/sanitise.py): lost samples are
+    held and impossible values clamped to the sensor's range, so one bad value cannot
+    overflow the state; `guard` counts what it changed.
     """
 
     def __init__(self, sos: np.ndarray) -> None:
         self.sos = np.asarray(sos, dtype=np.float64)
         self._zi: np.ndarray | None = None
+        self.guard = InputGuard()
 
     def process(self, chunk: np.ndarray) -> np.ndarray:
         """Filter the next chunk (any length, including 0) and return the same number of samples."""
-        x = np.asarray(chunk, dtype=np.float64)
+        x = self.guard.process(chunk)
         if x.size == 0:
             return np.empty(0)
         if self._zi is None:

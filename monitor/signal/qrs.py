@@ -27,6 +27,7 @@ import numpy as np
 from scipy import ndimage, signal
 
 from monitor.signal.filters import StreamingSosFilter, bandpass_sos, check_fs
+from monitor.signal.sanitise import InputGuard
 
 QRS_BAND_HZ = (5.0, 18.0)
 """Where the QRS complex has most of its energy and P/T waves and wander have little."""
@@ -140,7 +141,7 @@ class QrsDetector:
             _group_delay_s(self._bandpass.sos, fs, 10.0) * fs
         )
 
-        self._last_value = 0.0
+        self._guard = InputGuard()
         self._prev_band: float | None = None  # last band-passed sample, for the derivative
         self._n = 0  # samples seen
         # Buffers over absolute indices [self._buf_start, self._n).
@@ -178,7 +179,7 @@ class QrsDetector:
         """Feed the next samples; return the R-peaks decided now (ascending indices)."""
         x = np.asarray(chunk, dtype=np.float64).ravel()
         if x.size:
-            x = self._hold_non_finite(x)
+            x = self._guard.process(x)  # the raw samples are kept for localisation
             self._extend(x)
         return self._decide(final=False)
 
@@ -187,21 +188,6 @@ class QrsDetector:
         return self._decide(final=True)
 
     # -- feature extraction (vectorised) -------------------------------------------
-
-    def _hold_non_finite(self, x: np.ndarray) -> np.ndarray:
-        bad = ~np.isfinite(x)
-        if not bad.any():
-            self._last_value = float(x[-1])
-            return x
-        x = x.copy()
-        idx = np.where(bad, 0, np.arange(x.size))
-        np.maximum.accumulate(idx, out=idx)
-        first_good = np.flatnonzero(~bad)
-        lead = first_good[0] if first_good.size else x.size
-        x[lead:] = x[idx[lead:]]
-        x[:lead] = self._last_value
-        self._last_value = float(x[-1])
-        return x
 
     def _extend(self, x: np.ndarray) -> None:
         band = self._bandpass.process(x)

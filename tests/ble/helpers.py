@@ -1,4 +1,5 @@
-"""Shared helpers: run a StrapSession against a VirtualStrap on virtual time."""
+"""Running a real StrapSession against a VirtualStrap on virtual time: the one helper
+that tests/ble and tests/reliability share."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from monitor.ble.events import SessionEvent, SessionState, StateChanged, StreamStopped
+from monitor.ble.events import Gap, SessionEvent, SessionState, StateChanged, StreamStopped
 from monitor.ble.session import RawObserver, SessionConfig, StrapSession
 from monitor.ble.simtime import run_virtual
 from monitor.ble.synthetic import synthetic_ecg
@@ -45,6 +46,10 @@ class Run:
     def states(self) -> list[SessionState]:
         return [i.state for i in self.of(StateChanged)]
 
+    def gap_samples(self) -> int:
+        """Samples the session reported as never arrived."""
+        return sum(g.samples for g in self.of(Gap))
+
     def before(self, item: object) -> int:
         """ECG samples delivered before `item` in the stream."""
         count = 0
@@ -67,26 +72,29 @@ def run_session(
     limit_s: float = 7200.0,
     seed: int = 7,
     observer: RawObserver | None = None,
+    limit_ends_run: bool = False,
 ) -> Run:
-    """Stream until `stop(item)` (default: the strap says its source ended) or FAILED."""
+    """Stream until `stop(item)` (default: the strap says its source ended) or FAILED.
+
+    Reaching `limit_s` of virtual time is an error (TimeoutError), unless
+    `limit_ends_run`: then the run simply ends there (a strap that never streams).
+    """
     config = config or SessionConfig(scan_timeout_s=3.0)
 
     async def main() -> Run:
         session = StrapSession(
-            config,
-            scanner_backend=vstrap.scanner_backend,
-            client_backend=vstrap.client_backend,
-            clock=vstrap.clock,
-            rng=random.Random(seed),
-            raw_observer=observer,
+            config, rng=random.Random(seed), raw_observer=observer, **vstrap.session_kwargs()
         )
         items: list[EcgFrame | SessionEvent] = []
-        async with asyncio.timeout(limit_s):
-            async with session:
+        try:
+            async with asyncio.timeout(limit_s), session:
                 async for item in session.stream():
                     items.append(item)
                     if stop(item):
                         break
+        except TimeoutError:
+            if not limit_ends_run:
+                raise
         return Run(items, session, vstrap)
 
     return run_virtual(main())

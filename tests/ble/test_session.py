@@ -314,3 +314,20 @@ def test_wrong_name_is_not_found() -> None:
     run = run_session(strap(10), SessionConfig(name="Polar H9", scan_timeout_s=1.0, max_attempts=1))
     assert run.states() == [S.SCANNING, S.FAILED]
     assert run.of(StateChanged)[-1].reason == "Polar H9 not found within 1 s"
+
+
+@pytest.mark.parametrize("back_s", [5.0, 86_400.0])
+def test_a_clock_reset_during_a_link_loss_restarts_the_timeline_on_the_host_clock(
+    back_s: float,
+) -> None:
+    """The strap's clock is set back while it is out of reach (a few seconds, or a day):
+    the timestamps cannot bridge the loss, so it is measured on the host's clock, and the
+    host timeline still only goes forwards."""
+    faults = Faults(disconnect_after_s=20.0, out_of_range_s=8.0, clock_jump_s={45: back_s})
+    run = run_session(strap(90, faults), SessionConfig(scan_timeout_s=3.0))
+    assert run.states().count(S.STREAMING) == 2
+    (gap,) = run.of(Gap)
+    total = frames_sent(run) * N
+    assert abs(len(run.samples()) + gap.samples - total) <= 2  # host clock: within 2 samples
+    assert gap.duration_ns / 1e9 > 8.0
+    check_timing(run)

@@ -11,6 +11,7 @@ from monitor.ble.pmd import EcgDataFrame
 from monitor.ble.timing import (
     ClockMap,
     FrameSequencer,
+    Jumped,
     Missing,
     Placed,
     Reordered,
@@ -100,6 +101,113 @@ def test_reconnection_bridges_on_the_strap_clock_or_restarts() -> None:
     assert isinstance(out[0], Restarted) and isinstance(out[1], Placed)
 
 
+def jumped(k: int, jump_s: float) -> EcgDataFrame:
+    """Frame k stamped by a strap clock that was set back by jump_s (forwards if < 0)."""
+    return frame(k, T0 - round(jump_s * 1e9))
+
+
+def expected(k: int) -> float:
+    """Where the host clock puts frame k's last sample (a steady host, no latency)."""
+    return float(frame(k).sensor_ns)
+
+
+@pytest.mark.parametrize("jump_s", [1.0, 30.0, 86_400.0])
+def test_a_clock_jump_backwards_keeps_every_sample_in_place(jump_s: float) -> None:
+    seq = FrameSequencer(130.0)
+    out = feed(seq, list(range(10)))
+    for k in range(10, 20):
+        out += seq.push(jumped(k, jump_s))
+    out += seq.flush()
+    assert placed_samples(out) == list(range(20 * N))
+    assert not any(isinstance(item, (Missing, Reordered)) for item in out)
+    jumps = [item for item in out if isinstance(item, Jumped)]
+    assert len(jumps) == 1 and jumps[0].sensor_ns == jumped(10, jump_s).sensor_ns
+    assert jumps[0].jump_ns == pytest.approx(-jump_s * 1e9, abs=DT)
+    placed = [item for item in out if isinstance(item, Placed)]
+    firsts = np.array([p.first_sensor_ns for p in placed[1:]])  # the first: nominal rate
+    assert np.allclose(np.diff(firsts), N * DT, atol=300)  # one steady timeline, no hole
+    assert seq.corrected_ns(jumped(19, jump_s).sensor_ns) == pytest.approx(
+        frame(19).sensor_ns, abs=DT
+    )
+
+
+def test_a_straggler_behind_the_timeline_is_not_taken_for_a_jump() -> None:
+    seq = FrameSequencer(130.0)
+    out = feed(seq, [0, 1, 2, 3, 4, 5])
+    out += seq.push(frame(2))  # a copy of an old frame is a duplicate
+    out += seq.push(frame(1, T0 + 7))  # an old frame, slightly off the grid
+    assert seq.held_ns == frame(1, T0 + 7).sensor_ns
+    out += feed(seq, [6, 7])
+    assert not any(isinstance(item, Jumped) for item in out)
+    assert [item for item in out if isinstance(item, Reordered)] == [
+        Reordered(frame(1, T0 + 7).sensor_ns, recovered=False)
+    ]
+    assert placed_samples(out) == list(range(8 * N))
+
+
+def test_a_frame_held_behind_the_timeline_is_released_at_the_end() -> None:
+    seq = FrameSequencer(130.0)
+    out = feed(seq, [0, 1, 2, 3])
+    out += seq.push(frame(1, T0 + 7))
+    out += seq.push(frame(1, T0 + 7))  # and its duplicate
+    out += seq.flush()
+    kinds = [type(item) for item in out if not isinstance(item, Placed)]
+    assert kinds == [Repeated, Reordered]
+
+
+def test_a_clock_jump_forwards_is_no_gap_when_the_host_saw_none() -> None:
+    seq = FrameSequencer(130.0)
+    out: list[object] = []
+    for k in range(10):
+        out += seq.push(frame(k), expected(k))
+    for k in range(10, 20):
+        out += seq.push(jumped(k, -30.0), expected(k))
+    assert placed_samples(out) == list(range(20 * N))
+    assert not any(isinstance(item, Missing) for item in out)
+    jumps = [item for item in out if isinstance(item, Jumped)]
+    assert len(jumps) == 1 and jumps[0].jump_ns == pytest.approx(30e9, abs=DT)
+
+
+def test_frames_lost_at_a_jump_are_a_gap_of_whole_frames_on_the_host_clock() -> None:
+    seq = FrameSequencer(130.0)
+    out: list[object] = []
+    for k in range(10):
+        out += seq.push(frame(k), expected(k))
+    for k in range(13, 20):  # frames 10-12 never arrived, and the clock went back 30 s
+        out += seq.push(jumped(k, 30.0), expected(k) + 0.02e9)  # 20 ms of extra latency
+    assert [item.samples for item in out if isinstance(item, Missing)] == [3 * N]
+    assert placed_samples(out) == [*range(10 * N), *range(13 * N, 20 * N)]
+
+
+def test_a_small_step_back_within_one_frame_keeps_the_samples() -> None:
+    seq = FrameSequencer(130.0)
+    out = feed(seq, list(range(10)))
+    for k in range(10, 15):
+        out += seq.push(jumped(k, 0.4))
+    assert placed_samples(out) == list(range(15 * N))
+    assert [type(item) for item in out if not isinstance(item, Placed)] == [Jumped]
+
+
+def test_a_reconnection_the_host_clock_contradicts_is_not_bridged() -> None:
+    """Ten frames lost in a link loss, during which the strap's clock was set back 5 s:
+    its timestamps say 1 frame is missing, the host says 10, so the loss is left to the
+    host clock (Restarted) instead of a gap of the wrong length."""
+    seq = FrameSequencer(130.0)
+    out: list[object] = []
+    for k in range(5):
+        out += seq.push(frame(k), expected(k))
+    out += seq.restart()
+    out += seq.push(jumped(15, 5.0), expected(15))
+    assert [type(item) for item in out[5:]] == [Restarted, Placed]
+    seq = FrameSequencer(130.0)
+    for k in range(5):
+        seq.push(frame(k), expected(k))
+    seq.restart()
+    bridged = seq.push(frame(15), expected(15) + 0.3e9)  # 300 ms of latency: still agrees
+    bridged += seq.push(frame(16), expected(16))
+    assert [item.samples for item in bridged if isinstance(item, Missing)] == [10 * N]
+
+
 def test_clock_map_recovers_drift_through_latency_jitter() -> None:
     rng = random.Random(3)
     cmap = ClockMap()
@@ -116,3 +224,12 @@ def test_clock_map_recovers_drift_through_latency_jitter() -> None:
     sensor = frame(1999).sensor_ns
     expected = host0 + (sensor - T0) / (1 + drift_ppm * 1e-6)
     assert abs(cmap.to_host(sensor) - expected) < 0.02e9  # within 20 ms incl. the latency floor
+
+
+def test_clock_map_inverse_puts_a_frame_back_on_the_strap_clock() -> None:
+    cmap = ClockMap()
+    host0 = 1_700_000_000_000_000_000
+    for k in range(50):
+        cmap.observe(frame(k).sensor_ns, host0 + frame(k).sensor_ns - T0 + 10_000_000)
+    sensor = frame(60).sensor_ns
+    assert cmap.to_sensor(cmap.to_host(sensor)) == pytest.approx(sensor, abs=2)

@@ -17,9 +17,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 TALLY_ENV = "ECGMON_RELIABILITY_TALLY"
 SOAK_ENV = "ECGMON_SOAK"
+
+
+def fuzz(max_examples: int) -> settings:
+    """Hypothesis settings of every fuzz test here: a fixed number of cases, derandomised
+    (the same cases on every run and in CI), no deadline (the machine is shared)."""
+    return settings(
+        max_examples=max_examples,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
 
 
 @dataclass

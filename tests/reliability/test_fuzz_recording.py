@@ -12,22 +12,16 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from monitor.errors import InputError
 from monitor.recording import Recording, load_recording
 from monitor.signal import MAX_FS, MIN_FS
 
-from .conftest import Tally
+from .conftest import Tally, fuzz
 
-FUZZ = settings(
-    max_examples=1500,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+FUZZ = fuzz(1500)
 
 _numbers = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True).map(repr),

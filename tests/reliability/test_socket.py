@@ -15,21 +15,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from . import daemonkit
-from .conftest import Tally
+from .conftest import Tally, fuzz
 
 protocol = pytest.importorskip("monitor.daemon.protocol", reason="needs the daemon (daemon branch)")
 
-FUZZ = settings(
-    max_examples=3000,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+FUZZ = fuzz(3000)
 
 _json = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10),
