@@ -51,6 +51,10 @@ samples are missing even if the source did not report it: the pipeline is told o
 (Frame times come from the strap's clock mapped onto the host's, so ordinary jitter is
 milliseconds; a replay faster than real time makes frames come earlier, never later.)"""
 
+RECANCEL_S = 1.5
+"""A task asked to stop that is still running after this long is asked again (its
+first cancellation may have been swallowed); long enough for a clean strap teardown."""
+
 SHUTDOWN_STEP_S = 5.0
 """Bound on each step of a shutdown that waits on something outside the daemon (the
 source closing the strap link, a client's socket): a stop never hangs."""
@@ -695,19 +699,33 @@ class Daemon:
 async def _cancel_within(tasks: list[asyncio.Task[Any]], timeout: float,
                          cancel_first: bool = True) -> None:
     """Cancel `tasks` (or let them finish, with cancel_first False) and wait for them at
-    most `timeout` s, then cancel what is left and move on: shutdown is never held up by
-    a source that does not let go (a BLE stack that never answers a disconnect)."""
+    most `timeout` s, then move on: shutdown is never held up by a source that does not
+    let go (a BLE stack that never answers a disconnect).
+
+    A cancellation can be swallowed on the way down (a `suppress(CancelledError)` around
+    an await in a library), so what is still running after RECANCEL_S is cancelled
+    again, every RECANCEL_S, until the bound; what then remains is abandoned (and
+    cancelled once more when the event loop closes).
+    """
     if not tasks:
         return
     if cancel_first:
         for task in tasks:
             task.cancel()
-    _done, pending = await asyncio.wait(tasks, timeout=timeout)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    pending = set(tasks)
+    while pending:
+        left = deadline - loop.time()
+        if left <= 0:
+            break
+        _done, pending = await asyncio.wait(pending, timeout=min(left, RECANCEL_S))
+        for task in pending:
+            task.cancel()
     for task in pending:
         log.warning("task %s did not stop within %.0f s; abandoned", task.get_name(), timeout)
-        task.cancel()
-    for task in _done:
-        if not task.cancelled() and task.exception() is not None:
+    for task in tasks:
+        if task.done() and not task.cancelled() and task.exception() is not None:
             log.error("task %s failed while stopping: %r", task.get_name(), task.exception())
 
 

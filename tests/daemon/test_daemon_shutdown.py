@@ -158,3 +158,40 @@ def test_a_stop_that_never_takes_still_ends_the_process() -> None:
                          timeout=60)
     assert run.returncode == 3
     assert "did not stop within 1 s" in run.stderr and "Current thread" in run.stderr
+
+
+class _StubbornSource:
+    """A source whose first cancellation is swallowed (as a library's
+    suppress(CancelledError) around an await can do); only a second one stops it."""
+
+    def __init__(self) -> None:
+        self.swallowed = 0
+
+    def describe(self) -> str:
+        return "a source that swallows a cancel"
+
+    async def events(self) -> Any:
+        from monitor.daemon.sources import ConnectionEvent
+
+        yield ConnectionEvent("connected", "stubborn")
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            self.swallowed += 1
+        await asyncio.Event().wait()
+        yield ConnectionEvent("ended", "never")
+
+
+async def test_a_swallowed_cancel_is_repeated(
+    sock_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    source = _StubbornSource()
+    daemon = Daemon(replace(DaemonConfig(), socket=sock_dir / "d.sock"), source, Pipeline())
+    task = asyncio.create_task(daemon.run())
+    await daemon.ready.wait()
+    await until(lambda: daemon.connection == "connected")
+    daemon.stop()
+    async with asyncio.timeout(STOP_BOUND_S + 30):
+        await task
+    assert source.swallowed == 1
+    assert not [r for r in caplog.records if "abandoned" in r.getMessage()]
