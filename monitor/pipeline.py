@@ -6,9 +6,13 @@ rhythm episodes and alerts, plus a running summary (heart rate, class counts,
 signal quality). It is pure and synchronous (no asyncio, no I/O): the daemon calls
 `process(frame)` for each frame and `flush()` at the end, so a replay and a live
 strap run exactly the same code, and tests can run it without any event loop.
+When samples are missing (a strap reconnect, a lost stretch) the daemon calls
+`gap(seconds)`: what came before is decided, the rhythm layer is told, and the
+filter, QRS detector and classifier start afresh after it, so nothing (no beat, no
+RR interval, no rhythm) is derived across missing data.
 
-The classifier, the rhythm analysis and the signal-quality stage are plugged in
-through the small Protocols below. When one of them is absent the pipeline says so
+The classifier and the rhythm layer (signal quality, VF, rhythm, alerts) are plugged
+in through the small Protocols below. When one of them is absent the pipeline says so
 instead of guessing: beats get the label `UNCLASSIFIED` ("?", confidence 0), the
 rhythm is `None` ("not analysed") and the quality is `None` ("not assessed"). The
 summary lists which stages are present, so every client can show it.
@@ -17,8 +21,8 @@ summary lists which stages are present, so every client can show it.
 from __future__ import annotations
 
 from collections import Counter, deque
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -63,30 +67,16 @@ class ClassifierStage(Protocol):
     """A streaming beat classifier.
 
     `process` receives the next chunk of ECG-filtered samples at the working rate and
-    the R-peak indices (absolute, from the start of the stream) the QRS detector
-    decided during that chunk; it returns the beats whose class is now known (a
-    classifier may wait for the samples after a beat before deciding it).
+    the R-peak indices (counted from the classifier's first sample) the QRS detector
+    decided during that chunk; it returns the beats whose class is now known. Whether
+    a classifier waits for the next beat (RR-after) or decides each beat as soon as its
+    window is complete is its own business: the pipeline passes on whatever comes out,
+    in the same call.
     """
 
     def process(self, filtered: np.ndarray, r_peaks: np.ndarray) -> list[ClassifiedBeat]: ...
 
     def flush(self) -> list[ClassifiedBeat]: ...
-
-
-class SecondVerdict(Protocol):
-    """One second's verdict from the quality or VF stage (index = second of the stream)."""
-
-    @property
-    def index(self) -> int: ...
-
-
-@runtime_checkable
-class SecondStage(Protocol):
-    """A per-second judge of the raw samples (signal quality, VF detection)."""
-
-    def process(self, chunk: np.ndarray) -> Sequence[Any]: ...
-
-    def flush(self) -> Sequence[Any]: ...
 
 
 class EpisodeLike(Protocol):
@@ -104,17 +94,6 @@ class EpisodeLike(Protocol):
     def final(self) -> bool: ...
 
 
-@runtime_checkable
-class RhythmStage(Protocol):
-    """Rhythm analysis: beats + per-second quality/VF verdicts -> episode events."""
-
-    def process(
-        self, beats: Sequence[ClassifiedBeat], quality: Sequence[Any], vf: Sequence[Any]
-    ) -> Sequence[Any]: ...
-
-    def flush(self) -> Sequence[Any]: ...
-
-
 class AlertLike(Protocol):
     @property
     def kind(self) -> str: ...
@@ -126,11 +105,35 @@ class AlertLike(Protocol):
     def message(self) -> str: ...
 
 
-@runtime_checkable
-class AlertStage(Protocol):
-    """Episode events -> the alerts worth interrupting a patient for (debounced)."""
+class RhythmResult(Protocol):
+    """What the rhythm layer decided in one call (monitor.classify.rhythm_stage.StageOutput)."""
 
-    def process(self, events: Sequence[Any]) -> Sequence[Any]: ...
+    @property
+    def episodes(self) -> Sequence[Any]: ...
+    @property
+    def alerts(self) -> Sequence[Any]: ...
+    @property
+    def quality(self) -> Sequence[Any]: ...
+
+
+@runtime_checkable
+class RhythmLayer(Protocol):
+    """Signal quality + VF + rhythm + alerts over one stream, gaps included
+    (monitor.classify.rhythm_stage.RhythmStage).
+
+    Time is stream time: the samples fed plus the gaps declared with `gap`; beats are
+    given in stream time. After `gap(seconds)` the next sample lands at
+    `stream_time_s` (the layer may round the gap up to whole seconds).
+    """
+
+    @property
+    def stream_time_s(self) -> float: ...
+
+    def process(self, samples: np.ndarray, beats: Sequence[ClassifiedBeat] = ()) -> Any: ...
+
+    def gap(self, seconds: float, beats: Sequence[ClassifiedBeat] = ()) -> Any: ...
+
+    def flush(self, beats: Sequence[ClassifiedBeat] = ()) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -225,28 +228,31 @@ class Summary:
 
 
 class Pipeline:
-    """EcgFrame -> filtered trace, classified beats, quality, episodes, alerts, summary."""
+    """EcgFrame -> filtered trace, classified beats, quality, episodes, alerts, summary.
+
+    Indices and times are stream time at the working rate: samples fed plus gaps
+    declared with `gap()`. After a gap the filter, the QRS detector and the classifier
+    start afresh (no beat, RR interval or rhythm is derived across missing samples).
+    """
 
     def __init__(
         self,
-        classifier: ClassifierStage | None = None,
-        rhythm: RhythmStage | None = None,
-        quality: SecondStage | None = None,
-        vf: SecondStage | None = None,
-        alerts: AlertStage | None = None,
+        classifier: Callable[[], ClassifierStage] | None = None,
+        rhythm: RhythmLayer | None = None,
         fs: float = WORKING_FS,
     ) -> None:
+        """classifier: makes a fresh classifier (one per stretch between gaps); None
+        labels beats UNCLASSIFIED. rhythm: the rhythm layer (quality, VF, rhythm,
+        alerts); None leaves rhythm and quality "not analysed"."""
         self.fs = fs
-        self._filter = ecg_filter(fs)
-        self._qrs = QrsDetector(fs)
-        self._classifier: ClassifierStage = classifier or Unclassified(fs)
+        self._new_classifier: Callable[[], ClassifierStage] = (
+            classifier if classifier is not None else (lambda: Unclassified(fs))
+        )
         self._rhythm = rhythm
-        self._quality = quality
-        self._vf = vf
-        self._alerts = alerts
         self._resampler: StreamingResampler | None = None
         self._input_fs: float | None = None
-        self._n = 0
+        self._n = 0  # stream index of the next sample (gaps included)
+        self._restart(0)
         self._rr: deque[float] = deque(maxlen=HR_BEATS)
         self._counts: Counter[str] = Counter()
         self._last_beat = -1
@@ -255,26 +261,51 @@ class Pipeline:
         self.summary = Summary(
             counts={c: 0 for c in (*BEAT_CLASSES, UNCLASSIFIED)},
             stages={
-                "classifier": _stage_name(classifier),
-                "rhythm": _stage_name(rhythm),
-                "quality": _stage_name(quality),
-                "vf": _stage_name(vf),
-                "alerts": _stage_name(alerts),
+                "classifier": "none" if classifier is None else _stage_name(self._classifier),
+                **_rhythm_stage_names(rhythm),
             },
         )
+
+    def _restart(self, at: int) -> None:
+        """Start the per-stretch stages afresh at stream index `at`."""
+        self._run_start = at
+        self._filter = ecg_filter(self.fs)
+        self._qrs = QrsDetector(self.fs)
+        self._classifier = self._new_classifier()
+        if self._input_fs is not None and self._resampler is not None:
+            self._resampler = StreamingResampler(self._input_fs, self.fs)
 
     @property
     def detector_delay_s(self) -> float:
         return self._qrs.delay_s
 
+    @property
+    def stream_time_s(self) -> float:
+        """Stream time of the next sample (gaps included)."""
+        return self._n / self.fs
+
     def process(self, frame: EcgFrame) -> PipelineOutput:
         """Feed one frame (any rate from 100 to 1000 Hz; resampled to the working rate)."""
-        return self._run(self._to_working_rate(frame), final=False)
+        return self._run(self._to_working_rate(frame), end=None)
+
+    def gap(self, seconds: float) -> PipelineOutput:
+        """Samples are missing for `seconds` (a reconnect, a lost stretch): decide what
+        came before, and start the next stretch after the gap."""
+        out = self._run(self._resampler_tail(), end="gap", gap_s=max(0.0, seconds))
+        if self._rhythm is not None:
+            resume = round(self._rhythm.stream_time_s * self.fs)
+        else:
+            resume = self._n + round(max(0.0, seconds) * self.fs)
+        self._n = max(self._n, resume)
+        self._restart(self._n)
+        return out
 
     def flush(self) -> PipelineOutput:
         """End of stream: decide every pending beat, close every episode."""
-        tail = self._resampler.flush() if self._resampler is not None else np.empty(0)
-        return self._run(tail, final=True)
+        return self._run(self._resampler_tail(), end="final")
+
+    def _resampler_tail(self) -> np.ndarray:
+        return self._resampler.flush() if self._resampler is not None else np.empty(0)
 
     def _to_working_rate(self, frame: EcgFrame) -> np.ndarray:
         x = np.asarray(frame.samples_uv, dtype=np.float64)
@@ -286,24 +317,32 @@ class Pipeline:
             raise ValueError(f"sample rate changed mid-stream ({self._input_fs:g} -> {frame.fs:g})")
         return self._resampler.process(x) if self._resampler is not None else x
 
-    def _run(self, x: np.ndarray, final: bool) -> PipelineOutput:
+    def _run(self, x: np.ndarray, end: str | None, gap_s: float = 0.0) -> PipelineOutput:
+        """end: None while streaming, "gap" before missing samples, "final" at the end."""
         start = self._n
         filtered = self._filter.process(x)
         peaks = self._qrs.process(x)
-        if final:
+        if end is not None:
             peaks = np.concatenate([peaks, self._qrs.flush()]).astype(np.int64)
         self._n += x.size
         beats = list(self._classifier.process(filtered, peaks))
-        if final:
+        if end is not None:
             beats += self._classifier.flush()
-        quality = _judge(self._quality, x, final)
-        vf = _judge(self._vf, x, final)
+        if self._run_start:
+            beats = [_shifted(b, self._run_start, self.fs) for b in beats]
+        quality: list[Any] = []
         episodes: list[Any] = []
+        alerts: list[Any] = []
         if self._rhythm is not None:
-            episodes = list(self._rhythm.process(beats, quality, vf))
-            if final:
-                episodes += self._rhythm.flush()
-        alerts = list(self._alerts.process(episodes)) if self._alerts is not None else []
+            pending = beats
+            if x.size or end is None:
+                quality, episodes, alerts = _parts(self._rhythm.process(x, pending))
+                pending = []
+            if end is not None:
+                tail = (self._rhythm.gap(gap_s, pending) if end == "gap"
+                        else self._rhythm.flush(pending))
+                more = _parts(tail)
+                quality, episodes, alerts = quality + more[0], episodes + more[1], alerts + more[2]
         self._account(beats, quality, episodes)
         return PipelineOutput(start, filtered, beats, quality, episodes, alerts)
 
@@ -361,14 +400,26 @@ class Pipeline:
         return NO_FINDING
 
 
-def _judge(stage: SecondStage | None, x: np.ndarray, final: bool) -> list[Any]:
-    if stage is None:
-        return []
-    out = list(stage.process(x))
-    if final:
-        out += stage.flush()
-    return out
-
-
 def _stage_name(stage: object | None) -> str:
     return "none" if stage is None else type(stage).__name__
+
+
+def _rhythm_stage_names(rhythm: object | None) -> dict[str, str]:
+    """The stage names clients show: the rhythm layer and what it runs inside."""
+    if rhythm is None:
+        return {"rhythm": "none", "quality": "none", "vf": "none", "alerts": "none"}
+    parts = {"rhythm": getattr(rhythm, "analyzer", None),
+             "quality": getattr(rhythm, "_quality", None),
+             "vf": getattr(rhythm, "_vf", None),
+             "alerts": getattr(rhythm, "alerts", None)}
+    return {k: _stage_name(v) if v is not None else type(rhythm).__name__ for k, v in parts.items()}
+
+
+def _parts(result: Any) -> tuple[list[Any], list[Any], list[Any]]:
+    return list(result.quality), list(result.episodes), list(result.alerts)
+
+
+def _shifted(beat: ClassifiedBeat, offset: int, fs: float) -> ClassifiedBeat:
+    """A beat of a stretch that began at stream index `offset`, in stream time."""
+    index = beat.index + offset
+    return replace(beat, index=index, time_s=index / fs)

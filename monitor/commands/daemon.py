@@ -42,7 +42,8 @@ def add_daemon_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--status-interval", type=float, dest="status_interval_s", metavar="S",
                         help="seconds between status messages (default 1)")
     parser.add_argument("--live-interval", type=float, dest="live_interval_s", metavar="S",
-                        help="at most this often live samples/beats go out (default 0.1)")
+                        help="a replay faster than real time sends live samples/beats at most "
+                        "this often (default 0.1; a strap sends each notification at once)")
     parser.add_argument("--config", type=Path, help="config file (default: the user config dir)")
 
 

@@ -105,7 +105,8 @@ class DaemonConfig:
     """Messages buffered per client before a slow client is dropped."""
     status_interval_s: float = 1.0
     live_interval_s: float = 0.1
-    """How often decimated samples and beats are pushed to clients."""
+    """A replay faster than real time pushes live samples and beats at most this often
+    (a strap or a real-time replay pushes each notification as soon as it is processed)."""
 
     def describe(self) -> dict[str, Any]:
         out: dict[str, Any] = {}

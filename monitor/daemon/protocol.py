@@ -73,6 +73,11 @@ class Decimator:
         self._carry = np.empty(0)
         self._next = 0  # output index of the next sample emitted
 
+    def restart(self, at: int) -> None:
+        """The input jumps (a gap): drop the carry; the next output has index `at`."""
+        self._carry = np.empty(0)
+        self._next = max(self._next, at)
+
     def process(self, x: np.ndarray) -> tuple[int, np.ndarray]:
         """Return (output index of the first value, values)."""
         buf = np.concatenate([self._carry, np.asarray(x, dtype=np.float64)])

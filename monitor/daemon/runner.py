@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
+import faulthandler
+import functools
+import os
 import signal
+import sys
+import threading
 from typing import Any
 
 from monitor.daemon.config import DaemonConfig
@@ -53,25 +57,27 @@ def _strap_module() -> Any:
 def build_pipeline() -> tuple[Pipeline, list[str]]:
     """The pipeline with every stage this installation has, and why any is missing."""
     problems: list[str] = []
-    stages: dict[str, Any] = {}
-    wanted = {
-        "classifier": ("monitor.classify.classifier", "BeatClassifier", ()),
-        "quality": ("monitor.signal.quality", "SignalQuality", (WORKING_FS,)),
-        "vf": ("monitor.classify.vf", "VfDetector", (WORKING_FS,)),
-        "rhythm": ("monitor.classify.rhythm", "RhythmAnalyzer", ()),
-        "alerts": ("monitor.classify.alerts", "AlertManager", ()),
-    }
-    for name, (module, cls, args) in wanted.items():
-        try:
-            stages[name] = getattr(importlib.import_module(module), cls)(*args)
-        except ImportError:
-            problems.append(f"{name}: not in this build")
-        except EcgmonError as exc:  # e.g. the model file is missing
-            problems.append(f"{name}: {exc}")
-    if "rhythm" in stages and "vf" not in stages:
-        stages.pop("rhythm")
-        problems.append("rhythm: needs the VF stage")
-    return Pipeline(**stages), problems
+    classifier: Any = None
+    rhythm: Any = None
+    try:
+        from monitor.classify.classifier import BeatClassifier
+        from monitor.classify.model import BeatModel
+
+        # The model is loaded once; each stretch between gaps gets a fresh classifier.
+        classifier = functools.partial(BeatClassifier, BeatModel(), WORKING_FS)
+    except ImportError:
+        problems.append("classifier: not in this build")
+    except EcgmonError as exc:  # e.g. the model file is missing
+        problems.append(f"classifier: {exc}")
+    try:
+        from monitor.classify.rhythm_stage import RhythmStage
+
+        rhythm = RhythmStage(WORKING_FS)
+    except ImportError:
+        problems.append("rhythm: not in this build (no quality, VF, rhythm or alerts)")
+    except EcgmonError as exc:
+        problems.append(f"rhythm: {exc}")
+    return Pipeline(classifier=classifier, rhythm=rhythm), problems
 
 
 def build_sink(config: DaemonConfig, daemon_t0: Any,
@@ -121,16 +127,45 @@ def temporary_identity() -> Any:
     return Identity.generate(role="patient", label="ecgmon demo (temporary)")
 
 
-async def run_until_signalled(daemon: Daemon) -> None:
-    """Run `daemon`; SIGINT and SIGTERM make it stop cleanly."""
+STOP_DEADLINE_S = 15.0
+"""After SIGINT/SIGTERM the process exits within this long, whatever happens: every wait
+in the daemon's shutdown is bounded, and this is the last resort against one that is
+not (a wedged BLE stack, a C extension that never returns): stacks are dumped to
+stderr and the process exits with status 3. The encrypted log survives even that
+(every record is committed when written)."""
+
+EXIT_STUCK = 3
+
+
+async def run_until_signalled(daemon: Daemon, deadline_s: float = STOP_DEADLINE_S) -> None:
+    """Run `daemon`; SIGINT and SIGTERM make it stop cleanly, and within `deadline_s`."""
     loop = asyncio.get_running_loop()
     installed: list[signal.Signals] = []
+    deadline: list[threading.Timer] = []
+
+    def stop() -> None:
+        daemon.stop()
+        if not deadline:
+            timer = threading.Timer(deadline_s, _hard_exit, (deadline_s,))
+            timer.daemon = True
+            timer.start()
+            deadline.append(timer)
+
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, daemon.stop)
+            loop.add_signal_handler(sig, stop)
             installed.append(sig)
     try:
         await daemon.run()
     finally:
         for sig in installed:
             loop.remove_signal_handler(sig)
+        for timer in deadline:
+            timer.cancel()
+
+
+def _hard_exit(deadline_s: float) -> None:
+    print(f"ecgmon daemon: did not stop within {deadline_s:.0f} s of the signal; "
+          "exiting (stacks follow)", file=sys.stderr, flush=True)
+    faulthandler.dump_traceback(all_threads=True)
+    os._exit(EXIT_STUCK)

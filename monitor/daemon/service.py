@@ -45,10 +45,19 @@ LIVE_HISTORY_S = 10.0
 """Trace and beats kept for a client that connects (fills its screen at once), and the
 most a single live message carries when the stream runs faster than real time."""
 
-BACKSTOP_S = 0.5
-"""Live data waiting longer than this (no new frame came) is sent by a timer."""
-WATCHDOG_S = 0.5
-"""How often the stale-data watchdog looks (the threshold itself is stale_after_s)."""
+GAP_MIN_S = 1.0
+"""A frame that starts this much later than the previous one ended (host clock) means
+samples are missing even if the source did not report it: the pipeline is told of a gap.
+(Frame times come from the strap's clock mapped onto the host's, so ordinary jitter is
+milliseconds; a replay faster than real time makes frames come earlier, never later.)"""
+
+RECANCEL_S = 1.5
+"""A task asked to stop that is still running after this long is asked again (its
+first cancellation may have been swallowed); long enough for a clean strap teardown."""
+
+SHUTDOWN_STEP_S = 5.0
+"""Bound on each step of a shutdown that waits on something outside the daemon (the
+source closing the strap link, a client's socket): a stop never hangs."""
 
 CLIENT_BUFFER = 64 * 1024
 """Bytes a client may have in flight (transport buffer, and kernel send buffer)."""
@@ -126,6 +135,7 @@ class Daemon:
         self.ready = asyncio.Event()
         self.stopped = asyncio.Event()
         self._stop = asyncio.Event()
+        self._stopping = False
         self._clients: set[_Client] = set()
         self._last_frame_mono: float | None = None
         self._decimator = protocol.Decimator()
@@ -136,9 +146,14 @@ class Daemon:
         self._pending_beats: list[dict[str, Any]] = []
         self._server: asyncio.AbstractServer | None = None
         self._alert_of_episode: dict[str, str] = {}
-        self._beats_sent_at = 0.0
-        self._samples_sent_at = 0.0
+        self._live_sent_at = float("-inf")  # loop time of the last live message
+        # Live messages are paced only when a replay runs faster than real time; a strap
+        # (or a real-time replay) publishes every notification the moment it is processed.
+        fast = config.replay is not None and config.speed > 1
+        self._live_interval = config.live_interval_s if fast else 0.0
+        self._publish_handle: asyncio.Handle | None = None
         self._resync = False
+        self._expected_t0_ns: int | None = None  # host time the next frame should start
 
     def attach_sink(self, sink: LogSink | None, problem: str = "") -> None:
         """Use `sink` as the log; with None, say why nothing is written (a warning alert)."""
@@ -161,29 +176,27 @@ class Daemon:
         await self._start_server()
         tasks = [
             asyncio.create_task(self._consume_source(), name="source"),
-            asyncio.create_task(self._every(self.config.status_interval_s, self._send_status)),
-            # Live data goes out as frames arrive; this only sends what a pause left behind.
-            asyncio.create_task(self._every(BACKSTOP_S, self._flush_live)),
-            asyncio.create_task(self._every(WATCHDOG_S, self._watchdog)),
+            asyncio.create_task(self._every(self.config.status_interval_s, self._send_status),
+                                name="status"),
+            asyncio.create_task(self._watch_staleness(), name="watchdog"),
         ]
         self.ready.set()
         try:
             await self._stop.wait()
         finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            self._stopping = True
+            await _cancel_within(tasks, SHUTDOWN_STEP_S)
             await self._shutdown()
 
     async def _shutdown(self) -> None:
+        """Close the log segment, say bye, close every client and the socket: each wait
+        is bounded, so a stop always ends (a client that never reads cannot hold it)."""
         try:
             if self.pipeline.summary.samples:
                 self._handle_output(self.pipeline.flush())
         except Exception:  # a broken tail must not keep the log from closing
             log.exception("pipeline flush failed")
-        self._flush_live()
+        self._publish()
         if self.sink is not None:
             try:
                 self.sink.close()
@@ -193,8 +206,8 @@ class Daemon:
         self._broadcast(protocol.encode("bye", reason="daemon stopping"))
         if self._server is not None:
             self._server.close()
-        for client in list(self._clients):
-            await self._close_client(client, flush=True)
+        closing = [asyncio.create_task(self._farewell(c)) for c in list(self._clients)]
+        await _cancel_within(closing, SHUTDOWN_STEP_S, cancel_first=False)
         if self._server is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 2.0)
@@ -221,15 +234,21 @@ class Daemon:
         os.chmod(path, 0o600)
 
     async def _on_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            self._accept(reader, writer)
+        except Exception:  # a client that vanished while being set up: forget it, quietly
+            log.debug("a client left while connecting", exc_info=True)
+            writer.transport.abort()
+
+    def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         uid = peer_uid(writer.get_extra_info("socket"))
         if uid is None and not hasattr(socket, "SO_PEERCRED"):
             uid = self.allowed_uid  # no SO_PEERCRED here: the 0600 socket is the guard
         if uid != self.allowed_uid:
             self.stats.clients_refused += 1
             log.warning("refused a client of uid %s", uid)
-            with contextlib.suppress(OSError):
-                writer.write(protocol.encode("error", message="refused: not the owner's uid"))
-                writer.close()
+            writer.write(protocol.encode("error", message="refused: not the owner's uid"))
+            writer.close()  # sends the error, then closes (a few bytes: never held up)
             return
         # Bounded buffering per client: the queue, then at most CLIENT_BUFFER bytes in the
         # transport and as much in the kernel; beyond that the client is too slow.
@@ -243,8 +262,8 @@ class Daemon:
         for line in self._welcome():
             self._send(client, line)
         client.tasks = [
-            asyncio.create_task(self._write_loop(client)),
-            asyncio.create_task(self._read_loop(client, reader)),
+            asyncio.create_task(self._write_loop(client), name="client-writer"),
+            asyncio.create_task(self._read_loop(client, reader), name="client-reader"),
         ]
 
     def _welcome(self) -> list[bytes]:
@@ -265,15 +284,19 @@ class Daemon:
         return lines
 
     async def _write_loop(self, client: _Client) -> None:
+        writer = client.writer
         try:
             while True:
-                line = await client.queue.get()
-                client.writer.write(line)
+                lines = [await client.queue.get()]
                 while not client.queue.empty():
-                    client.writer.write(client.queue.get_nowait())
-                await client.writer.drain()
+                    lines.append(client.queue.get_nowait())
+                if writer.transport.is_closing():
+                    break  # the peer left: writing on would only log asyncio warnings
+                writer.write(b"".join(lines))  # one send for a burst
+                await writer.drain()
         except (ConnectionError, OSError):
-            await self._close_client(client)
+            pass
+        self._drop(client)
 
     async def _read_loop(self, client: _Client, reader: asyncio.StreamReader) -> None:
         try:
@@ -284,7 +307,8 @@ class Daemon:
                 self._on_request(client, line)
         except (ConnectionError, OSError, ValueError, asyncio.LimitOverrunError):
             pass
-        await self._close_client(client)
+        if not self._stopping:  # at shutdown the farewell closes the client
+            self._drop(client)
 
     def _on_request(self, client: _Client, line: bytes) -> None:
         try:
@@ -294,7 +318,11 @@ class Daemon:
             return
         kind = msg["type"]
         if kind == "ack":
-            alert = self.alerts.acknowledge(int(msg.get("id", -1)))
+            alert_id = msg.get("id")
+            if not isinstance(alert_id, int) or isinstance(alert_id, bool):
+                self._send(client, protocol.encode("error", message="ack needs an integer id"))
+                return
+            alert = self.alerts.acknowledge(alert_id)
             if alert is not None:
                 self._broadcast_alert(alert)
         elif kind == "ping":
@@ -313,27 +341,41 @@ class Daemon:
         except asyncio.QueueFull:
             self.stats.clients_dropped += 1
             log.warning("dropped a client that did not keep up")
-            asyncio.get_running_loop().create_task(self._close_client(client))
-            client.closed = True
+            self._drop(client)
 
     def _broadcast(self, line: bytes) -> None:
         for client in list(self._clients):
             self._send(client, line)
 
-    async def _close_client(self, client: _Client, flush: bool = False) -> None:
+    def _drop(self, client: _Client) -> None:
+        """Forget a client now: stop its tasks, discard what it has not read, close its
+        socket. Synchronous, so a departed client leaves no task or transport behind."""
         client.closed = True
         self._clients.discard(client)
         current = asyncio.current_task()
-        if flush:
-            with contextlib.suppress(Exception):
-                while not client.queue.empty():
-                    client.writer.write(client.queue.get_nowait())
-                await asyncio.wait_for(client.writer.drain(), 1.0)
         for task in client.tasks:
             if task is not current:
                 task.cancel()
-        with contextlib.suppress(Exception):
-            client.writer.close()
+        client.writer.transport.abort()
+
+    async def _farewell(self, client: _Client) -> None:
+        """At shutdown: hand the client what is queued (bye included), within a bound."""
+        client.closed = True
+        for task in client.tasks:
+            task.cancel()
+        writer = client.writer
+        try:
+            if not writer.transport.is_closing():
+                lines = []
+                while not client.queue.empty():
+                    lines.append(client.queue.get_nowait())
+                writer.write(b"".join(lines))
+                writer.close()  # sends what is buffered, then closes
+                await asyncio.wait_for(writer.wait_closed(), 1.0)
+        except (ConnectionError, OSError, TimeoutError):
+            pass
+        finally:
+            self._drop(client)  # a client that never read is cut off here
 
     # -- the data path -------------------------------------------------------------------
 
@@ -347,9 +389,10 @@ class Daemon:
                 elif isinstance(event, BatteryEvent):
                     self.battery_pct = event.percent
                 elif isinstance(event, GapEvent):
-                    self._resync = True
                     self._raise("gap", f"{event.missing_s:.1f} s of ECG lost: {event.detail}",
                                 "warning")
+                    stream_s = event.stream_s if event.stream_s is not None else event.missing_s
+                    self._on_gap(stream_s)
         except EcgmonError as exc:
             self._on_connection(ConnectionEvent("disconnected", str(exc)))
         except Exception as exc:  # never die silently: say it, and keep serving status
@@ -368,14 +411,31 @@ class Daemon:
             self._raise("source_ended", f"the recording has ended ({event.detail})", "info")
         self._broadcast(self._status_line())
 
+    def _on_gap(self, stream_s: float) -> None:
+        """Samples are missing (reported by the source, or seen in the timestamps): the
+        pipeline decides what came before and starts afresh after the gap, the rhythm
+        layer is told, and the next frame re-anchors stream time on the host clock."""
+        self._expected_t0_ns = None
+        if not self.pipeline.summary.samples:
+            return  # nothing before the gap: nothing to decide or to keep apart
+        self._handle_output(self.pipeline.gap(stream_s))
+        self._decimator.restart(self.pipeline.summary.samples // self._decimator.factor)
+        self._resync = True
+
     def _on_frame(self, frame: EcgFrame) -> None:
         self.stats.frames += 1
         self._last_frame_mono = time.monotonic()
+        expected = self._expected_t0_ns
+        if expected is not None and frame.t0_ns - expected > GAP_MIN_S * 1e9:
+            missing = (frame.t0_ns - expected) / 1e9
+            self._raise("gap", f"{missing:.1f} s of ECG missing between two frames", "warning")
+            self._on_gap(missing)
+        self._expected_t0_ns = frame.t0_ns + round(len(frame.samples_uv) * 1e9 / frame.fs)
         if self.stream_t0_ns is None or self._resync:
-            # Host time of stream sample 0. After a gap the stream goes on without the
-            # lost samples, so the origin moves by the gap: beat times stay true.
-            seen = self.pipeline.summary.samples
-            self.stream_t0_ns = frame.t0_ns - round(seen * 1e9 / self.pipeline.fs)
+            # Host time of stream time 0: stream time counts the samples and the gaps
+            # (as the rhythm layer rounds them), so after a gap the origin is set again
+            # from this frame and beat times stay true.
+            self.stream_t0_ns = frame.t0_ns - round(self.pipeline.stream_time_s * 1e9)
             self._resync = False
         if self.alerts.is_active("stale"):
             self._clear("stale")
@@ -384,22 +444,21 @@ class Daemon:
         self._handle_output(out)
 
     def _handle_output(self, out: PipelineOutput) -> None:
+        """Send what a frame produced to clients at once (see `_publish_soon`), and log it."""
         start, values = self._decimator.process(out.trace_uv)
         if values.size:
             self._pending_samples.append((start, values))
             self._remember_trace(start, values)
-            if time.monotonic() - self._samples_sent_at >= self.config.live_interval_s:
-                self._send_samples()
         if out.beats:
             wire = [protocol.beat_to_wire(b) for b in out.beats]
             self._pending_beats.extend(wire)
-            if time.monotonic() - self._beats_sent_at >= self.config.live_interval_s:
-                self._send_beats()  # at real time a beat goes out as soon as it is known
             self._recent_beats.extend(wire)
             horizon = out.beats[-1].time_s - LIVE_HISTORY_S
             while self._recent_beats and self._recent_beats[0]["t"] < horizon:
                 self._recent_beats.popleft()
             self._to_log("write_beats", out.beats)
+        if values.size or out.beats:
+            self._publish_soon()
         for episode in out.episodes:
             self._on_episode(episode)
         for alert in out.alerts:
@@ -509,12 +568,38 @@ class Daemon:
             except Exception:  # a bug here must not silence the watchdog or status for good
                 log.exception("periodic task %s failed", getattr(action, "__name__", action))
 
-    def _flush_live(self) -> None:
+    def _publish_soon(self) -> None:
+        """Send the pending live samples and beats in this turn of the event loop.
+
+        Everything a burst of frames produced in the same turn goes out as one message
+        of each type. The only wait is `live_interval_s` between two messages of a
+        replay faster than real time, which keeps it from flooding clients.
+        """
+        if self._publish_handle is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # driven synchronously (a test, a tool): send at once
+            self._publish()
+            return
+        due = self._live_sent_at + self._live_interval
+        if due <= loop.time():
+            self._publish_handle = loop.call_soon(self._publish)
+        else:
+            self._publish_handle = loop.call_at(due, self._publish)
+
+    def _publish(self) -> None:
+        if self._publish_handle is not None:
+            self._publish_handle.cancel()  # called directly (shutdown): no second call
+            self._publish_handle = None
+        if not self._pending_samples and not self._pending_beats:
+            return
+        with contextlib.suppress(RuntimeError):  # no running loop: a synchronous caller
+            self._live_sent_at = asyncio.get_running_loop().time()
         self._send_samples()
         self._send_beats()
 
     def _send_samples(self) -> None:
-        self._samples_sent_at = time.monotonic()
         if self._pending_samples:
             start = self._pending_samples[0][0]
             values = np.concatenate([v for _, v in self._pending_samples])
@@ -523,24 +608,34 @@ class Daemon:
             if values.size > keep:  # faster than real time: only the last screenful matters
                 start += values.size - keep
                 values = values[-keep:]
-            self._broadcast(self._samples_line(start, values))
+            if self._clients:
+                self._broadcast(self._samples_line(start, values))
 
     def _send_beats(self) -> None:
         if not self._pending_beats:
             return
         beats = self._pending_beats
         self._pending_beats = []
-        self._beats_sent_at = time.monotonic()
         horizon = beats[-1]["t"] - LIVE_HISTORY_S
         beats = [b for b in beats if b["t"] >= horizon]
-        self._broadcast(protocol.encode("beats", t0_ns=self.stream_t0_ns, beats=beats))
+        if self._clients:
+            self._broadcast(protocol.encode("beats", t0_ns=self.stream_t0_ns, beats=beats))
 
-    def _watchdog(self) -> None:
-        age = self.last_sample_age_s()
-        if age is not None and age > self.config.stale_after_s:
-            self._raise("stale", f"no ECG for {age:.1f} s", "critical")
-        elif age is None and self.connection not in ("starting",):
-            pass
+    async def _watch_staleness(self) -> None:
+        """Raise the stale-data alert when no sample came for stale_after_s.
+
+        Sleeps until the moment the data would become stale (not a fixed tick), so a
+        healthy stream costs one wake-up per stale_after_s.
+        """
+        limit = self.config.stale_after_s
+        while True:
+            age = self.last_sample_age_s()
+            if age is not None and age > limit:
+                self._raise("stale", f"no ECG for {age:.1f} s", "critical")
+                wait = limit
+            else:
+                wait = limit - (age or 0.0) + 0.05
+            await asyncio.sleep(wait)
 
     def last_sample_age_s(self) -> float | None:
         if self._last_frame_mono is None:
@@ -548,7 +643,8 @@ class Daemon:
         return time.monotonic() - self._last_frame_mono
 
     def _send_status(self) -> None:
-        self._broadcast(self._status_line())
+        if self._clients:  # nobody listening: nothing to compute
+            self._broadcast(self._status_line())
 
     def status(self) -> dict[str, Any]:
         summary = self.pipeline.summary
@@ -583,7 +679,7 @@ class Daemon:
     def _samples_line(self, start: int, values: np.ndarray) -> bytes:
         fs = self.pipeline.fs / self._decimator.factor
         return protocol.encode(
-            "samples", start=start, fs=fs, uv=[round(float(v), 1) for v in values])
+            "samples", start=start, fs=fs, uv=np.round(values, 1).tolist())
 
     def _raise(self, kind: str, message: str, severity: str) -> None:
         alert = self.alerts.raise_(kind, message, severity)
@@ -598,6 +694,39 @@ class Daemon:
 
     def _broadcast_alert(self, alert: Alert) -> None:
         self._broadcast(protocol.encode("alert", **alert.to_wire()))
+
+
+async def _cancel_within(tasks: list[asyncio.Task[Any]], timeout: float,
+                         cancel_first: bool = True) -> None:
+    """Cancel `tasks` (or let them finish, with cancel_first False) and wait for them at
+    most `timeout` s, then move on: shutdown is never held up by a source that does not
+    let go (a BLE stack that never answers a disconnect).
+
+    A cancellation can be swallowed on the way down (a `suppress(CancelledError)` around
+    an await in a library), so what is still running after RECANCEL_S is cancelled
+    again, every RECANCEL_S, until the bound; what then remains is abandoned (and
+    cancelled once more when the event loop closes).
+    """
+    if not tasks:
+        return
+    if cancel_first:
+        for task in tasks:
+            task.cancel()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    pending = set(tasks)
+    while pending:
+        left = deadline - loop.time()
+        if left <= 0:
+            break
+        _done, pending = await asyncio.wait(pending, timeout=min(left, RECANCEL_S))
+        for task in pending:
+            task.cancel()
+    for task in pending:
+        log.warning("task %s did not stop within %.0f s; abandoned", task.get_name(), timeout)
+    for task in tasks:
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            log.error("task %s failed while stopping: %r", task.get_name(), task.exception())
 
 
 def peer_uid(sock: socket.socket | None) -> int | None:

@@ -56,10 +56,15 @@ class BatteryEvent:
 
 @dataclass(frozen=True)
 class GapEvent:
-    """Samples were lost between two frames (the source detected it)."""
+    """Samples were lost between two frames (the source detected it).
+
+    missing_s: how long, on the host clock; stream_s: how many seconds of samples
+    (count / rate), when the source knows; they differ in a replay faster than real time.
+    """
 
     missing_s: float
     detail: str = ""
+    stream_s: float | None = None
 
 
 SourceEvent = FrameEvent | ConnectionEvent | BatteryEvent | GapEvent

@@ -3,11 +3,17 @@
 A real strap and the virtual strap run the same code: bleak's own `BleakClient`
 (through `StrapSession`), with only the backend swapped for the virtual one. This
 module turns the session's frames and typed events into the daemon's SourceEvents.
+
+The strap's own heart-rate stream is not subscribed: the daemon derives heart rate
+from the ECG, and each unused notification would only wake the process once more a
+second.
 """
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +27,9 @@ from monitor.daemon.sources import (
 )
 from monitor.frame import EcgFrame
 
+_ADDRESS = re.compile(r"[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}|[0-9A-Fa-f-]{36}")
+"""A Bluetooth address (Linux, Windows) or a CoreBluetooth device UUID (macOS)."""
+
 
 class StrapSource:
     """Frames and events of a StrapSession, as the daemon's source interface."""
@@ -32,6 +41,16 @@ class StrapSource:
         self._label = label
         self._loop = loop
         self.session: Any = None
+
+    @classmethod
+    def radio(cls, strap: str) -> StrapSource:
+        """A real strap by address (MAC, or a CoreBluetooth UUID) or by name (prefix)."""
+        from monitor.ble.session import SessionConfig
+
+        by_address = bool(_ADDRESS.fullmatch(strap))
+        config = SessionConfig(address=strap if by_address else None,
+                               name=None if by_address else strap, heart_rate=False)
+        return cls(config, None, f"strap {strap} (bleak BleakClient)")
 
     @classmethod
     def virtual(cls, path: Path, speed: float = 1.0, fs: float | None = None,
@@ -48,7 +67,7 @@ class StrapSource:
         mode = ", looping" if loop else ""
         label = (f"virtual strap {strap.name} playing {path} at {speed:g}x{mode} "
                  "(bleak BleakClient, virtual backend)")
-        return cls(SessionConfig(name=strap.name), strap, label, loop)
+        return cls(SessionConfig(name=strap.name, heart_rate=False), strap, label, loop)
 
     def describe(self) -> str:
         return self._label
@@ -58,6 +77,7 @@ class StrapSource:
         while True:
             async for event in self._session_events(strap):
                 yield event
+            _raise_if_cancelled()
             if strap is None or not strap.exhausted:
                 return
             if not self._loop:
@@ -70,6 +90,7 @@ class StrapSource:
 
     async def _session_events(self, strap: Any) -> AsyncIterator[SourceEvent]:
         import monitor.ble.events as ev
+        from monitor.ble.pmd import H10_ECG_FS
         from monitor.ble.session import StrapSession
 
         kwargs: dict[str, Any] = {} if strap is None else strap.session_kwargs()
@@ -83,7 +104,8 @@ class StrapSource:
                 elif isinstance(item, ev.BatteryLevel):
                     yield BatteryEvent(item.percent)
                 elif isinstance(item, ev.Gap):
-                    yield GapEvent(item.duration_ns / 1e9, f"{item.samples} samples never arrived")
+                    yield GapEvent(item.duration_ns / 1e9, f"{item.samples} samples never arrived",
+                                   stream_s=item.samples / H10_ECG_FS)
                 elif isinstance(item, ev.Stalled):
                     yield ConnectionEvent("disconnected", f"no data for {item.silence_s:.1f} s")
                 elif isinstance(item, ev.EcgUnavailable):
@@ -92,6 +114,19 @@ class StrapSource:
                     yield ConnectionEvent("disconnected", "the strap stopped the ECG stream")
                 if strap is not None and strap.exhausted:
                     return
+
+
+def _raise_if_cancelled() -> None:
+    """Honour a cancellation that closing the session swallowed.
+
+    `StrapSession.close()` awaits its supervisor inside `suppress(CancelledError)`, so a
+    cancel that reaches the caller at that moment (the daemon stopping just as the
+    recording ended) is lost, and the loop would go on to a fresh strap: the shutdown
+    then waits forever. Python 3.11 still counts the request (`Task.cancelling()`).
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 def _connection(item: Any) -> ConnectionEvent:

@@ -91,3 +91,24 @@ def test_protocol_rejects_other_versions_and_non_messages() -> None:
     for bad in (b"[]", b'{"type": "status"}', b'{"v": 2, "type": "status"}', b"\xff"):
         with pytest.raises(protocol.ProtocolError):
             protocol.decode(bad)
+
+
+@pytest.mark.parametrize(
+    ("strap", "address", "name"),
+    [("A0:9E:1A:12:34:56", "A0:9E:1A:12:34:56", None),
+     ("Polar H10 1A2B3C4D", None, "Polar H10 1A2B3C4D")],
+)
+def test_a_strap_is_chosen_by_address_or_name(strap: str, address: str | None,
+                                              name: str | None) -> None:
+    from dataclasses import replace
+
+    from monitor.daemon.config import DaemonConfig
+    from monitor.daemon.runner import build_source
+    from monitor.daemon.strap import StrapSource
+
+    source = build_source(replace(DaemonConfig(), strap=strap))
+    assert isinstance(source, StrapSource)
+    config = source._session_config
+    assert (config.address, config.name) == (address, name)
+    assert config.ecg and not config.heart_rate  # heart rate comes from the ECG itself
+    assert strap in source.describe()

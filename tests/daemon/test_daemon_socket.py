@@ -205,3 +205,49 @@ async def test_bad_requests_get_an_error_not_a_crash(start_daemon: StartDaemon) 
     errors = [m for m in msgs if m["type"] == "error"]
     assert len(errors) == 2 and "version" in errors[1]["message"]
     await client.close()
+
+
+async def test_live_data_goes_out_in_the_turn_that_produced_it() -> None:
+    """No timer between a strap notification and the clients: after the frame is
+    processed, one turn of the event loop puts its samples (and any beats decided) in
+    every client's queue. Frames processed in one turn share one message."""
+    from dataclasses import replace as with_
+
+    from monitor.daemon.config import DaemonConfig
+    from monitor.daemon.service import Daemon, _Client
+    from monitor.daemon.sources import ReplaySource
+    from monitor.pipeline import Pipeline
+    from tests.daemon.synthetic import FS, synthetic_ecg
+
+    x, _ = synthetic_ecg(30.0)
+    daemon = Daemon(DaemonConfig(), ReplaySource.__new__(ReplaySource), Pipeline())
+    client = _Client(writer=None, queue=asyncio.Queue(), uid=os.getuid())  # type: ignore[arg-type]
+    daemon._clients.add(client)
+    beats_out = 0
+    for lo in range(0, x.size - 73 + 1, 73):
+        daemon._on_frame(EcgFrame(lo * 10**9 // 130, FS, x[lo : lo + 73]))
+        decided = len(daemon._pending_beats)
+        await asyncio.sleep(0)  # one turn
+        sent = [protocol.decode(client.queue.get_nowait()) for _ in range(client.queue.qsize())]
+        assert [m["type"] for m in sent] == (["samples", "beats"] if decided else ["samples"])
+        assert sent[0]["start"] == lo // 2
+        beats_out += len(sent[1]["beats"]) if decided else 0
+    assert beats_out >= 30
+    # a burst: three frames in one turn, one message of each type
+    daemon._on_frame(EcgFrame(0, FS, x[:73]))
+    daemon._on_frame(EcgFrame(0, FS, x[73:146]))
+    daemon._on_frame(EcgFrame(0, FS, x[146:219]))
+    await asyncio.sleep(0)
+    sent = [protocol.decode(client.queue.get_nowait()) for _ in range(client.queue.qsize())]
+    kinds = [m["type"] for m in sent]
+    assert kinds[0] == "samples" and len(set(kinds)) == len(kinds)
+    assert len(sent[0]["uv"]) in (219 // 2, 219 // 2 + 1)  # plus a sample carried over
+    # a replay faster than real time is paced (at most one message per live_interval_s)
+    fast = Daemon(with_(DaemonConfig(), replay=Path("x.csv"), speed=50.0, live_interval_s=60.0),
+                  ReplaySource.__new__(ReplaySource), Pipeline())
+    slow_client = _Client(writer=None, queue=asyncio.Queue(), uid=os.getuid())  # type: ignore[arg-type]
+    fast._clients.add(slow_client)
+    for lo in range(0, 73 * 10, 73):
+        fast._on_frame(EcgFrame(lo * 10**9 // 130, FS, x[lo : lo + 73]))
+        await asyncio.sleep(0)
+    assert slow_client.queue.qsize() == 1  # the first went out; the rest waits its turn

@@ -8,10 +8,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from monitor.ble.session import SessionConfig
 from monitor.ble.virtual import Faults, VirtualStrap
 from monitor.daemon.client import DaemonClient
 from monitor.daemon.config import DaemonConfig
+from monitor.daemon.runner import build_pipeline
 from monitor.daemon.service import Daemon
 from monitor.daemon.strap import StrapSource
 from monitor.pipeline import Pipeline
@@ -55,3 +58,55 @@ async def test_link_loss_and_lost_frames_become_alerts(sock_dir: Path) -> None:
     assert "gap" in alerts and "lost" in alerts["gap"][0]["message"]
     assert battery == 87
     assert daemon.stats.frames > 0 and daemon.connection == "connected"
+
+
+async def test_a_reconnect_gap_reaches_the_rhythm_layer(sock_dir: Path) -> None:
+    """The strap drops out mid-replay (virtual H10, bleak BleakClient) and comes back: the
+    daemon tells the pipeline, which tells the rhythm layer (RhythmStage.gap): the
+    missing seconds are an "unreadable, no data" episode, no RR interval or rhythm spans
+    them, and detection starts afresh after them."""
+    x, truth = synthetic_ecg(90.0)
+    strap = VirtualStrap(x, FS, speed=20.0,
+                         faults=Faults(disconnect_after_s=40.0, out_of_range_s=6.0))
+    source = StrapSource(
+        SessionConfig(name=strap.name, backoff_initial_s=0.1), strap, "virtual strap with faults"
+    )
+    pipeline, problems = build_pipeline()
+    assert problems == []
+    daemon = Daemon(replace(DaemonConfig(), socket=sock_dir / "d.sock"), source, pipeline)
+    task = asyncio.create_task(daemon.run())
+    await daemon.ready.wait()
+    client = await DaemonClient.connect(daemon.config.socket)
+    beats: list[dict[str, Any]] = []
+    episodes: list[dict[str, Any]] = []
+    gap_alerts: list[str] = []
+    try:
+        async with asyncio.timeout(60):
+            async for msg in client.messages():
+                if msg["type"] == "beats":
+                    beats += msg["beats"]
+                elif msg["type"] == "episode":
+                    episodes.append(msg)
+                elif msg["type"] == "alert" and msg["kind"] == "gap" and msg["active"]:
+                    gap_alerts.append(msg["message"])
+                elif msg["type"] == "status" and msg["connection"] == "ended":
+                    break
+    finally:
+        await client.close()
+        daemon.stop()
+        await task
+    assert len(gap_alerts) == 1
+    lost_s = int(gap_alerts[0].split(": ")[1].split()[0]) / FS  # "N samples never arrived"
+    times = np.array([b["t"] for b in beats])
+    k = int(np.argmax(np.diff(times)))
+    before, after = beats[k], beats[k + 1]
+    assert after["t"] - before["t"] >= lost_s  # stream time counts the missing seconds
+    assert before["rr_after"] is None and after["rr_before"] is None
+    rr = [b[key] for b in beats for key in ("rr_before", "rr_after") if b[key] is not None]
+    assert max(rr) < 1.1  # the synthetic RR intervals are 0.56 to 1.04 s
+    no_data = [e for e in episodes if e["kind"] == "unreadable" and e["final"]
+               and "no data" in (e["reason"] or "")]
+    assert len(no_data) == 1
+    assert no_data[0]["start_s"] <= before["t"] + 1.0 and no_data[0]["end_s"] >= after["t"] - 1.0
+    assert times.size - (k + 1) >= 20  # detection resumed after the gap
+    assert abs(times.size - (len(truth) - lost_s / 0.8)) <= 3

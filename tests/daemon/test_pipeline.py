@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -89,3 +90,52 @@ def test_decimation_is_exact_across_frames(sizes: list[int], factor: int) -> Non
     # Peak-preserving: each kept value is the largest magnitude of its block.
     blocks = x[: expected.size * factor].reshape(-1, factor)
     np.testing.assert_array_equal(np.abs(expected), np.abs(blocks).max(axis=1))
+
+
+def test_a_gap_restarts_detection_and_counts_in_stream_time() -> None:
+    x, truth = synthetic_ecg(40.0)
+    half = 20 * int(FS)
+    pipeline = Pipeline()
+    beats = []
+    for lo in range(0, half, 73):
+        beats += pipeline.process(EcgFrame(0, FS, x[lo : min(lo + 73, half)])).beats
+    beats += pipeline.gap(4.5).beats
+    resumed_at = pipeline.stream_time_s
+    assert resumed_at == pytest.approx(half / FS + 4.5, abs=1e-9)  # no rhythm layer: no rounding
+    after = []
+    for lo in range(half, x.size, 73):
+        after += pipeline.process(EcgFrame(0, FS, x[lo : lo + 73])).beats
+    after += pipeline.flush().beats
+    assert beats[-1].rr_after_s is None and after[0].rr_before_s is None
+    shift = round(4.5 * FS)
+    expected = truth[truth >= half] + shift
+    found = np.array([b.index for b in after])
+    assert abs(found.size - expected.size) <= 1
+    # placed in stream time (the first beat after the restart lands while the fresh
+    # filters settle, so it is held to a looser bound)
+    assert np.min(np.abs(expected - found[0])) <= 8
+    assert all(np.min(np.abs(expected - i)) <= 2 for i in found[1:])
+    assert all(b.time_s == pytest.approx(b.index / FS) for b in after)
+
+
+def test_the_daemon_sees_a_timestamp_gap_the_source_did_not_report() -> None:
+    from monitor.daemon.config import DaemonConfig
+    from monitor.daemon.service import Daemon
+    from monitor.daemon.sources import ReplaySource
+
+    x, _ = synthetic_ecg(30.0)
+    daemon = Daemon(DaemonConfig(), ReplaySource.__new__(ReplaySource), Pipeline())
+    t_ns = 10**12
+    for lo in range(0, x.size - 73 + 1, 73):
+        if lo == 73 * 20:
+            t_ns += 3 * 10**9  # three seconds of frames never came, and nobody said so
+        daemon._on_frame(EcgFrame(t_ns, FS, x[lo : lo + 73]))
+        t_ns += 73 * 10**9 // 130
+    assert daemon.alerts.is_active("gap")
+    lost = daemon.pipeline.stream_time_s - (x.size // 73 * 73) / FS
+    assert lost == pytest.approx(3.0, abs=0.01)
+    # the origin moved with the gap: the last frame's stream time maps to its host time
+    last_t0 = t_ns - 73 * 10**9 // 130
+    end_s = daemon.pipeline.stream_time_s
+    assert daemon.stream_t0_ns is not None
+    assert daemon.stream_t0_ns + round((end_s - 73 / FS) * 1e9) == pytest.approx(last_t0, abs=1e6)

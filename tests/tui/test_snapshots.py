@@ -31,7 +31,7 @@ def welcome_messages(seconds: float, alert: bool) -> list[dict[str, Any]]:
     daemon.connection = "connected"
     for lo in range(0, x.size - 73 + 1, 73):
         daemon._on_frame(EcgFrame(lo * 10**9 // 130, FS, x[lo : lo + 73]))
-    daemon._flush_live()
+    daemon._publish()
     if alert:
         daemon._raise("stale", "no ECG for 6.0 s", "critical")
         daemon._raise("noise", "noisy signal: beats are not analysed", "warning")
