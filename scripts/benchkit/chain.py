@@ -103,10 +103,19 @@ def pipeline_parts(pipeline: object) -> dict[str, object]:
         "_alerts": "alerts",
         "_resampler": "resampler",
     }
+    inner = {"analyzer": "_rhythm", "alerts": "_alerts"}
     parts = {}
     for attr, obj in vars(pipeline).items():
-        if obj is not None and callable(getattr(obj, "process", None)):
-            parts[names.get(attr, attr.strip("_"))] = obj
+        if obj is None or not callable(getattr(obj, "process", None)):
+            continue
+        if all(hasattr(obj, a) for a in ("_quality", "_vf", "analyzer")):
+            # A RhythmStage runs quality, VF, rhythm and alerts itself: time those
+            # parts, not the stage around them (times must not overlap).
+            for sub, sub_obj in vars(obj).items():
+                if sub_obj is not None and callable(getattr(sub_obj, "process", None)):
+                    parts[names.get(inner.get(sub, sub), sub.strip("_"))] = sub_obj
+            continue
+        parts[names.get(attr, attr.strip("_"))] = obj
     return parts
 
 
