@@ -236,8 +236,14 @@ class StrapSession:
                 await asyncio.wait_for(asyncio.shield(task), self.config.cp_timeout_s + 5)
         if not task.done():
             task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
+        try:
             await task
+        except asyncio.CancelledError:
+            # The supervisor's own cancellation ends here; a cancellation aimed at
+            # the caller (a daemon stopping) must go on, or the stop is lost.
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise
 
     # ------------------------------------------------------------------ supervisor
 
@@ -256,6 +262,8 @@ class StrapSession:
                 self._set_state(SessionState.SCANNING)
                 try:
                     device = await self._find()
+                    if self._closing:  # closed while scanning: do not connect now
+                        break
                     ever_connected = True
                     streamed, reason = await self._connection(device)
                     failures = 0 if streamed else failures + 1
