@@ -119,10 +119,12 @@ class StrapSource:
 def _raise_if_cancelled() -> None:
     """Honour a cancellation that closing the session swallowed.
 
-    `StrapSession.close()` awaits its supervisor inside `suppress(CancelledError)`, so a
-    cancel that reaches the caller at that moment (the daemon stopping just as the
-    recording ended) is lost, and the loop would go on to a fresh strap: the shutdown
-    then waits forever. Python 3.11 still counts the request (`Task.cancelling()`).
+    `StrapSession.close()` used to await its supervisor inside `suppress(CancelledError)`,
+    so a cancel that reached the caller at that moment (the daemon stopping just as the
+    recording ended) was lost, and the loop went on to a fresh strap: the shutdown then
+    waited forever. close() now passes such a cancellation on; this stays as a guard for
+    any other path that swallows one, since Python 3.11 still counts the request
+    (`Task.cancelling()`).
     """
     task = asyncio.current_task()
     if task is not None and task.cancelling():
