@@ -339,15 +339,19 @@ class Pipeline:
                 quality, episodes, alerts = _parts(self._rhythm.process(x, pending))
                 pending = []
             if end is not None:
-                tail = (self._rhythm.gap(gap_s, pending) if end == "gap"
-                        else self._rhythm.flush(pending))
+                tail = (
+                    self._rhythm.gap(gap_s, pending)
+                    if end == "gap"
+                    else self._rhythm.flush(pending)
+                )
                 more = _parts(tail)
                 quality, episodes, alerts = quality + more[0], episodes + more[1], alerts + more[2]
         self._account(beats, quality, episodes)
         return PipelineOutput(start, filtered, beats, quality, episodes, alerts)
 
-    def _account(self, beats: list[ClassifiedBeat], quality: list[Any],
-                 episodes: list[Any]) -> None:
+    def _account(
+        self, beats: list[ClassifiedBeat], quality: list[Any], episodes: list[Any]
+    ) -> None:
         summary = self.summary
         for beat in beats:
             self._counts[beat.label] += 1
@@ -408,10 +412,12 @@ def _rhythm_stage_names(rhythm: object | None) -> dict[str, str]:
     """The stage names clients show: the rhythm layer and what it runs inside."""
     if rhythm is None:
         return {"rhythm": "none", "quality": "none", "vf": "none", "alerts": "none"}
-    parts = {"rhythm": getattr(rhythm, "analyzer", None),
-             "quality": getattr(rhythm, "_quality", None),
-             "vf": getattr(rhythm, "_vf", None),
-             "alerts": getattr(rhythm, "alerts", None)}
+    parts = {
+        "rhythm": getattr(rhythm, "analyzer", None),
+        "quality": getattr(rhythm, "_quality", None),
+        "vf": getattr(rhythm, "_vf", None),
+        "alerts": getattr(rhythm, "alerts", None),
+    }
     return {k: _stage_name(v) if v is not None else type(rhythm).__name__ for k, v in parts.items()}
 
 

@@ -57,18 +57,23 @@ VARIANTS: dict[str, tuple[tuple[str, ...], str]] = {
     "irregular": (BASE + IRREGULAR, "+ irregularity of the last 9 RR"),
     "template": (BASE + TEMPLATE, "+ correlation and distance to the patient's template"),
     "all": (BASE + LOCAL + IRREGULAR + TEMPLATE, "all of the above"),
-    "all-no-post": (without_post(BASE + LOCAL + IRREGULAR + TEMPLATE),
-                    "all of the above without RR after (no wait for the next R-peak)"),
+    "all-no-post": (
+        without_post(BASE + LOCAL + IRREGULAR + TEMPLATE),
+        "all of the above without RR after (no wait for the next R-peak)",
+    ),
     "base-no-post": (without_post(BASE), "feature version 3 without RR after"),
     "irregular-no-post": (without_post(BASE + IRREGULAR), "+ irregularity, without RR after"),
     "local-irregular": (BASE + LOCAL + IRREGULAR, "+ local RR median and irregularity"),
-    "local-irregular-no-post": (without_post(BASE + LOCAL + IRREGULAR),
-                                "+ local RR median and irregularity, without RR after"),
+    "local-irregular-no-post": (
+        without_post(BASE + LOCAL + IRREGULAR),
+        "+ local RR median and irregularity, without RR after",
+    ),
 }
 
 
-def run_variant(records: list[beatdata.RecordBeats], names: tuple[str, ...], epochs: int,
-                seed: int) -> np.ndarray:
+def run_variant(
+    records: list[beatdata.RecordBeats], names: tuple[str, ...], epochs: int, seed: int
+) -> np.ndarray:
     """Out-of-fold logits of the labels-only student for one feature set."""
     data = tr.build_beats(records, names)
     ctx_mean = data.context.mean(0)
@@ -78,8 +83,12 @@ def run_variant(records: list[beatdata.RecordBeats], names: tuple[str, ...], epo
         held = np.isin(data.record, fold)
         s = seed + 20 + k
         torch.manual_seed(s)
-        model = tr.BeatNet(cast(tuple[int, int, int], tr.STUDENT["channels"]),
-                           cast(int, tr.STUDENT["hidden"]), ctx_mean, ctx_std)
+        model = tr.BeatNet(
+            cast(tuple[int, int, int], tr.STUDENT["channels"]),
+            cast(int, tr.STUDENT["hidden"]),
+            ctx_mean,
+            ctx_std,
+        )
         model = tr.train(model, data.subset(~held), epochs, s, f"fold {k + 1}")
         va = data.subset(held)
         oof[held] = tr.predict_logits(model, va.wave, va.context)
@@ -91,15 +100,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, default=Path("../shared/data/mitdb"))
     parser.add_argument("--cache-dir", type=Path, default=Path("/tmp/ecgmon-beat-cache"))
     parser.add_argument("--out", type=Path, default=tr.REPO / "models" / "beat-ablation-cv.json")
-    parser.add_argument("--oof-dir", type=Path, default=Path("/tmp/ecgmon-ablation"),
-                        help="out-of-fold logits of each run are kept here and reused "
-                             "(same variant, run and epochs) unless --retrain")
+    parser.add_argument(
+        "--oof-dir",
+        type=Path,
+        default=Path("/tmp/ecgmon-ablation"),
+        help="out-of-fold logits of each run are kept here and reused "
+        "(same variant, run and epochs) unless --retrain",
+    )
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS))
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--seed", type=int, default=20260407)
     parser.add_argument("--seeds", type=int, default=3, help="training runs per variant")
-    parser.add_argument("--retrain", action="store_true",
-                        help="train again even where --oof-dir holds a run's logits")
+    parser.add_argument(
+        "--retrain",
+        action="store_true",
+        help="train again even where --oof-dir holds a run's logits",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
@@ -126,10 +142,13 @@ def main(argv: list[str] | None = None) -> int:
             for rule in ("bar", "macro"):
                 offsets = tr.choose_offsets(labels, oof, rule)
                 run[f"offsets_{rule}"] = offsets.tolist()
-                run[f"oof_{rule}"] = {k: round(v, 2) for k, v in
-                                      tr.scores(labels, (oof + offsets).argmax(1)).items()}
-            run["bar_score"] = {rule: tr.offset_score(cast(dict, run[f"oof_{rule}"]), "bar")
-                                for rule in ("bar", "macro")}
+                run[f"oof_{rule}"] = {
+                    k: round(v, 2) for k, v in tr.scores(labels, (oof + offsets).argmax(1)).items()
+                }
+            run["bar_score"] = {
+                rule: tr.offset_score(cast(dict, run[f"oof_{rule}"]), "bar")
+                for rule in ("bar", "macro")
+            }
             runs.append(run)
         summary: dict[str, object] = {}
         for rule in ("bar", "macro"):
@@ -137,18 +156,29 @@ def main(argv: list[str] | None = None) -> int:
             summary[rule] = {k: round(float(np.mean([f[k] for f in figs])), 2) for k in figs[0]}
             spread = float(np.ptp([f["macro_f1"] for f in figs]))
             summary[f"{rule}_macro_f1_spread"] = round(spread, 2)
-            summary[f"{rule}_bar_score"] = round(float(np.mean(
-                [cast(dict, run["bar_score"])[rule] for run in runs])), 2)
-        results["variants"][name] = {"what": what, "features": list(names), "runs": runs,
-                                     "epochs": args.epochs,
-                                     "mean": summary, "seconds": round(time.time() - t0)}
+            summary[f"{rule}_bar_score"] = round(
+                float(np.mean([cast(dict, run["bar_score"])[rule] for run in runs])), 2
+            )
+        results["variants"][name] = {
+            "what": what,
+            "features": list(names),
+            "runs": runs,
+            "epochs": args.epochs,
+            "mean": summary,
+            "seconds": round(time.time() - t0),
+        }
         m = cast(dict, summary["bar"])
-        print(f"  {name}: macro F1 {m['macro_f1']:.2f} (spread {summary['bar_macro_f1_spread']}) "
-              f" N Se {m['N_se']:.1f}  S {m['S_se']:.1f}/{m['S_ppv']:.1f}  "
-              f"V {m['V_se']:.1f}/{m['V_ppv']:.1f}  F {m['F_se']:.1f}/{m['F_ppv']:.1f}",
-              file=sys.stderr)
-        results.update(folds=[list(f) for f in tr.FOLDS],
-                       date=dt.date.today().isoformat(), script="scripts/ablate_beats.py")
+        print(
+            f"  {name}: macro F1 {m['macro_f1']:.2f} (spread {summary['bar_macro_f1_spread']}) "
+            f" N Se {m['N_se']:.1f}  S {m['S_se']:.1f}/{m['S_ppv']:.1f}  "
+            f"V {m['V_se']:.1f}/{m['V_ppv']:.1f}  F {m['F_se']:.1f}/{m['F_ppv']:.1f}",
+            file=sys.stderr,
+        )
+        results.update(
+            folds=[list(f) for f in tr.FOLDS],
+            date=dt.date.today().isoformat(),
+            script="scripts/ablate_beats.py",
+        )
         args.out.write_text(json.dumps(results, indent=1) + "\n")
     return 0
 

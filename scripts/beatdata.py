@@ -63,8 +63,18 @@ def prepare(base: Path) -> RecordBeats:
     ok = match >= 0
     det_label[match[ok]] = ref_label[ok]
     ref_130 = np.clip(np.round(ref_native / scale).astype(np.int64), 0, filtered.size - 1)
-    return RecordBeats(base.name, filtered, detected, det_label, ref_native, ref_130,
-                       ref_label, det_native, match, float(ref.fs))
+    return RecordBeats(
+        base.name,
+        filtered,
+        detected,
+        det_label,
+        ref_native,
+        ref_130,
+        ref_label,
+        det_native,
+        match,
+        float(ref.fs),
+    )
 
 
 def load(data_dir: Path, names: list[str] | tuple[str, ...], cache_dir: Path) -> list[RecordBeats]:
@@ -76,13 +86,20 @@ def load(data_dir: Path, names: list[str] | tuple[str, ...], cache_dir: Path) ->
         path = cache_dir / f"{name}-{key}.npz"
         if path.is_file():
             with np.load(path) as z:
-                rb = RecordBeats(name=name, fs_native=float(z["fs_native"]),
-                                 **{k: z[k] for k in RecordBeats.__dataclass_fields__
-                                    if k not in ("name", "fs_native")})
+                rb = RecordBeats(
+                    name=name,
+                    fs_native=float(z["fs_native"]),
+                    **{
+                        k: z[k]
+                        for k in RecordBeats.__dataclass_fields__
+                        if k not in ("name", "fs_native")
+                    },
+                )
         else:
             rb = prepare(data_dir / name)
-            np.savez(path, **{k: getattr(rb, k) for k in RecordBeats.__dataclass_fields__
-                              if k != "name"})
+            np.savez(
+                path, **{k: getattr(rb, k) for k in RecordBeats.__dataclass_fields__ if k != "name"}
+            )
         out.append(rb)
         print(f"\r  records {i}/{len(names)}", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)

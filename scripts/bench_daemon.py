@@ -68,9 +68,21 @@ def log_options(folder: Path) -> list[str]:
 def start_daemon(
     sock: Path, recording: Path, speed: float, loop: bool = True, direct: bool = False
 ) -> subprocess.Popen[bytes]:
-    cmd = [sys.executable, "-m", "monitor", "daemon", "--replay", str(recording),
-           "--speed", str(speed), "--socket", str(sock), "--config", str(sock.parent / "none.toml"),
-           *log_options(sock.parent)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "monitor",
+        "daemon",
+        "--replay",
+        str(recording),
+        "--speed",
+        str(speed),
+        "--socket",
+        str(sock),
+        "--config",
+        str(sock.parent / "none.toml"),
+        *log_options(sock.parent),
+    ]
     if loop:
         cmd.append("--loop")
     if direct:
@@ -169,8 +181,10 @@ def stop(proc: subprocess.Popen[bytes]) -> float:
             proc.wait()
         err = Path(proc.args[proc.args.index("--socket") + 1]).parent / "daemon.err"  # type: ignore[union-attr, index, arg-type]
         if err.exists():
-            print("daemon did not stop within 60 s; its stacks:\n" + err.read_text()[-6000:],
-                  file=sys.stderr)
+            print(
+                "daemon did not stop within 60 s; its stacks:\n" + err.read_text()[-6000:],
+                file=sys.stderr,
+            )
         return float("inf")
     return time.monotonic() - t0
 
@@ -293,8 +307,14 @@ async def breakdown(seconds: float, warmup: float) -> dict[str, Any]:
 
     folder = Path(tempfile.mkdtemp(prefix="ecgb-", dir="/tmp"))
     opts = log_options(folder)
-    config = replace(DaemonConfig(), replay=FIXTURE, speed=1.0, loop=True,
-                     socket=folder / "d.sock", client_queue=4096)
+    config = replace(
+        DaemonConfig(),
+        replay=FIXTURE,
+        speed=1.0,
+        loop=True,
+        socket=folder / "d.sock",
+        client_queue=4096,
+    )
     if opts:
         config = replace(config, recipients_file=Path(opts[1]), log=Path(opts[3]))
     daemon = build_daemon(config)
@@ -342,15 +362,17 @@ async def breakdown(seconds: float, warmup: float) -> dict[str, Any]:
     def frame_spy(frame: Any) -> None:
         t_in = time.time_ns()
         on_frame(frame)
-        frames.append((frame.t0_ns, len(frame.samples_uv), pipeline.summary.samples,
-                       t_in, time.time_ns()))
+        frames.append(
+            (frame.t0_ns, len(frame.samples_uv), pipeline.summary.samples, t_in, time.time_ns())
+        )
 
     setattr(daemon, "_on_frame", frame_spy)  # noqa: B010
     task = asyncio.create_task(daemon.run())
     await daemon.ready.wait()
     received = folder / "received.jsonl"
-    client = subprocess.Popen([sys.executable, "-c", CLIENT_SCRIPT, str(config.socket),
-                               str(received)])
+    client = subprocess.Popen(
+        [sys.executable, "-c", CLIENT_SCRIPT, str(config.socket), str(received)]
+    )
     loop = asyncio.get_running_loop()
     iterations = [0]
     run_once = loop._run_once  # type: ignore[attr-defined]
@@ -377,13 +399,22 @@ async def breakdown(seconds: float, warmup: float) -> dict[str, Any]:
         daemon.stop()
         await task
     per_hour = 3600 / elapsed
-    stages = ["ECG filter", "QRS detector", "beat classifier", "signal quality", "VF detector",
-              "rhythm analysis", "alert manager"]
+    stages = [
+        "ECG filter",
+        "QRS detector",
+        "beat classifier",
+        "signal quality",
+        "VF detector",
+        "rhythm analysis",
+        "alert manager",
+    ]
     parts = {k: v * per_hour for k, v in cpu.items()}
     parts["pipeline glue (resampling, summary)"] = parts.pop("pipeline (total)") - sum(
-        parts.get(k, 0.0) for k in stages)
+        parts.get(k, 0.0) for k in stages
+    )
     parts["the rest: virtual strap + StrapSession + asyncio loop + daemon bookkeeping"] = (
-        total * per_hour - sum(parts.values()))
+        total * per_hour - sum(parts.values())
+    )
     # Latency of each beat the client received during the window, split at the moments
     # the instrumented daemon saw.
     stream_t0 = daemon.stream_t0_ns or 0
@@ -401,13 +432,26 @@ async def breakdown(seconds: float, warmup: float) -> dict[str, Any]:
             t_reported = stream_t0 + (reported[i] - 1) * period
             t0f, n, t_in, t_out = index_end[classified[i]]
             t_frame_end = t0f + (n - 1) * period
-            rows.append((t_reported - t_r, t_frame_end - t_reported, t_in - t_frame_end,
-                         t_out - t_in, recv_ns - t_out, recv_ns - t_r))
+            rows.append(
+                (
+                    t_reported - t_r,
+                    t_frame_end - t_reported,
+                    t_in - t_frame_end,
+                    t_out - t_in,
+                    recv_ns - t_out,
+                    recv_ns - t_r,
+                )
+            )
     shutil.rmtree(folder, ignore_errors=True)
     lat = np.asarray(rows, dtype=np.float64) / 1e9
-    return {"cpu_parts": parts, "cpu_total": total * per_hour, "window_s": elapsed,
-            "wakeups_per_s": iterations[0] / elapsed, "latency_parts": lat,
-            "classifier": daemon.pipeline.summary.stages.get("classifier")}
+    return {
+        "cpu_parts": parts,
+        "cpu_total": total * per_hour,
+        "window_s": elapsed,
+        "wakeups_per_s": iterations[0] / elapsed,
+        "latency_parts": lat,
+        "classifier": daemon.pipeline.summary.stages.get("classifier"),
+    }
 
 
 LATENCY_PARTS = [
@@ -419,8 +463,12 @@ LATENCY_PARTS = [
 ]
 
 
-def report(rt: dict[str, Any], sk: dict[str, Any] | None, args: argparse.Namespace,
-           bd: dict[str, Any] | None = None) -> str:
+def report(
+    rt: dict[str, Any],
+    sk: dict[str, Any] | None,
+    args: argparse.Namespace,
+    bd: dict[str, Any] | None = None,
+) -> str:
     lat = rt["latency"]
     lines = [
         "# Daemon and TUI benchmark",
@@ -442,17 +490,23 @@ def report(rt: dict[str, Any], sk: dict[str, Any] | None, args: argparse.Namespa
         f"({rt['cpu_s_per_hour'] / 36:.2f}% of a core), over {rt['window_s']:.0f} s | < 20 |",
     ]
     if np.isfinite(rt.get("strap_alone", np.nan)):
-        lines.append(f"| of which the virtual strap + StrapSession alone | "
-                     f"{rt['strap_alone']:.1f} CPU-s per hour | |")
+        lines.append(
+            f"| of which the virtual strap + StrapSession alone | "
+            f"{rt['strap_alone']:.1f} CPU-s per hour | |"
+        )
     if lat.size:
         lines.append(
             f"| R-peak to beat at the client | median {np.median(lat):.2f} s, 95th pct "
-            f"{np.percentile(lat, 95):.2f} s, max {lat.max():.2f} s ({lat.size} beats) | < 1.5 s |")
-    lines.append(f"| SIGTERM to exit (log closed) after the real-time run | "
-                 f"{rt['stop_s']:.1f} s | |")
+            f"{np.percentile(lat, 95):.2f} s, max {lat.max():.2f} s ({lat.size} beats) | < 1.5 s |"
+        )
+    lines.append(
+        f"| SIGTERM to exit (log closed) after the real-time run | {rt['stop_s']:.1f} s | |"
+    )
     if "tui_cpu_share" in rt:
-        lines.append(f"| `ecgmon tui` CPU while live (80x24 pty) | "
-                     f"{100 * rt['tui_cpu_share']:.1f}% of a core | < 5% |")
+        lines.append(
+            f"| `ecgmon tui` CPU while live (80x24 pty) | "
+            f"{100 * rt['tui_cpu_share']:.1f}% of a core | < 5% |"
+        )
     if sk is not None:
         rss1 = sk.get("rss_1h")
         end = sk["rss_end"]
@@ -505,8 +559,10 @@ def breakdown_report(bd: dict[str, Any], args: argparse.Namespace) -> list[str]:
         ]
         for j, name in enumerate([*LATENCY_PARTS, "**total**"]):
             col = lat[:, j]
-            lines.append(f"| {name} | {np.median(col):.3f} s | {np.percentile(col, 95):.3f} s "
-                         f"| {col.max():.3f} s |")
+            lines.append(
+                f"| {name} | {np.median(col):.3f} s | {np.percentile(col, 95):.3f} s "
+                f"| {col.max():.3f} s |"
+            )
         own = lat[:, 2] + lat[:, 3] + lat[:, 4]
         lines += [
             "",
@@ -546,19 +602,29 @@ def main() -> int:
     parser.add_argument("--soak-hours", type=float, default=24.0, help="0 skips the soak")
     parser.add_argument("--speed", type=float, default=1000.0)
     parser.add_argument("--no-tui", action="store_true")
-    parser.add_argument("--breakdown-s", type=float, default=120.0,
-                        help="seconds of the instrumented in-process run (0 skips it)")
-    parser.add_argument("--soak-source", choices=["direct", "virtual"], default="direct",
-                        help="the day-long replay: paced directly (default), or through the "
-                        "virtual strap (which queues frames when the daemon cannot keep up)")
+    parser.add_argument(
+        "--breakdown-s",
+        type=float,
+        default=120.0,
+        help="seconds of the instrumented in-process run (0 skips it)",
+    )
+    parser.add_argument(
+        "--soak-source",
+        choices=["direct", "virtual"],
+        default="direct",
+        help="the day-long replay: paced directly (default), or through the "
+        "virtual strap (which queues frames when the daemon cannot keep up)",
+    )
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "DAEMON_BENCHMARKS.md")
     args = parser.parse_args()
     rt = asyncio.run(realtime(args.realtime_s, args.warmup_s, tui=not args.no_tui))
     rt["strap_alone"] = asyncio.run(strap_alone(min(65.0, args.realtime_s)))
-    bd = (asyncio.run(breakdown(args.breakdown_s, args.warmup_s))
-          if args.breakdown_s > 0 else None)
-    sk = (asyncio.run(soak(args.soak_hours, args.speed, args.soak_source == "direct"))
-          if args.soak_hours > 0 else None)
+    bd = asyncio.run(breakdown(args.breakdown_s, args.warmup_s)) if args.breakdown_s > 0 else None
+    sk = (
+        asyncio.run(soak(args.soak_hours, args.speed, args.soak_source == "direct"))
+        if args.soak_hours > 0
+        else None
+    )
     text = report(rt, sk, args, bd)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)

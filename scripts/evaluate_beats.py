@@ -46,8 +46,13 @@ VARIANTS = (
     ("beat-student-int8", "chosen student, int8 (shipped)"),
     ("beat-student-pruned-int8", "chosen student, pruned, int8"),
 )
-BAR = (("V", "se", 92.0), ("V", "ppv", 90.0), ("S", "se", 80.0), ("S", "ppv", 55.0),
-       ("N", "se", 97.0))
+BAR = (
+    ("V", "se", 92.0),
+    ("V", "ppv", 90.0),
+    ("S", "se", 80.0),
+    ("S", "ppv", 55.0),
+    ("N", "se", 97.0),
+)
 LABEL_INDEX = {c: i for i, c in enumerate(BEAT_CLASSES)}
 
 
@@ -101,9 +106,19 @@ def evaluate(name: str, what: str, records: list[beatdata.RecordBeats], folder: 
     pipeline = 1e6 * (time.process_time() - t0) / max(1, records[0].detected.size)
     path = model.path
     meta = model.metadata
-    return Result(name, what, int(meta["parameters"]), int(meta["nonzero_parameters"]),
-                  path.stat().st_size, len(gzip.compress(path.read_bytes(), 9)), e2e, ref,
-                  per_record, latency_us(model, wave, context), pipeline)
+    return Result(
+        name,
+        what,
+        int(meta["parameters"]),
+        int(meta["nonzero_parameters"]),
+        path.stat().st_size,
+        len(gzip.compress(path.read_bytes(), 9)),
+        e2e,
+        ref,
+        per_record,
+        latency_us(model, wave, context),
+        pipeline,
+    )
 
 
 LATENCY_RECORDS = 6
@@ -133,7 +148,7 @@ def streaming_latency(data_dir: Path, names: list[str]) -> np.ndarray:
         detector, ecg, clf = QrsDetector(WORKING_FS), ecg_filter(WORKING_FS), BeatClassifier()
         step = round(LATENCY_CHUNK_S * WORKING_FS)
         for start in range(0, x.size, step):
-            chunk = x[start:start + step]
+            chunk = x[start : start + step]
             beats = clf.process(ecg.process(chunk), detector.process(chunk))
             now = (start + chunk.size) / WORKING_FS
             out += [now - b.time_s for b in beats]
@@ -147,9 +162,11 @@ def _num(x: float) -> float | None:
 def metrics(cm: np.ndarray) -> dict[str, object]:
     """Per-class figures in percent; None where undefined (nothing predicted)."""
     return {
-        "classes": {s.label: {"se": _num(s.se), "ppv": _num(s.ppv), "f1": _num(s.f1),
-                              "beats": s.support}
-                    for s in class_scores(cm) if s.support},
+        "classes": {
+            s.label: {"se": _num(s.se), "ppv": _num(s.ppv), "f1": _num(s.f1), "beats": s.support}
+            for s in class_scores(cm)
+            if s.support
+        },
         "accuracy": round(accuracy(cm), 2),
         "macro_f1_NSVF": round(macro_f1(cm), 2),
     }
@@ -184,11 +201,15 @@ def class_table(cm: np.ndarray) -> list[str]:
 def confusion_table(cm: np.ndarray, e2e: bool) -> list[str]:
     cols = [*BEAT_CLASSES, "missed"] if e2e else list(BEAT_CLASSES)
     rows = [*BEAT_CLASSES, "extra"] if e2e else list(BEAT_CLASSES)
-    lines = ["| reference \\ ecgmon | " + " | ".join(cols) + " |",
-             "| --- |" + " ---: |" * len(cols)]
+    lines = [
+        "| reference \\ ecgmon | " + " | ".join(cols) + " |",
+        "| --- |" + " ---: |" * len(cols),
+    ]
     for i, r in enumerate(rows):
-        cells = [str(int(cm[i, j])) if not (i == len(BEAT_CLASSES) and j == len(BEAT_CLASSES))
-                 else "" for j in range(len(cols))]
+        cells = [
+            str(int(cm[i, j])) if not (i == len(BEAT_CLASSES) and j == len(BEAT_CLASSES)) else ""
+            for j in range(len(cols))
+        ]
         lines.append(f"| {r} | " + " | ".join(cells) + " |")
     return lines
 
@@ -204,11 +225,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", type=Path, default=None, help="default: models/")
     parser.add_argument("--cache-dir", type=Path, default=Path("/tmp/ecgmon-beat-cache"))
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "MODEL.md")
-    parser.add_argument("--json", type=Path, default=None,
-                        help="also write the figures as JSON here")
+    parser.add_argument(
+        "--json", type=Path, default=None, help="also write the figures as JSON here"
+    )
     parser.add_argument("--no-write", action="store_true", help="print only")
-    parser.add_argument("--records", nargs="*", default=None,
-                        help="other records (pipeline checks; implies --no-write)")
+    parser.add_argument(
+        "--records",
+        nargs="*",
+        default=None,
+        help="other records (pipeline checks; implies --no-write)",
+    )
     args = parser.parse_args(argv)
     if args.records:
         args.no_write = True
@@ -226,24 +252,39 @@ def main(argv: list[str] | None = None) -> int:
             continue
         r = evaluate(name, what, records, folder)
         results.append(r)
-        print(f"  {name}: e2e macroF1 {macro_f1(r.e2e):.2f}  "
-              f"V {get(r.e2e, 'V', 'se'):.1f}/{get(r.e2e, 'V', 'ppv'):.1f}  "
-              f"S {get(r.e2e, 'S', 'se'):.1f}/{get(r.e2e, 'S', 'ppv'):.1f}  "
-              f"N {get(r.e2e, 'N', 'se'):.1f}  | ref macroF1 {macro_f1(r.ref):.2f}  "
-              f"| {r.size} B  {r.latency_us:.1f} us/beat", file=sys.stderr)
+        print(
+            f"  {name}: e2e macroF1 {macro_f1(r.e2e):.2f}  "
+            f"V {get(r.e2e, 'V', 'se'):.1f}/{get(r.e2e, 'V', 'ppv'):.1f}  "
+            f"S {get(r.e2e, 'S', 'se'):.1f}/{get(r.e2e, 'S', 'ppv'):.1f}  "
+            f"N {get(r.e2e, 'N', 'se'):.1f}  | ref macroF1 {macro_f1(r.ref):.2f}  "
+            f"| {r.size} B  {r.latency_us:.1f} us/beat",
+            file=sys.stderr,
+        )
     shipped = next((r for r in results if r.name == DEFAULT_MODEL), None)
     if shipped is None:
         print(f"error: the shipped model {DEFAULT_MODEL} is not in {folder}", file=sys.stderr)
         return 2
     fp32 = next((r for r in results if r.name == "beat-student-fp32"), None)
     latency = streaming_latency(args.data_dir, names[:LATENCY_RECORDS])
-    print(f"  R-peak to class: median {np.median(latency):.2f} s, "
-          f"99th percentile {np.percentile(latency, 99):.2f} s", file=sys.stderr)
+    print(
+        f"  R-peak to class: median {np.median(latency):.2f} s, "
+        f"99th percentile {np.percentile(latency, 99):.2f} s",
+        file=sys.stderr,
+    )
     if args.json:
-        args.json.write_text(json.dumps({
-            r.name: {"e2e": r.e2e.tolist(), "ref": r.ref.tolist(),
-                     "per_record": {k: v.tolist() for k, v in r.per_record.items()}}
-            for r in results}, indent=1))
+        args.json.write_text(
+            json.dumps(
+                {
+                    r.name: {
+                        "e2e": r.e2e.tolist(),
+                        "ref": r.ref.tolist(),
+                        "per_record": {k: v.tolist() for k, v in r.per_record.items()},
+                    }
+                    for r in results
+                },
+                indent=1,
+            )
+        )
     if args.no_write:
         return 0
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -258,8 +299,10 @@ def _oof(cv: dict, key: str = "oof_after_offsets") -> str:
     s = cv.get(key)
     if not isinstance(s, dict):
         return "not recorded"
-    return (f"N Se {s['N_se']:.1f}, S Se {s['S_se']:.1f} / +P {s['S_ppv']:.1f}, "
-            f"V Se {s['V_se']:.1f} / +P {s['V_ppv']:.1f}")
+    return (
+        f"N Se {s['N_se']:.1f}, S Se {s['S_se']:.1f} / +P {s['S_ppv']:.1f}, "
+        f"V Se {s['V_se']:.1f} / +P {s['V_ppv']:.1f}"
+    )
 
 
 def ablation_table(folder: Path, meta_features: list[str]) -> list[str]:
@@ -275,9 +318,9 @@ def ablation_table(folder: Path, meta_features: list[str]) -> list[str]:
         f"({ab['date']}): the student trained on labels alone in the same patient-wise "
         "3-fold DS1 cross-validation as scripts/train.py, several training runs (seeds) "
         "per variant; figures are out of fold (DS1 patients the run did not train on), "
-        "after the class offsets chosen on them, averaged over the runs. \"bar\" offsets: "
+        'after the class offsets chosen on them, averaged over the runs. "bar" offsets: '
         "macro F1 of N S V less 2 points per point of N Se below 97, F offset <= 0 (the "
-        "shipped rule); \"macro\": macro F1 of N S V alone (the earlier rule). Spread: "
+        'shipped rule); "macro": macro F1 of N S V alone (the earlier rule). Spread: '
         "max - min of the runs' macro F1. Score: the bar rule's value (macro F1 less the N "
         "Se penalty), for the offsets of each rule. DS2 is not read.",
         "",
@@ -296,7 +339,8 @@ def ablation_table(folder: Path, meta_features: list[str]) -> list[str]:
             f"{b['macro_f1']:.2f} | {mean['bar_macro_f1_spread']:.2f} | {b['N_se']:.1f} | "
             f"{b['S_se']:.1f} | {b['S_ppv']:.1f} | {b['V_se']:.1f} | {b['V_ppv']:.1f} | "
             f"{b['F_se']:.1f} | {mean['bar_bar_score']:.2f} | {m['macro_f1']:.2f} | "
-            f"{m['N_se']:.1f} | {mean['macro_bar_score']:.2f} |")
+            f"{m['N_se']:.1f} | {mean['macro_bar_score']:.2f} |"
+        )
     return [*lines, "", chosen]
 
 
@@ -307,24 +351,36 @@ def choice_note(ab: dict, meta_features: list[str]) -> str:
     if shipped is None:
         return "The shipped model's context features are not among the variants above."
     score = {n: v["mean"]["bar_bar_score"] for n, v in variants.items()}
-    with_post = {n: s for n, s in score.items()
-                 if any("post" in f for f in variants[n]["features"])}
+    with_post = {
+        n: s for n, s in score.items() if any("post" in f for f in variants[n]["features"])
+    }
     best_post = max(with_post, key=with_post.__getitem__)
     old = variants.get("base", {}).get("mean", {}).get("macro_bar_score")
     rank = 1 + sum(s > score[shipped] for s in score.values())
     cost = with_post[best_post] - score[shipped]
-    spread = min(variants[shipped]["mean"]["bar_macro_f1_spread"],
-                 variants[best_post]["mean"]["bar_macro_f1_spread"])
-    return (f"Shipped: `{shipped}` (score {score[shipped]:.2f}, rank {rank} of {len(score)}); "
-            f"the best variant that reads the RR after is `{best_post}` "
-            f"({with_post[best_post]:.2f}), so dropping the RR after costs "
-            f"{cost:+.2f} points ({'within' if abs(cost) <= spread else 'beyond'} the "
-            f"run-to-run spread of {spread:.2f}) "
-            + ("and takes the wait for the next R-peak out of the beat's latency. "
-               if not any("post" in f for f in meta_features) else ". ")
-            + (f"The inputs and offset rule shipped before (`base`, macro rule) score "
-               f"{old:.2f} on the same scale, mostly because their offsets left N Se near "
-               "95 %." if old is not None else ""))
+    spread = min(
+        variants[shipped]["mean"]["bar_macro_f1_spread"],
+        variants[best_post]["mean"]["bar_macro_f1_spread"],
+    )
+    return (
+        f"Shipped: `{shipped}` (score {score[shipped]:.2f}, rank {rank} of {len(score)}); "
+        f"the best variant that reads the RR after is `{best_post}` "
+        f"({with_post[best_post]:.2f}), so dropping the RR after costs "
+        f"{cost:+.2f} points ({'within' if abs(cost) <= spread else 'beyond'} the "
+        f"run-to-run spread of {spread:.2f}) "
+        + (
+            "and takes the wait for the next R-peak out of the beat's latency. "
+            if not any("post" in f for f in meta_features)
+            else ". "
+        )
+        + (
+            f"The inputs and offset rule shipped before (`base`, macro rule) score "
+            f"{old:.2f} on the same scale, mostly because their offsets left N Se near "
+            "95 %."
+            if old is not None
+            else ""
+        )
+    )
 
 
 def _s_note(shipped: Result) -> str:
@@ -339,17 +395,20 @@ def _s_note(shipped: Result) -> str:
             f"Record 232 holds {n232:,} of the {s_total:,} DS2 S beats (its atrial premature "
             "beats follow long pauses and are barely premature); the shipped model finds "
             f"{100 * r232[1, 1] / max(1, n232):.1f} % of them, so DS2's S figures mostly "
-            "measure that one patient.")
+            "measure that one patient."
+        )
     return " ".join(parts)
 
 
-def report(results: list[Result], shipped: Result, fp32: Result | None, folder: Path,
-           latency: np.ndarray) -> list[str]:
+def report(
+    results: list[Result], shipped: Result, fp32: Result | None, folder: Path, latency: np.ndarray
+) -> list[str]:
     meta = json.loads((folder / f"{shipped.name}.json").read_text())
     training = meta["training"]
     cv = training.get("cross_validation", {})
-    shipped_offsets = cv.get("offsets_nokd" if cv.get("shipped_student") == "labels only"
-                             else "offsets")
+    shipped_offsets = cv.get(
+        "offsets_nokd" if cv.get("shipped_student") == "labels only" else "offsets"
+    )
     lines = [
         "# The beat classifier (model card)",
         "",
@@ -374,11 +433,13 @@ def report(results: list[Result], shipped: Result, fp32: Result | None, folder: 
         f"{len(meta['context_features'])} patient-relative rhythm features "
         f"({', '.join(f'`{n}`' for n in meta['context_features'])}; see "
         "`monitor/classify/features.py`). All causal: "
-        + ("a beat is classified once the next R-peak is known (its RR after is a feature)."
-           if meta.get("needs_next_r_peak", True) else
-           "the model does not read the RR after the beat, so a beat is classified as soon "
-           "as its window is complete (0.43 s after the R-peak), without waiting for the "
-           "next R-peak."),
+        + (
+            "a beat is classified once the next R-peak is known (its RR after is a feature)."
+            if meta.get("needs_next_r_peak", True)
+            else "the model does not read the RR after the beat, so a beat is classified as soon "
+            "as its window is complete (0.43 s after the R-peak), without waiting for the "
+            "next R-peak."
+        ),
         "- **Architecture**: three 1-D convolution blocks (conv, batch norm, ReLU, max-pool) "
         "over the two-channel window, flattened and joined with the context vector, one "
         "hidden layer. The teacher has the same shape, wider.",
@@ -397,11 +458,11 @@ def report(results: list[Result], shipped: Result, fp32: Result | None, folder: 
         "- **Model selection without DS2**: every choice (features, offsets, distillation, "
         "epochs) was made on patient-wise 3-fold cross-validation inside DS1 "
         f"(folds {' / '.join(' '.join(f) for f in cv.get('folds', []))}); DS2 is read only for "
-        "the figures below, with the final models (see \"What was tried\" for when it was "
+        'the figures below, with the final models (see "What was tried" for when it was '
         "run). Each fold's teacher and "
         "students are trained on two folds and scored on the held-out patients. Their "
         "out-of-fold outputs set the per-class logit offsets (prior correction) by the "
-        "\"bar\" rule: maximise the out-of-fold macro F1 of N, S and V (the classes the bar "
+        '"bar" rule: maximise the out-of-fold macro F1 of N, S and V (the classes the bar '
         "is set on) less 2 points per point of N Se below 97 (the N bar), with the F offset "
         "kept at or below 0 (F may be made harder to call, never easier: the earlier rule "
         "picked +1.5 and thousands of normal beats became F): "
@@ -429,11 +490,16 @@ def report(results: list[Result], shipped: Result, fp32: Result | None, folder: 
         lines.append(f"| {label} {name} | >= {bar:g} | {got:.1f} ({mark}) | {ref32} |")
     if fp32:
         gap = macro_f1(fp32.e2e) - macro_f1(shipped.e2e)
-        lines.append(f"| macro F1 (N S V F), int8 vs float32 | within 1 point | "
-                     f"{macro_f1(shipped.e2e):.2f} ({'met' if gap <= 1.0 else '**missed**'}, "
-                     f"{gap:+.2f}) | {macro_f1(fp32.e2e):.2f} |")
-    lines.append(f"| size on disk | <= 64 KB | {shipped.size / 1024:.1f} KB | "
-                 f"{fp32.size / 1024:.1f} KB |" if fp32 else "")
+        lines.append(
+            f"| macro F1 (N S V F), int8 vs float32 | within 1 point | "
+            f"{macro_f1(shipped.e2e):.2f} ({'met' if gap <= 1.0 else '**missed**'}, "
+            f"{gap:+.2f}) | {macro_f1(fp32.e2e):.2f} |"
+        )
+    lines.append(
+        f"| size on disk | <= 64 KB | {shipped.size / 1024:.1f} KB | {fp32.size / 1024:.1f} KB |"
+        if fp32
+        else ""
+    )
     lines += [
         "",
         "Published inter-patient anchors (MIT-BIH DS2, mostly 360 Hz, often two leads, "
@@ -459,7 +525,8 @@ def report(results: list[Result], shipped: Result, fp32: Result | None, folder: 
             f"{fmt(get(r.e2e, 'S', 'ppv'))} | {fmt(get(r.e2e, 'V', 'se'))} | "
             f"{fmt(get(r.e2e, 'V', 'ppv'))} | {fmt(get(r.e2e, 'F', 'se'))} | "
             f"{macro_f1(r.e2e):.2f} | {macro_f1(r.ref):.2f} | {accuracy(r.e2e):.2f} | "
-            f"{r.latency_us:.1f} |")
+            f"{r.latency_us:.1f} |"
+        )
     lines += [
         "",
         "Pruning zeroes weights but the ONNX file stores them densely, so it shows only in "
@@ -475,8 +542,11 @@ def report(results: list[Result], shipped: Result, fp32: Result | None, folder: 
         f"{latency.size:,} beats): median {np.median(latency):.2f} s, 99th percentile "
         f"{np.percentile(latency, 99):.2f} s, longest {latency.max():.2f} s after the R-peak "
         "(the detector's own delay, the end of the beat's window and the chunking; "
-        + ("plus the wait for the next R-peak)." if meta.get("needs_next_r_peak", True)
-           else "no wait for the next R-peak)."),
+        + (
+            "plus the wait for the next R-peak)."
+            if meta.get("needs_next_r_peak", True)
+            else "no wait for the next R-peak)."
+        ),
         "",
         f"## Shipped model `{shipped.name}` in detail",
         "",
@@ -501,8 +571,10 @@ def report(results: list[Result], shipped: Result, fp32: Result | None, folder: 
             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
         for a, b in zip(class_scores(fp32.e2e), class_scores(shipped.e2e), strict=True):
-            lines.append(f"| {a.label} | {fmt(a.se)} | {fmt(b.se)} | {fmt(a.ppv)} | {fmt(b.ppv)} "
-                         f"| {fmt(a.f1)} | {fmt(b.f1)} |")
+            lines.append(
+                f"| {a.label} | {fmt(a.se)} | {fmt(b.se)} | {fmt(a.ppv)} | {fmt(b.ppv)} "
+                f"| {fmt(a.f1)} | {fmt(b.f1)} |"
+            )
         lines.append("")
     lines += [
         "### Per record (shipped model, end to end)",
@@ -518,8 +590,11 @@ def report(results: list[Result], shipped: Result, fp32: Result | None, folder: 
         for c in range(4):
             n = int(cm[c, :].sum())
             cells.append(f"{100 * cm[c, c] / n:.1f} ({n})" if n else "-")
-        lines.append(f"| {name} | {int(cm[:5, :].sum())} | " + " | ".join(cells)
-                     + f" | {int(cm[5, :5].sum())} |")
+        lines.append(
+            f"| {name} | {int(cm[:5, :].sum())} | "
+            + " | ".join(cells)
+            + f" | {int(cm[5, :5].sum())} |"
+        )
     lines += [
         "",
         "## Which inputs: the DS1 ablation",
@@ -553,7 +628,7 @@ def report(results: list[Result], shipped: Result, fp32: Result | None, folder: 
         "models; the final models now keep the fold models' schedule, and weight "
         "initialisation is seeded (torch's own seed is random per process), so a rerun "
         "gives byte-identical models.",
-        "6. The offset rule (\"bar\", above): on DS1 the old rule's offsets swung from run to "
+        '6. The offset rule ("bar", above): on DS1 the old rule\'s offsets swung from run to '
         "run (F from -3 to +1.5) and left out-of-fold N Se near 95-96; the new rule holds N "
         "Se at the bar and never favours F. It trades a little out-of-fold macro F1 for N Se "
         "(compare the two macro F1 columns of the ablation).",
@@ -573,7 +648,7 @@ def report(results: list[Result], shipped: Result, fp32: Result | None, folder: 
         "DS1 records), at a fraction of its CPU time (scripts/bench.py measures the stage).",
         "",
         "Compared with the model shipped before (commit cd356bc: feature version 3, the "
-        "\"macro\" offset rule with F at +1.5), DS2 end to end int8: V Se 93.3 / +P 84.0, "
+        '"macro" offset rule with F at +1.5), DS2 end to end int8: V Se 93.3 / +P 84.0, '
         "S Se 33.3 / +P 29.3, N Se 90.2, macro F1 53.87 (2,493 normal beats called F). "
         + _s_note(shipped),
         "",

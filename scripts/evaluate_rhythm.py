@@ -54,8 +54,14 @@ from monitor.signal.resample import resample_record
 
 AF_RECORDS = ("201", "202", "203", "210", "217", "219", "221", "222")
 RHYTHM_KIND = {
-    "(AFIB": "af", "(AFL": "af", "(SBR": "brady", "(B": "bigeminy", "(T": "trigeminy",
-    "(VT": "vrun", "(SVTA": "svt", "(VFL": "vf",
+    "(AFIB": "af",
+    "(AFL": "af",
+    "(SBR": "brady",
+    "(B": "bigeminy",
+    "(T": "trigeminy",
+    "(VT": "vrun",
+    "(SVTA": "svt",
+    "(VFL": "vf",
 }
 """Reference rhythm label -> the ecgmon episode kind scored against it."""
 OUR_KIND = {"triplet": "vrun", "nsvt": "vrun", "vt": "vrun"}
@@ -123,8 +129,9 @@ def _overlap_total(ref: list[Interval], det: list[Interval]) -> float:
     return total
 
 
-def rhythm_truth(ref_samples: np.ndarray, notes: Sequence[str], fs: float,
-                 duration_s: float) -> dict[str, list[Interval]]:
+def rhythm_truth(
+    ref_samples: np.ndarray, notes: Sequence[str], fs: float, duration_s: float
+) -> dict[str, list[Interval]]:
     """Reference rhythm intervals per scored kind (a label lasts until the next one)."""
     truth: dict[str, list[Interval]] = defaultdict(list)
     times = [float(s) / fs for s in ref_samples] + [duration_s]
@@ -139,8 +146,9 @@ def rhythm_truth(ref_samples: np.ndarray, notes: Sequence[str], fs: float,
     return truth
 
 
-def beat_truth(beat_samples: np.ndarray, symbols: Sequence[str] | np.ndarray, fs: float
-               ) -> dict[str, list[Interval]]:
+def beat_truth(
+    beat_samples: np.ndarray, symbols: Sequence[str] | np.ndarray, fs: float
+) -> dict[str, list[Interval]]:
     """Pauses (RR > 2 s) and couplets (exactly two V in a row) from reference beats."""
     t = np.asarray(beat_samples, dtype=np.float64) / fs
     cls = [AAMI_CLASS.get(s, "Q") for s in symbols]
@@ -160,8 +168,9 @@ def beat_truth(beat_samples: np.ndarray, symbols: Sequence[str] | np.ndarray, fs
     return {"pause": pauses, "couplet": couplets}
 
 
-def reference_labels(peaks: np.ndarray, beat_samples: np.ndarray, symbols: np.ndarray,
-                     ref_fs: float) -> list[str]:
+def reference_labels(
+    peaks: np.ndarray, beat_samples: np.ndarray, symbols: np.ndarray, ref_fs: float
+) -> list[str]:
     """AAMI class of the nearest reference beat within 150 ms of each detection, else Q."""
     t = np.asarray(peaks, dtype=np.float64) / WORKING_FS
     rt = np.asarray(beat_samples, dtype=np.float64) / ref_fs
@@ -171,8 +180,10 @@ def reference_labels(peaks: np.ndarray, beat_samples: np.ndarray, symbols: np.nd
     left, right = rt[j - 1], rt[j]
     nearest = np.where(np.abs(t - left) <= np.abs(t - right), j - 1, j)
     ok = np.abs(rt[nearest] - t) <= 0.150
-    return [AAMI_CLASS.get(str(symbols[k]), "Q") if good else "Q"
-            for k, good in zip(nearest, ok, strict=True)]
+    return [
+        AAMI_CLASS.get(str(symbols[k]), "Q") if good else "Q"
+        for k, good in zip(nearest, ok, strict=True)
+    ]
 
 
 Labeller = Callable[[np.ndarray, np.ndarray, "RefLike"], list[ClassifiedBeat]]
@@ -204,7 +215,8 @@ def _find_classifier() -> object | None:
             continue
         module = importlib.import_module(f"monitor.classify.{info.name}")
         if callable(getattr(module, "classify_beats", None)) or isinstance(
-                getattr(module, "BeatClassifier", None), type):
+            getattr(module, "BeatClassifier", None), type
+        ):
             return module
     return None
 
@@ -218,9 +230,11 @@ def model_labeller() -> Labeller:
 
     module = _find_classifier()
     if module is None:
-        print("--labels model: ecgmon's beat classifier (classify_beats / BeatClassifier in "
-              "monitor.classify) is not in this tree yet; use --labels reference",
-              file=sys.stderr)
+        print(
+            "--labels model: ecgmon's beat classifier (classify_beats / BeatClassifier in "
+            "monitor.classify) is not in this tree yet; use --labels reference",
+            file=sys.stderr,
+        )
         raise SystemExit(2)
 
     def label(x: np.ndarray, peaks: np.ndarray, ref: RefLike) -> list[ClassifiedBeat]:
@@ -232,15 +246,23 @@ def model_labeller() -> Labeller:
             classifier = module.BeatClassifier()  # type: ignore[attr-defined]
             beats = list(classifier.process(filtered, peaks)) + list(classifier.flush())
         if len(beats) != len(peaks):
-            raise SystemExit(f"--labels model: the classifier returned {len(beats)} beats "
-                             f"for {len(peaks)} R-peaks")
+            raise SystemExit(
+                f"--labels model: the classifier returned {len(beats)} beats "
+                f"for {len(peaks)} R-peaks"
+            )
         return beats
 
     return label
 
 
-def run_one(name: str, samples_uv: np.ndarray, fs: float, ref: RefLike,
-            labeller: Labeller, raw_events: bool = False) -> tuple[list[Episode], list[Alert]]:
+def run_one(
+    name: str,
+    samples_uv: np.ndarray,
+    fs: float,
+    ref: RefLike,
+    labeller: Labeller,
+    raw_events: bool = False,
+) -> tuple[list[Episode], list[Alert]]:
     x = resample_record(samples_uv, fs, WORKING_FS)
     peaks = detect_qrs(x, WORKING_FS)
     beats = labeller(x, peaks, ref)
@@ -253,21 +275,25 @@ def intervals(episodes: list[Episode], kind: str) -> list[Interval]:
     return [(e.start_s, e.end_s) for e in episodes if OUR_KIND.get(e.kind, e.kind) == kind]
 
 
-def evaluate_mitdb(folder: Path, records: Sequence[str], labeller: Labeller
-                   ) -> list[RecordResult]:
+def evaluate_mitdb(folder: Path, records: Sequence[str], labeller: Labeller) -> list[RecordResult]:
     results = []
     for rec in records:
         ref = load_reference(folder / rec)
-        episodes, alerts = run_one(rec, ref.samples_uv, ref.fs,
-                                   RefLike(ref.fs, ref.beat_samples, ref.beat_symbols), labeller)
+        episodes, alerts = run_one(
+            rec,
+            ref.samples_uv,
+            ref.fs,
+            RefLike(ref.fs, ref.beat_samples, ref.beat_symbols),
+            labeller,
+        )
         truth = rhythm_truth(ref.rhythm_samples, ref.rhythm_notes, ref.fs, ref.duration_s)
         truth.update(beat_truth(ref.beat_samples, ref.beat_symbols, ref.fs))
         # No beats are annotated during flutter: those gaps are VF, not pauses.
-        truth["pause"] = [p for p in truth["pause"]
-                          if not any(_overlaps(p, v) for v in truth.get("vf", []))]
+        truth["pause"] = [
+            p for p in truth["pause"] if not any(_overlaps(p, v) for v in truth.get("vf", []))
+        ]
         unreadable = sum(e.duration_s for e in episodes if e.kind == "unreadable")
-        results.append(RecordResult(rec, ref.duration_s, episodes, alerts, unreadable,
-                                    dict(truth)))
+        results.append(RecordResult(rec, ref.duration_s, episodes, alerts, unreadable, dict(truth)))
         print(f"  mitdb {rec}: {len(episodes)} episodes, {len(alerts)} alerts", file=sys.stderr)
     return results
 
@@ -277,9 +303,12 @@ def pct(a: float, b: float) -> str:
 
 
 def mitdb_tables(results: list[RecordResult], title: str) -> list[str]:
-    lines = [f"### {title}", "",
-             "| rhythm | ref episodes | Se ep % | detected | +P ep % | ref min | Se dur % "
-             "| +P dur % |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines = [
+        f"### {title}",
+        "",
+        "| rhythm | ref episodes | Se ep % | detected | +P ep % | ref min | Se dur % | +P dur % |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
     for kind in SCORED:
         t = Tally()
         for r in results:
@@ -287,21 +316,30 @@ def mitdb_tables(results: list[RecordResult], title: str) -> list[str]:
         if t.ref_n == 0 and t.det_n == 0:
             continue
         if title.startswith("All"):
-            for key, num, den in (("se_ep", t.ref_hit, t.ref_n), ("p_ep", t.det_hit, t.det_n),
-                                  ("se_dur", t.overlap_s, t.ref_s),
-                                  ("p_dur", t.overlap_s, t.det_s)):
+            for key, num, den in (
+                ("se_ep", t.ref_hit, t.ref_n),
+                ("p_ep", t.det_hit, t.det_n),
+                ("se_dur", t.overlap_s, t.ref_s),
+                ("p_dur", t.overlap_s, t.det_s),
+            ):
                 if den > 0:
                     MEASURED[f"{kind}.{key}"] = 100.0 * num / den
-        lines.append(f"| {kind} | {t.ref_n} | {pct(t.ref_hit, t.ref_n)} | {t.det_n} | "
-                     f"{pct(t.det_hit, t.det_n)} | {t.ref_s / 60:.1f} | {pct(t.overlap_s, t.ref_s)}"
-                     f" | {pct(t.overlap_s, t.det_s)} |")
+        lines.append(
+            f"| {kind} | {t.ref_n} | {pct(t.ref_hit, t.ref_n)} | {t.det_n} | "
+            f"{pct(t.det_hit, t.det_n)} | {t.ref_s / 60:.1f} | {pct(t.overlap_s, t.ref_s)}"
+            f" | {pct(t.overlap_s, t.det_s)} |"
+        )
     return [*lines, ""]
 
 
 def af_section(results: list[RecordResult]) -> list[str]:
-    lines = ["### AF", "",
-             "| record | ref AF min | detected AF min | duration Se % | specificity % | "
-             "+P dur % | unreadable % |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines = [
+        "### AF",
+        "",
+        "| record | ref AF min | detected AF min | duration Se % | specificity % | "
+        "+P dur % | unreadable % |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
     tot = Tally()
     non_af_time = false_time = 0.0
     for r in results:
@@ -315,14 +353,18 @@ def af_section(results: list[RecordResult]) -> list[str]:
         false = t.det_s - t.overlap_s
         non_af_time += neg
         false_time += false
-        lines.append(f"| {r.name} | {t.ref_s / 60:.1f} | {t.det_s / 60:.1f} | "
-                     f"{pct(t.overlap_s, t.ref_s)} | {pct(neg - false, neg)} | "
-                     f"{pct(t.overlap_s, t.det_s)} | {pct(r.unreadable_s, r.duration_s)} |")
+        lines.append(
+            f"| {r.name} | {t.ref_s / 60:.1f} | {t.det_s / 60:.1f} | "
+            f"{pct(t.overlap_s, t.ref_s)} | {pct(neg - false, neg)} | "
+            f"{pct(t.overlap_s, t.det_s)} | {pct(r.unreadable_s, r.duration_s)} |"
+        )
     n_af = sum(r.name in AF_RECORDS for r in results)
-    lines.append(f"| **all {n_af}** | {tot.ref_s / 60:.1f} | {tot.det_s / 60:.1f} | "
-                 f"**{pct(tot.overlap_s, tot.ref_s)}** | "
-                 f"**{pct(non_af_time - false_time, non_af_time)}** | "
-                 f"{pct(tot.overlap_s, tot.det_s)} | |")
+    lines.append(
+        f"| **all {n_af}** | {tot.ref_s / 60:.1f} | {tot.det_s / 60:.1f} | "
+        f"**{pct(tot.overlap_s, tot.ref_s)}** | "
+        f"**{pct(non_af_time - false_time, non_af_time)}** | "
+        f"{pct(tot.overlap_s, tot.det_s)} | |"
+    )
     others = [r for r in results if r.name not in AF_RECORDS]
     hours = sum(r.duration_s for r in others) / 3600.0
     n_false = sum(len(intervals(r.episodes, "af")) for r in others)
@@ -331,34 +373,50 @@ def af_section(results: list[RecordResult]) -> list[str]:
         MEASURED["af.spec8"] = 100.0 * (non_af_time - false_time) / non_af_time
     if hours > 0:
         MEASURED["af.false_per_24h"] = 24.0 * n_false / hours
-    where = ", ".join(f"{r.name} ({len(intervals(r.episodes, 'af'))})" for r in others
-                      if intervals(r.episodes, "af"))
+    where = ", ".join(
+        f"{r.name} ({len(intervals(r.episodes, 'af'))})"
+        for r in others
+        if intervals(r.episodes, "af")
+    )
     afl = Tally()
     for r in results:
         afl.add(r.truth.get("afl_only", []), intervals(r.episodes, "af"))
     if afl.ref_s > 0:
-        lines += ["", f"Atrial flutter alone (`(AFL`, {afl.ref_s / 60:.1f} min): "
-                  f"{pct(afl.overlap_s, afl.ref_s)}% of it is inside an ecgmon AF episode "
-                  "(flutter with a fixed conduction ratio is regular, which RR irregularity "
-                  "cannot see)."]
+        lines += [
+            "",
+            f"Atrial flutter alone (`(AFL`, {afl.ref_s / 60:.1f} min): "
+            f"{pct(afl.overlap_s, afl.ref_s)}% of it is inside an ecgmon AF episode "
+            "(flutter with a fixed conduction ratio is regular, which RR irregularity "
+            "cannot see).",
+        ]
     bii = Tally()
     for r in results:
         bii.add(r.truth.get("bii_only", []), intervals(r.episodes, "pause"))
     if bii.ref_n > 0:
-        lines += ["", f"2nd-degree block (`(BII`, {bii.ref_n} episodes, {bii.ref_s / 60:.1f} min) "
-                  "has no rule of its own; "
-                  f"{bii.ref_hit} of its episodes contain an ecgmon pause."]
+        lines += [
+            "",
+            f"2nd-degree block (`(BII`, {bii.ref_n} episodes, {bii.ref_s / 60:.1f} min) "
+            "has no rule of its own; "
+            f"{bii.ref_hit} of its episodes contain an ecgmon pause.",
+        ]
     vf_free = [r for r in results if not r.truth.get("vf")]
     paced = [r for r in vf_free if r.name in PACED]
     n_vf = sum(len(intervals(r.episodes, "vf")) for r in vf_free if r.name not in PACED)
     n_vf_paced = sum(len(intervals(r.episodes, "vf")) for r in paced)
     h_vf = sum(r.duration_s for r in vf_free if r.name not in PACED) / 3600.0
-    lines += ["", f"VF episodes on the {len(vf_free) - len(paced)} unpaced records without "
-              f"`(VFL`: {n_vf} in {h_vf:.1f} h; on the {len(paced)} paced records: "
-              f"{n_vf_paced}."]
-    lines += ["", f"False AF episodes on the {len(others)} records without AF: {n_false} in "
-              f"{hours:.1f} h = **{24.0 * n_false / max(hours, 1e-9):.1f} per 24 h**"
-              + (f" ({where})." if where else "."), ""]
+    lines += [
+        "",
+        f"VF episodes on the {len(vf_free) - len(paced)} unpaced records without "
+        f"`(VFL`: {n_vf} in {h_vf:.1f} h; on the {len(paced)} paced records: "
+        f"{n_vf_paced}.",
+    ]
+    lines += [
+        "",
+        f"False AF episodes on the {len(others)} records without AF: {n_false} in "
+        f"{hours:.1f} h = **{24.0 * n_false / max(hours, 1e-9):.1f} per 24 h**"
+        + (f" ({where})." if where else "."),
+        "",
+    ]
     return lines
 
 
@@ -367,8 +425,10 @@ def evaluate_cudb(folder: Path, labeller: Labeller) -> list[str]:
 
     wfdb = import_wfdb("reading cudb")
     names = (folder / "RECORDS").read_text().split()
-    rows = ["| record | VF onsets | alerted within 5 s | latencies s | false VF episodes |",
-            "| --- | ---: | ---: | --- | ---: |"]
+    rows = [
+        "| record | VF onsets | alerted within 5 s | latencies s | false VF episodes |",
+        "| --- | ---: | ---: | --- | ---: |",
+    ]
     onsets_all = hit_all = 0
     held_out = [0, 0]
     latencies: list[float] = []
@@ -403,13 +463,17 @@ def evaluate_cudb(folder: Path, labeller: Labeller) -> list[str]:
         for onset, _end in vf_ref:
             # In time: a VF episode confirmed by onset + 5 s and still going at the onset
             # (one confirmed earlier, e.g. during a VT labelled otherwise, counts at 0 s).
-            confirm = [confirmed[e.id] for e in vf_eps
-                       if confirmed.get(e.id, np.inf) <= onset + VF_ALERT_S and e.end_s >= onset]
+            confirm = [
+                confirmed[e.id]
+                for e in vf_eps
+                if confirmed.get(e.id, np.inf) <= onset + VF_ALERT_S and e.end_s >= onset
+            ]
             if confirm:
                 hits += 1
                 lat.append(max(0.0, min(confirm) - onset))
-        false_eps = [e for e in vf_eps if not any(_overlaps((e.start_s, e.end_s), r)
-                                                   for r in vf_ref)]
+        false_eps = [
+            e for e in vf_eps if not any(_overlaps((e.start_s, e.end_s), r) for r in vf_ref)
+        ]
         false_total += len(false_eps)
         onsets_all += len(vf_ref)
         hit_all += hits
@@ -417,8 +481,10 @@ def evaluate_cudb(folder: Path, labeller: Labeller) -> list[str]:
             held_out[0] += len(vf_ref)
             held_out[1] += hits
         latencies += [v for v in lat if np.isfinite(v)]
-        rows.append(f"| {name} | {len(vf_ref)} | {hits} | "
-                    f"{', '.join(f'{v:.1f}' for v in lat) or '-'} | {len(false_eps)} |")
+        rows.append(
+            f"| {name} | {len(vf_ref)} | {hits} | "
+            f"{', '.join(f'{v:.1f}' for v in lat) or '-'} | {len(false_eps)} |"
+        )
         print(f"  cudb {name}: {hits}/{len(vf_ref)}", file=sys.stderr)
     med = f"{np.median(latencies):.1f}" if latencies else "n/a"
     if onsets_all:
@@ -428,34 +494,52 @@ def evaluate_cudb(folder: Path, labeller: Labeller) -> list[str]:
         f"{pct(hit_all, onsets_all)}%** (even-numbered records, not used to choose the VF "
         f"thresholds: {held_out[1]}/{held_out[0]} = {pct(held_out[1], held_out[0])}%); "
         f"median alert latency {med} s. VF episodes outside the reference VF: "
-        f"{false_total} in {minutes / 60:.1f} h.", "", *rows, ""]
+        f"{false_total} in {minutes / 60:.1f} h.",
+        "",
+        *rows,
+        "",
+    ]
 
 
 def evaluate_nstdb(folder: Path, mitdb: Path, labeller: Labeller) -> list[str]:
     clean_alerts: dict[str, list[Alert]] = {}
     for base in ("118", "119"):
         ref = load_reference(mitdb / base)
-        _, clean_alerts[base] = run_one(base, ref.samples_uv, ref.fs,
-                                        RefLike(ref.fs, ref.beat_samples, ref.beat_symbols),
-                                        labeller)
-    rows = ["| record | SNR dB | alerts | false alarms | false / h | noisy segments unreadable % "
-            "| clean segments unreadable % | false alarm kinds |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+        _, clean_alerts[base] = run_one(
+            base,
+            ref.samples_uv,
+            ref.fs,
+            RefLike(ref.fs, ref.beat_samples, ref.beat_symbols),
+            labeller,
+        )
+    rows = [
+        "| record | SNR dB | alerts | false alarms | false / h | noisy segments unreadable % "
+        "| clean segments unreadable % | false alarm kinds |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
     by_snr: dict[str, list[float]] = defaultdict(list)
     for name in NSTDB_RECORDS:
         ref = load_reference(folder / name)
-        episodes, alerts = run_one(name, ref.samples_uv, ref.fs,
-                                   RefLike(ref.fs, ref.beat_samples, ref.beat_symbols), labeller)
+        episodes, alerts = run_one(
+            name,
+            ref.samples_uv,
+            ref.fs,
+            RefLike(ref.fs, ref.beat_samples, ref.beat_symbols),
+            labeller,
+        )
         truth = rhythm_truth(ref.rhythm_samples, ref.rhythm_notes, ref.fs, ref.duration_s)
         truth.update(beat_truth(ref.beat_samples, ref.beat_symbols, ref.fs))
         clean = clean_alerts[name[:3]]
         false = []
         for a in alerts:
             kind = OUR_KIND.get(a.kind, a.kind)
-            in_clean = any(c.kind == a.kind and abs(c.episode_start_s - a.episode_start_s) < 10.0
-                           for c in clean)
-            in_truth = any(_overlaps((a.episode_start_s, a.raised_s), r)
-                           for r in truth.get(kind, []))
+            in_clean = any(
+                c.kind == a.kind and abs(c.episode_start_s - a.episode_start_s) < 10.0
+                for c in clean
+            )
+            in_truth = any(
+                _overlaps((a.episode_start_s, a.raised_s), r) for r in truth.get(kind, [])
+            )
             if not (in_clean or in_truth):
                 false.append(a)
         hours = ref.duration_s / 3600.0
@@ -463,12 +547,15 @@ def evaluate_nstdb(folder: Path, mitdb: Path, labeller: Labeller) -> list[str]:
         snr = name[4:].replace("_", "-")
         by_snr[snr].append(len(false) / hours)
         kinds = ", ".join(sorted({a.kind for a in false})) or "-"
-        rows.append(f"| {name} | {snr} | {len(alerts)} | {len(false)} | {len(false) / hours:.1f} "
-                    f"| {noisy:.1f} | {clean_s:.1f} | {kinds} |")
+        rows.append(
+            f"| {name} | {snr} | {len(alerts)} | {len(false)} | {len(false) / hours:.1f} "
+            f"| {noisy:.1f} | {clean_s:.1f} | {kinds} |"
+        )
         print(f"  nstdb {name}: {len(false)} false alarms", file=sys.stderr)
     summary = ", ".join(f"{snr} dB: {np.mean(v):.1f}" for snr, v in by_snr.items())
     MEASURED["nstdb.max_false_6db_up"] = max(
-        float(np.mean(v)) for snr, v in by_snr.items() if int(snr) >= 6)
+        float(np.mean(v)) for snr, v in by_snr.items() if int(snr) >= 6
+    )
     return [f"False alarms per hour by SNR (mean of 118 and 119): {summary}.", "", *rows, ""]
 
 
@@ -480,7 +567,7 @@ def _segment_unreadable(episodes: list[Episode], duration_s: float) -> tuple[flo
     bad = np.zeros(t.size, dtype=bool)
     for e in episodes:
         if e.kind == "unreadable":
-            bad[int(e.start_s): int(np.ceil(e.end_s))] = True
+            bad[int(e.start_s) : int(np.ceil(e.end_s))] = True
     return 100.0 * bad[noisy].mean(), 100.0 * bad[~noisy].mean()
 
 
@@ -501,8 +588,13 @@ GOALS: tuple[tuple[str, str, str, float, bool], ...] = (
     ("ventricular runs (3+ V, (VT) episode +P", "vrun.p_ep", ">=", 90.0, True),
     ("couplet episode Se", "couplet.se_ep", ">=", 95.0, True),
     ("couplet episode +P", "couplet.p_ep", ">=", 90.0, True),
-    ("NSTDB false alarms per hour at 6 dB and above (worst SNR)", "nstdb.max_false_6db_up",
-     "<=", 1.0, False),
+    (
+        "NSTDB false alarms per hour at 6 dB and above (worst SNR)",
+        "nstdb.max_false_6db_up",
+        "<=",
+        1.0,
+        False,
+    ),
 )
 
 
@@ -562,8 +654,12 @@ WHY = """### Why goals are missed (causes found by looking at the episodes, not 
 
 def goals_section() -> list[str]:
     """The issue's goals against what this run measured (met / missed by how much)."""
-    lines = ["## Goals (issue 6) against this run", "",
-             "| goal | target | measured | verdict |", "| --- | ---: | ---: | --- |"]
+    lines = [
+        "## Goals (issue 6) against this run",
+        "",
+        "| goal | target | measured | verdict |",
+        "| --- | ---: | ---: | --- |",
+    ]
     for name, key, op, target, percent in GOALS:
         if key not in MEASURED:
             continue
@@ -585,31 +681,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     labeller = reference_labeller if args.labels == "reference" else model_labeller()
     started = time.time()
-    doc = ["# Rhythm analysis, signal quality and alerts: measured", "",
-           "Produced by `python scripts/evaluate_rhythm.py --data-dir "
-           f"{args.data_dir} --labels {args.labels}` "
-           f"({platform.python_version()}, {time.strftime('%Y-%m-%d')}). Do not edit by hand.", "",
-           f"**Beat labels: {args.labels}.** " + (
-               "Each detected beat takes the AAMI class of the reference beat within 150 ms "
-               "(unmatched detections are Q): these figures isolate the rhythm logic from the "
-               "beat classifier; with ecgmon's own classifier they will be lower where it "
-               "mislabels beats." if args.labels == "reference" else
-               "Beat classes come from ecgmon's own beat classifier."), "",
-           "Everything runs at 130 Hz on lead MLII (CUDB: its single lead), beats from "
-           "ecgmon's streaming QRS detector, streamed in 10 s chunks. Episodes are matched "
-           f"by overlap (intervals widened by {TOLERANCE_S} s); duration Se = overlap / "
-           "reference time, duration +P = overlap / detected time. Unreadable stretches "
-           "count as missed.", "",
-           "How the thresholds were chosen, never on the figures below: signal quality on "
-           "DS1 records mixed with the NSTDB noise-only recordings (`scripts/tune_quality.py`"
-           "), not on the NSTDB 118/119 test files; the VF detector (window, spectral limits, "
-           "harmonic test) on the odd-numbered CUDB records, DS1 and the paced records 102 and "
-           "107 (the even-numbered CUDB records are reported apart as held out); AF "
-           "irregularity, its RR-pattern test, the 3+ V run rate and the bigeminy/trigeminy "
-           "cycle count on DS1; the VF veto by standing-out QRS and which short episodes alert "
-           "on DS1 records mixed with the NSTDB `em` recording at 12 and 6 dB. "
-           "`scripts/tune_rhythm.py af|vf|noise` prints those tuning-set figures. The tables "
-           "show DS1 and the other records apart.", ""]
+    doc = [
+        "# Rhythm analysis, signal quality and alerts: measured",
+        "",
+        "Produced by `python scripts/evaluate_rhythm.py --data-dir "
+        f"{args.data_dir} --labels {args.labels}` "
+        f"({platform.python_version()}, {time.strftime('%Y-%m-%d')}). Do not edit by hand.",
+        "",
+        f"**Beat labels: {args.labels}.** "
+        + (
+            "Each detected beat takes the AAMI class of the reference beat within 150 ms "
+            "(unmatched detections are Q): these figures isolate the rhythm logic from the "
+            "beat classifier; with ecgmon's own classifier they will be lower where it "
+            "mislabels beats."
+            if args.labels == "reference"
+            else "Beat classes come from ecgmon's own beat classifier."
+        ),
+        "",
+        "Everything runs at 130 Hz on lead MLII (CUDB: its single lead), beats from "
+        "ecgmon's streaming QRS detector, streamed in 10 s chunks. Episodes are matched "
+        f"by overlap (intervals widened by {TOLERANCE_S} s); duration Se = overlap / "
+        "reference time, duration +P = overlap / detected time. Unreadable stretches "
+        "count as missed.",
+        "",
+        "How the thresholds were chosen, never on the figures below: signal quality on "
+        "DS1 records mixed with the NSTDB noise-only recordings (`scripts/tune_quality.py`"
+        "), not on the NSTDB 118/119 test files; the VF detector (window, spectral limits, "
+        "harmonic test) on the odd-numbered CUDB records, DS1 and the paced records 102 and "
+        "107 (the even-numbered CUDB records are reported apart as held out); AF "
+        "irregularity, its RR-pattern test, the 3+ V run rate and the bigeminy/trigeminy "
+        "cycle count on DS1; the VF veto by standing-out QRS and which short episodes alert "
+        "on DS1 records mixed with the NSTDB `em` recording at 12 and 6 dB. "
+        "`scripts/tune_rhythm.py af|vf|noise` prints those tuning-set figures. The tables "
+        "show DS1 and the other records apart.",
+        "",
+    ]
     intro_end = len(doc)
     if "mitdb" not in args.skip:
         records = args.records or list(MITDB_RECORDS)
@@ -619,11 +725,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         ds1 = [r for r in results if r.name in DS1]
         if ds1 and len(ds1) != len(results):
             doc += mitdb_tables(ds1, "DS1 records only (where thresholds were chosen)")
-            doc += mitdb_tables([r for r in results if r.name not in DS1],
-                                "Records outside DS1 (never used for choosing thresholds)")
+            doc += mitdb_tables(
+                [r for r in results if r.name not in DS1],
+                "Records outside DS1 (never used for choosing thresholds)",
+            )
         doc += af_section(results)
-        unread = sum(r.unreadable_s for r in results) / max(1e-9, sum(r.duration_s
-                                                                       for r in results))
+        unread = sum(r.unreadable_s for r in results) / max(
+            1e-9, sum(r.duration_s for r in results)
+        )
         doc += [f"Share of MIT-BIH time reported unreadable: {100 * unread:.2f}%.", ""]
     if "cudb" not in args.skip:
         doc += ["## CUDB: ventricular fibrillation onsets", ""]

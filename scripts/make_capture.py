@@ -30,16 +30,19 @@ HOST_START_NS = 1_767_225_600_000_000_000  # 2026-01-01T00:00:00Z, so the files 
 
 FIXTURES = {
     "h10_synthetic_60s.jsonl": Faults(),
-    "h10_faults_60s.jsonl": Faults(drop=frozenset({10, 40, 41}), duplicate=frozenset({20}),
-                                   reorder=frozenset({30}), malformed=frozenset({50})),
+    "h10_faults_60s.jsonl": Faults(
+        drop=frozenset({10, 40, 41}),
+        duplicate=frozenset({20}),
+        reorder=frozenset({30}),
+        malformed=frozenset({50}),
+    ),
 }
 
 
 def record(out: Path, faults: Faults, seconds: float = 60.0) -> int:
     """Record one capture; returns the number of notifications written."""
     samples, peaks = synthetic_ecg(seconds, 130.0, seed=11)
-    strap = VirtualStrap(samples, 130.0, faults=faults, r_peaks=peaks,
-                         host_start_ns=HOST_START_NS)
+    strap = VirtualStrap(samples, 130.0, faults=faults, r_peaks=peaks, host_start_ns=HOST_START_NS)
 
     async def main() -> int:
         writer: CaptureWriter | None = None
@@ -50,9 +53,14 @@ def record(out: Path, faults: Faults, seconds: float = 60.0) -> int:
                 writer = CaptureWriter(out, strap.name, strap.address, t_ns)
             writer.write(char, kind, data, t_ns)
 
-        session = StrapSession(SessionConfig(), scanner_backend=strap.scanner_backend,
-                               client_backend=strap.client_backend, clock=strap.clock,
-                               rng=random.Random(0), raw_observer=observe)
+        session = StrapSession(
+            SessionConfig(),
+            scanner_backend=strap.scanner_backend,
+            client_backend=strap.client_backend,
+            clock=strap.clock,
+            rng=random.Random(0),
+            raw_observer=observe,
+        )
         async with asyncio.timeout(seconds * 4), session:
             async for item in session.stream():
                 if isinstance(item, StreamStopped):

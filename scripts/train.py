@@ -78,12 +78,20 @@ class BeatSet:
     names: tuple[str, ...] = feat.RR_FEATURES  # the context features, in order
 
     def subset(self, mask: np.ndarray) -> BeatSet:
-        return BeatSet(self.raw[mask], self.wave[mask], self.context[mask], self.log_std[mask],
-                       self.label[mask], self.record[mask], self.names)
+        return BeatSet(
+            self.raw[mask],
+            self.wave[mask],
+            self.context[mask],
+            self.log_std[mask],
+            self.label[mask],
+            self.record[mask],
+            self.names,
+        )
 
 
-def build_beats(records: list[beatdata.RecordBeats],
-                names: tuple[str, ...] = feat.RR_FEATURES) -> BeatSet:
+def build_beats(
+    records: list[beatdata.RecordBeats], names: tuple[str, ...] = feat.RR_FEATURES
+) -> BeatSet:
     """Every detected, labelled DS1 beat with its features (context from all detections).
 
     `names` picks the context features (the shipped set by default; the ablation in
@@ -91,18 +99,28 @@ def build_beats(records: list[beatdata.RecordBeats],
     parts = []
     for rb in records:
         wave, context = feat.featurize(rb.filtered, rb.detected, names=names)
-        raw = feat.cut_windows(rb.filtered, rb.detected, before=feat.WINDOW_BEFORE + PAD,
-                               after=feat.WINDOW_AFTER + PAD)
+        raw = feat.cut_windows(
+            rb.filtered, rb.detected, before=feat.WINDOW_BEFORE + PAD, after=feat.WINDOW_AFTER + PAD
+        )
         _, log_std = feat.normalize_windows(feat.cut_windows(rb.filtered, rb.detected))
         keep = rb.det_label >= 0
-        parts.append(BeatSet(raw[keep].astype(np.float32), wave[keep], context[keep],
-                             log_std[keep], rb.det_label[keep],
-                             np.full(int(keep.sum()), rb.name)))
+        parts.append(
+            BeatSet(
+                raw[keep].astype(np.float32),
+                wave[keep],
+                context[keep],
+                log_std[keep],
+                rb.det_label[keep],
+                np.full(int(keep.sum()), rb.name),
+            )
+        )
+
     def cat(f: str) -> np.ndarray:
         return np.concatenate([getattr(p, f) for p in parts])
 
-    return BeatSet(cat("raw"), cat("wave"), cat("context"), cat("log_std"), cat("label"),
-                   cat("record"), names)
+    return BeatSet(
+        cat("raw"), cat("wave"), cat("context"), cat("log_std"), cat("label"), cat("record"), names
+    )
 
 
 N_PER_EPOCH = 12000
@@ -126,17 +144,20 @@ def augment(bs: BeatSet, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarr
     # R jitter; linear interpolation into the wider raw window.
     stretch = np.exp(rng.normal(0.0, 0.06, (n, 1)))
     rel = np.arange(-feat.WINDOW_BEFORE, feat.WINDOW_AFTER)[None, :] * stretch
-    pos = np.clip(rel + (feat.WINDOW_BEFORE + PAD + shift)[:, None], 0,
-                  bs.raw.shape[1] - 1.001)
+    pos = np.clip(rel + (feat.WINDOW_BEFORE + PAD + shift)[:, None], 0, bs.raw.shape[1] - 1.001)
     lo = np.floor(pos).astype(np.int64)
     frac = pos - lo
-    x = (np.take_along_axis(bs.raw, lo, axis=1) * (1 - frac)
-         + np.take_along_axis(bs.raw, lo + 1, axis=1) * frac).astype(np.float64)
+    x = (
+        np.take_along_axis(bs.raw, lo, axis=1) * (1 - frac)
+        + np.take_along_axis(bs.raw, lo + 1, axis=1) * frac
+    ).astype(np.float64)
     std = np.exp(bs.log_std)[:, None]
     t = np.linspace(-1.0, 1.0, feat.WINDOW)[None, :]
     x = x * np.exp(rng.normal(0.0, 0.15, (n, 1)))
-    x = x + std * (rng.normal(0.0, 0.3, (n, 1)) * t
-                   + rng.normal(0.0, 0.2, (n, 1)) * np.sin(np.pi * t + rng.uniform(0, 6.3, (n, 1))))
+    x = x + std * (
+        rng.normal(0.0, 0.3, (n, 1)) * t
+        + rng.normal(0.0, 0.2, (n, 1)) * np.sin(np.pi * t + rng.uniform(0, 6.3, (n, 1)))
+    )
     x = x + std * rng.uniform(0.0, 0.08, (n, 1)) * rng.normal(size=x.shape)
     windows, log_std = feat.normalize_windows(x)
     wave = bs.wave.copy()
@@ -153,8 +174,9 @@ def augment(bs: BeatSet, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarr
         if "log_template_distance" in col:
             context[:, col["log_template_distance"]] = dist
     # RR noise on the RR ratios (the detector's R-peak timing spread).
-    ratios = [i for name, i in col.items()
-              if name.startswith("log_rr") or name == "log_short_over_long"]
+    ratios = [
+        i for name, i in col.items() if name.startswith("log_rr") or name == "log_short_over_long"
+    ]
     context[:, ratios] += rng.normal(0.0, 0.02, (n, len(ratios))).astype(np.float32)
     return wave, context
 
@@ -174,18 +196,30 @@ class BeatNet(nn.Module):
     ctx_std: torch.Tensor
     offset: torch.Tensor
 
-    def __init__(self, channels: tuple[int, int, int], hidden: int, ctx_mean: np.ndarray,
-                 ctx_std: np.ndarray) -> None:
+    def __init__(
+        self, channels: tuple[int, int, int], hidden: int, ctx_mean: np.ndarray, ctx_std: np.ndarray
+    ) -> None:
         super().__init__()
         c1, c2, c3 = channels
         self.features = nn.Sequential(
-            nn.Conv1d(2, c1, 7, padding=3), nn.BatchNorm1d(c1), nn.ReLU(), nn.MaxPool1d(2),
-            nn.Conv1d(c1, c2, 5, padding=2), nn.BatchNorm1d(c2), nn.ReLU(), nn.MaxPool1d(2),
-            nn.Conv1d(c2, c3, 5, padding=2), nn.BatchNorm1d(c3), nn.ReLU(), nn.MaxPool1d(2),
+            nn.Conv1d(2, c1, 7, padding=3),
+            nn.BatchNorm1d(c1),
+            nn.ReLU(),
+            nn.MaxPool1d(2),
+            nn.Conv1d(c1, c2, 5, padding=2),
+            nn.BatchNorm1d(c2),
+            nn.ReLU(),
+            nn.MaxPool1d(2),
+            nn.Conv1d(c2, c3, 5, padding=2),
+            nn.BatchNorm1d(c3),
+            nn.ReLU(),
+            nn.MaxPool1d(2),
         )
         flat = c3 * (feat.WINDOW // 8)
         self.head = nn.Sequential(
-            nn.Dropout(0.2), nn.Linear(flat + len(ctx_mean), hidden), nn.ReLU(),
+            nn.Dropout(0.2),
+            nn.Linear(flat + len(ctx_mean), hidden),
+            nn.ReLU(),
             nn.Linear(hidden, len(BEAT_CLASSES)),
         )
         self.register_buffer("ctx_mean", torch.tensor(ctx_mean, dtype=torch.float32))
@@ -222,8 +256,11 @@ def predict_logits(model: BeatNet, wave: np.ndarray, context: np.ndarray) -> np.
     out = []
     with torch.no_grad():
         for i in range(0, len(wave), 4096):
-            out.append(model.logits(torch.from_numpy(wave[i:i + 4096]),
-                                    torch.from_numpy(context[i:i + 4096])).numpy())
+            out.append(
+                model.logits(
+                    torch.from_numpy(wave[i : i + 4096]), torch.from_numpy(context[i : i + 4096])
+                ).numpy()
+            )
     return np.concatenate(out) if out else np.empty((0, len(BEAT_CLASSES)), np.float32)
 
 
@@ -244,10 +281,17 @@ def scores(labels: np.ndarray, pred: np.ndarray) -> dict[str, float]:
     return out
 
 
-def train(model: BeatNet, train_set: BeatSet, epochs: int, seed: int, label: str,
-          teacher: BeatNet | None = None, val: BeatSet | None = None,
-          on_epoch: Callable[[int, dict[str, float]], None] | None = None,
-          lr: float = 3e-3) -> BeatNet:
+def train(
+    model: BeatNet,
+    train_set: BeatSet,
+    epochs: int,
+    seed: int,
+    label: str,
+    teacher: BeatNet | None = None,
+    val: BeatSet | None = None,
+    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+    lr: float = 3e-3,
+) -> BeatNet:
     """Adam + one-cycle schedule, weighted cross-entropy (and distillation if teacher)."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -273,20 +317,28 @@ def train(model: BeatNet, train_set: BeatSet, epochs: int, seed: int, label: str
         if teacher is not None:
             teacher.eval()
             with torch.no_grad():
-                soft = torch.cat([
-                    F.log_softmax(teacher.logits(wave_t[i:i + 4096], ctx_t[i:i + 4096])
-                                  / temperature, dim=1)
-                    for i in range(0, len(wave_t), 4096)
-                ])
+                soft = torch.cat(
+                    [
+                        F.log_softmax(
+                            teacher.logits(wave_t[i : i + 4096], ctx_t[i : i + 4096]) / temperature,
+                            dim=1,
+                        )
+                        for i in range(0, len(wave_t), 4096)
+                    ]
+                )
         order = torch.from_numpy(rng.permutation(train_set.label.size))
         total = 0.0
         for k in range(0, order.numel(), batch):
-            b = order[k:k + batch]
+            b = order[k : k + batch]
             logits = model.logits(wave_t[b], ctx_t[b])
             loss = F.cross_entropy(logits, labels[b], weight=weights)
             if soft is not None:
-                kd = F.kl_div(F.log_softmax(logits / temperature, dim=1), soft[b],
-                              log_target=True, reduction="none").sum(1)
+                kd = F.kl_div(
+                    F.log_softmax(logits / temperature, dim=1),
+                    soft[b],
+                    log_target=True,
+                    reduction="none",
+                ).sum(1)
                 kd = (kd * weights[labels[b]]).mean() * temperature**2
                 loss = alpha * loss + (1 - alpha) * kd
             opt.zero_grad()
@@ -301,8 +353,10 @@ def train(model: BeatNet, train_set: BeatSet, epochs: int, seed: int, label: str
             s = scores(val.label, predict_logits(averaged, val.wave, val.context).argmax(1))
             if on_epoch is not None:
                 on_epoch(epoch, s)
-            msg += (f"  val macroF1 {s['macro_f1']:.1f}  V {s['V_se']:.1f}/{s['V_ppv']:.1f}"
-                    f"  S {s['S_se']:.1f}/{s['S_ppv']:.1f}  N {s['N_se']:.1f}")
+            msg += (
+                f"  val macroF1 {s['macro_f1']:.1f}  V {s['V_se']:.1f}/{s['V_ppv']:.1f}"
+                f"  S {s['S_se']:.1f}/{s['S_ppv']:.1f}  N {s['N_se']:.1f}"
+            )
         print(f"{msg}  ({time.time() - t0:.1f}s)", file=sys.stderr, flush=True)
     # The exponential average of the weights (batch-norm statistics averaged alike) is
     # steadier across held-out patients than the last step's weights.
@@ -370,13 +424,17 @@ def prune(model: BeatNet, amount: float) -> BeatNet:
     return pruned
 
 
-def pruned_finetune(model: BeatNet, amount: float, data: BeatSet, teacher: BeatNet | None,
-                    epochs: int, seed: int) -> BeatNet:
+def pruned_finetune(
+    model: BeatNet, amount: float, data: BeatSet, teacher: BeatNet | None, epochs: int, seed: int
+) -> BeatNet:
     """Prune, then fine-tune with the mask held (zeros restored after every step)."""
     pruned = prune(model, amount)
     masks = {n: (p != 0).float() for n, p in pruned.named_parameters() if p.dim() > 1}
-    hooks = [p.register_hook(lambda g, m=masks[n]: g * m)
-             for n, p in pruned.named_parameters() if n in masks]
+    hooks = [
+        p.register_hook(lambda g, m=masks[n]: g * m)
+        for n, p in pruned.named_parameters()
+        if n in masks
+    ]
     train(pruned, data, epochs, seed, f"pruned {int(amount * 100)}%", teacher=teacher, lr=1e-3)
     for h in hooks:
         h.remove()
@@ -395,10 +453,14 @@ def export_onnx(model: BeatNet, path: Path) -> None:
     wave = torch.zeros(1, 2, feat.WINDOW)
     context = torch.zeros(1, model.ctx_mean.numel())
     torch.onnx.export(
-        model, (wave, context), str(path), input_names=["wave", "context"],
-        output_names=["probabilities"], opset_version=17, dynamo=False,
-        dynamic_axes={"wave": {0: "beats"}, "context": {0: "beats"},
-                      "probabilities": {0: "beats"}},
+        model,
+        (wave, context),
+        str(path),
+        input_names=["wave", "context"],
+        output_names=["probabilities"],
+        opset_version=17,
+        dynamo=False,
+        dynamic_axes={"wave": {0: "beats"}, "context": {0: "beats"}, "probabilities": {0: "beats"}},
     )
 
 
@@ -416,7 +478,7 @@ def quantize_int8(src: Path, dst: Path, calib: BeatSet) -> None:
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
             self._it = iter(
-                {"wave": calib.wave[i:i + 256], "context": calib.context[i:i + 256]}
+                {"wave": calib.wave[i : i + 256], "context": calib.context[i : i + 256]}
                 for i in range(0, calib.label.size - 255, 256)
             )
 
@@ -426,8 +488,13 @@ def quantize_int8(src: Path, dst: Path, calib: BeatSet) -> None:
     prepared = dst.with_suffix(".prep.onnx")
     quant_pre_process(str(src), str(prepared), skip_symbolic_shape=True)
     quantize_static(
-        str(prepared), str(dst), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+        str(prepared),
+        str(dst),
+        Reader(),
+        quant_format=QuantFormat.QDQ,
+        per_channel=True,
+        activation_type=QuantType.QInt8,
+        weight_type=QuantType.QInt8,
         calibrate_method=CalibrationMethod.Percentile,
         op_types_to_quantize=["Conv", "Gemm", "MatMul", "MaxPool", "Relu", "Add"],
         extra_options={"CalibPercentile": 99.99},
@@ -460,8 +527,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--teacher-epochs", type=int, default=10)
     parser.add_argument("--student-epochs", type=int, default=10)
     parser.add_argument("--prune", type=float, default=0.5, help="fraction of weights pruned")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads (1 is fastest on a shared machine)")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads (1 is fastest on a shared machine)"
+    )
     parser.add_argument("--seed", type=int, default=20260407)
     parser.add_argument("--skip-cv", action="store_true", help="reuse offsets/epochs given")
     args = parser.parse_args(argv)
@@ -504,11 +572,20 @@ def main(argv: list[str] | None = None) -> int:
                 curve_s[e - 1] += s["macro_f1"] / len(FOLDS)
 
             seed = args.seed + k
-            teacher = train(new(TEACHER, seed), tr, t_epochs, seed, "teacher", val=va,
-                            on_epoch=log_t)
+            teacher = train(
+                new(TEACHER, seed), tr, t_epochs, seed, "teacher", val=va, on_epoch=log_t
+            )
             seed = args.seed + 10 + k
-            student = train(new(STUDENT, seed), tr, s_epochs, seed, "student",
-                            teacher=teacher, val=va, on_epoch=log_s)
+            student = train(
+                new(STUDENT, seed),
+                tr,
+                s_epochs,
+                seed,
+                "student",
+                teacher=teacher,
+                val=va,
+                on_epoch=log_s,
+            )
             oof_logits[held] = predict_logits(student, va.wave, va.context)
             seed = args.seed + 20 + k
             plain = train(new(STUDENT, seed), tr, s_epochs, seed, "student (no KD)", val=va)
@@ -519,41 +596,60 @@ def main(argv: list[str] | None = None) -> int:
         after = scores(data.label, (oof_logits + offsets).argmax(1))
         print(f"CV teacher macro F1 by epoch: {np.round(curve_t, 1).tolist()}", file=sys.stderr)
         print(f"CV student macro F1 by epoch: {np.round(curve_s, 1).tolist()}", file=sys.stderr)
-        print(f"CV student OOF: {before}\n offsets {offsets.tolist()} -> {after}",
-              file=sys.stderr)
+        print(f"CV student OOF: {before}\n offsets {offsets.tolist()} -> {after}", file=sys.stderr)
         # Distillation has to earn its place: the shipped student is the distilled one
         # only if its out-of-fold score (DS1) is at least that of the same student
         # trained on the labels alone.
         offsets_nokd = choose_offsets(data.label, oof_nokd)
         after_nokd = scores(data.label, (oof_nokd + offsets_nokd).argmax(1))
         distil = after["macro_f1"] >= after_nokd["macro_f1"]
-        print(f"CV student without KD, offsets {offsets_nokd.tolist()} -> {after_nokd}\n"
-              f"shipped student: {'distilled' if distil else 'trained on labels alone'}",
-              file=sys.stderr)
+        print(
+            f"CV student without KD, offsets {offsets_nokd.tolist()} -> {after_nokd}\n"
+            f"shipped student: {'distilled' if distil else 'trained on labels alone'}",
+            file=sys.stderr,
+        )
         # The final models keep the schedule the fold models had: the offsets were chosen
         # on those models' out-of-fold outputs, and a one-cycle schedule cut shorter is a
         # different (less trained) model, not the mid-way snapshot the curve shows. The
         # curves are kept in the metadata to show where the CV score levels off.
-        cv.update(teacher_curve=curve_t.round(2).tolist(), student_curve=curve_s.round(2).tolist(),
-                  oof_before_offsets=before, oof_after_offsets=after,
-                  offsets=offsets.tolist(), teacher_epochs=t_epochs, student_epochs=s_epochs,
-                  oof_nokd_after_offsets=after_nokd, offsets_nokd=offsets_nokd.tolist(),
-                  shipped_student="distilled" if distil else "labels only")
+        cv.update(
+            teacher_curve=curve_t.round(2).tolist(),
+            student_curve=curve_s.round(2).tolist(),
+            oof_before_offsets=before,
+            oof_after_offsets=after,
+            offsets=offsets.tolist(),
+            teacher_epochs=t_epochs,
+            student_epochs=s_epochs,
+            oof_nokd_after_offsets=after_nokd,
+            offsets_nokd=offsets_nokd.tolist(),
+            shipped_student="distilled" if distil else "labels only",
+        )
 
     # 2. Final models on all of DS1.
-    print(f"final teacher ({t_epochs} epochs) and student ({s_epochs}) on all DS1",
-          file=sys.stderr)
+    print(f"final teacher ({t_epochs} epochs) and student ({s_epochs}) on all DS1", file=sys.stderr)
     teacher = train(new(TEACHER, args.seed + 100), data, t_epochs, args.seed + 100, "teacher")
-    student_plain = train(new(STUDENT, args.seed + 200), data, s_epochs, args.seed + 200,
-                          "student (no KD)")
-    student = train(new(STUDENT, args.seed + 300), data, s_epochs, args.seed + 300, "student (KD)",
-                    teacher=teacher)
+    student_plain = train(
+        new(STUDENT, args.seed + 200), data, s_epochs, args.seed + 200, "student (no KD)"
+    )
+    student = train(
+        new(STUDENT, args.seed + 300),
+        data,
+        s_epochs,
+        args.seed + 300,
+        "student (KD)",
+        teacher=teacher,
+    )
     chosen = student if distil else student_plain
-    pruned = pruned_finetune(chosen, args.prune, data, teacher if distil else None, 3,
-                             args.seed + 400)
-    variants = {"teacher-fp32": teacher, "student-nokd-fp32": student_plain,
-                "student-kd-fp32": student, "student-fp32": chosen,
-                "student-pruned-fp32": pruned}
+    pruned = pruned_finetune(
+        chosen, args.prune, data, teacher if distil else None, 3, args.seed + 400
+    )
+    variants = {
+        "teacher-fp32": teacher,
+        "student-nokd-fp32": student_plain,
+        "student-kd-fp32": student,
+        "student-fp32": chosen,
+        "student-pruned-fp32": pruned,
+    }
     for model in (teacher, student):
         model.offset.copy_(torch.from_numpy(offsets))
     student_plain.offset.copy_(torch.from_numpy(offsets_nokd))
@@ -590,16 +686,24 @@ def main(argv: list[str] | None = None) -> int:
         source = variants.get(f"{base}-fp32", variants.get(name))
         assert source is not None
         nonzero = int(sum(int((p != 0).sum()) for p in source.parameters()))
-        write_metadata(path, {
-            **common,
-            "variant": name,
-            "parameters": n_params(source),
-            "nonzero_parameters": nonzero,
-            "quantization": "int8 static QDQ, per-channel weights, calibrated on "
-                            f"{calib.label.size} DS1 beats" if name.endswith("int8") else None,
-        })
-        print(f"  {path.name}: {path.stat().st_size} bytes, {n_params(source)} params "
-              f"({nonzero} non-zero), sha256 {sha256(path)[:12]}", file=sys.stderr)
+        write_metadata(
+            path,
+            {
+                **common,
+                "variant": name,
+                "parameters": n_params(source),
+                "nonzero_parameters": nonzero,
+                "quantization": "int8 static QDQ, per-channel weights, calibrated on "
+                f"{calib.label.size} DS1 beats"
+                if name.endswith("int8")
+                else None,
+            },
+        )
+        print(
+            f"  {path.name}: {path.stat().st_size} bytes, {n_params(source)} params "
+            f"({nonzero} non-zero), sha256 {sha256(path)[:12]}",
+            file=sys.stderr,
+        )
     print(f"done in {time.time() - start:.0f}s", file=sys.stderr)
     return 0
 

@@ -36,7 +36,7 @@ def noise_mask(n: int, fs: float) -> np.ndarray:
 def qrs_power(ref_samples: np.ndarray, beats: np.ndarray, fs: float) -> float:
     """NSTDB signal power: mean of (QRS peak-to-peak)^2 / 8 over the beats."""
     half = int(0.05 * fs)
-    amps = [np.ptp(ref_samples[max(0, b - half): b + half]) for b in beats[1:-1]]
+    amps = [np.ptp(ref_samples[max(0, b - half) : b + half]) for b in beats[1:-1]]
     return float(np.mean(np.square(amps)) / 8.0)
 
 

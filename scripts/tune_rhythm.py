@@ -53,13 +53,17 @@ def parse_overrides(items: list[str]) -> RhythmConfig:
         name, _, value = item.partition("=")
         if name not in types:
             raise SystemExit(f"--set: RhythmConfig has no field {name!r}")
-        kwargs[name] = tuple(int(v) for v in value.split(",")) if "tuple" in str(
-            types[name]) else type(getattr(RhythmConfig(), name))(value)
+        kwargs[name] = (
+            tuple(int(v) for v in value.split(","))
+            if "tuple" in str(types[name])
+            else type(getattr(RhythmConfig(), name))(value)
+        )
     return RhythmConfig(**kwargs)  # type: ignore[arg-type]
 
 
-def analyse(x: np.ndarray, beats: list[ClassifiedBeat], config: RhythmConfig
-            ) -> tuple[list[Episode], list[Episode]]:
+def analyse(
+    x: np.ndarray, beats: list[ClassifiedBeat], config: RhythmConfig
+) -> tuple[list[Episode], list[Episode]]:
     events = run_rhythm(x, WORKING_FS, beats, config)
     return events, final_episodes(events)
 
@@ -77,8 +81,9 @@ def tune_af(data: Path, labeller: ev.Labeller, config: RhythmConfig) -> None:
         _, episodes = analyse(x, beats, config)
         det = ev.intervals(episodes, "af")
         if rec in ev.AF_RECORDS:
-            truth = ev.rhythm_truth(ref.rhythm_samples, ref.rhythm_notes, ref.fs,
-                                    ref.duration_s).get("af", [])
+            truth = ev.rhythm_truth(
+                ref.rhythm_samples, ref.rhythm_notes, ref.fs, ref.duration_s
+            ).get("af", [])
             t = ev.Tally()
             t.add(truth, det)
             tot.add(truth, det)
@@ -87,9 +92,11 @@ def tune_af(data: Path, labeller: ev.Labeller, config: RhythmConfig) -> None:
         else:
             n_false += len(det)
             hours += ref.duration_s / 3600.0
-    print(f"AF on DS1: duration Se {ev.pct(tot.overlap_s, tot.ref_s)}%, specificity "
-          f"{ev.pct(neg - false_s, neg)}% (201, 203); false AF {24 * n_false / hours:.1f} "
-          f"per 24 h ({n_false} in {hours:.1f} h, other DS1 records)")
+    print(
+        f"AF on DS1: duration Se {ev.pct(tot.overlap_s, tot.ref_s)}%, specificity "
+        f"{ev.pct(neg - false_s, neg)}% (201, 203); false AF {24 * n_false / hours:.1f} "
+        f"per 24 h ({n_false} in {hours:.1f} h, other DS1 records)"
+    )
 
 
 def tune_vf(data: Path, config: RhythmConfig) -> None:
@@ -117,10 +124,11 @@ def tune_vf(data: Path, config: RhythmConfig) -> None:
         vf = [e for e in episodes if e.kind == "vf"]
         for onset, _ in vf_ref:
             onsets += 1
-            hits += any(confirmed.get(e.id, np.inf) <= onset + ev.VF_ALERT_S
-                        and e.end_s >= onset for e in vf)
-        false_cu += sum(not any(ev._overlaps((e.start_s, e.end_s), r) for r in vf_ref)
-                        for e in vf)
+            hits += any(
+                confirmed.get(e.id, np.inf) <= onset + ev.VF_ALERT_S and e.end_s >= onset
+                for e in vf
+            )
+        false_cu += sum(not any(ev._overlaps((e.start_s, e.end_s), r) for r in vf_ref) for e in vf)
     false_mit = 0
     for rec in [*DS1, *TUNING_PACED]:
         ref = load_reference(data / "mitdb" / rec)
@@ -129,9 +137,11 @@ def tune_vf(data: Path, config: RhythmConfig) -> None:
             continue
         x = resample_record(ref.samples_uv, ref.fs, WORKING_FS)
         false_mit += len(ev.intervals(analyse(x, [], config)[1], "vf"))
-    print(f"VF, odd-numbered CUDB: {hits}/{onsets} onsets alerted within 5 s, {false_cu} VF "
-          f"episodes outside VF; MIT-BIH DS1 + {'/'.join(TUNING_PACED)} without (VFL: "
-          f"{false_mit} VF episodes")
+    print(
+        f"VF, odd-numbered CUDB: {hits}/{onsets} onsets alerted within 5 s, {false_cu} VF "
+        f"episodes outside VF; MIT-BIH DS1 + {'/'.join(TUNING_PACED)} without (VFL: "
+        f"{false_mit} VF episodes"
+    )
 
 
 def tune_noise(data: Path, labeller: ev.Labeller, config: RhythmConfig) -> None:
@@ -147,27 +157,38 @@ def tune_noise(data: Path, labeller: ev.Labeller, config: RhythmConfig) -> None:
         n = min(len(noise), len(ref.samples_uv))
         x_clean = resample_record(ref.samples_uv[:n], ref.fs, WORKING_FS)
         clean_alerts = AlertManager().process(
-            analyse(x_clean, labelled(x_clean, like, labeller), config)[0])
+            analyse(x_clean, labelled(x_clean, like, labeller), config)[0]
+        )
         mask = noise_mask(n, ref.fs)
         nz = noise[:n] - np.mean(noise[:n])
         gain_base = qrs_power(ref.samples_uv, ref.beat_samples, ref.fs) / float(
-            np.mean(nz[mask] ** 2))
+            np.mean(nz[mask] ** 2)
+        )
         hours += n / ref.fs / 3600.0
         for snr in false:
-            mixed = ref.samples_uv[:n] + np.where(mask, np.sqrt(gain_base / 10 ** (snr / 10))
-                                                  * nz, 0.0)
+            mixed = ref.samples_uv[:n] + np.where(
+                mask, np.sqrt(gain_base / 10 ** (snr / 10)) * nz, 0.0
+            )
             x = resample_record(mixed, ref.fs, WORKING_FS)
             alerts = AlertManager().process(analyse(x, labelled(x, like, labeller), config)[0])
             for a in alerts:
                 kind = ev.OUR_KIND.get(a.kind, a.kind)
-                if not (any(c.kind == a.kind and abs(c.episode_start_s - a.episode_start_s) < 10
-                            for c in clean_alerts)
-                        or any(ev._overlaps((a.episode_start_s, a.raised_s), r)
-                               for r in truth.get(kind, []))):
+                if not (
+                    any(
+                        c.kind == a.kind and abs(c.episode_start_s - a.episode_start_s) < 10
+                        for c in clean_alerts
+                    )
+                    or any(
+                        ev._overlaps((a.episode_start_s, a.raised_s), r)
+                        for r in truth.get(kind, [])
+                    )
+                ):
                     false[snr] += 1
         print(f"  {rec}: {false}", file=sys.stderr, flush=True)
-    print("false alarms per hour, DS1 + NSTDB em: " + ", ".join(
-        f"{snr} dB {count / hours:.2f}" for snr, count in false.items()))
+    print(
+        "false alarms per hour, DS1 + NSTDB em: "
+        + ", ".join(f"{snr} dB {count / hours:.2f}" for snr, count in false.items())
+    )
 
 
 def main() -> int:

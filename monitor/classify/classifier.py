@@ -126,9 +126,7 @@ class BeatClassifier:
         end = self.samples_seen
         wait = 1 if self.waits_for_next_peak else 0
         ready = 0
-        while (
-            ready + wait < len(self._pending) and self._pending[ready] + feat.WINDOW_AFTER <= end
-        ):
+        while ready + wait < len(self._pending) and self._pending[ready] + feat.WINDOW_AFTER <= end:
             ready += 1
         return self._emit(ready, final=False)
 
@@ -152,8 +150,9 @@ class BeatClassifier:
             rr_post[: peaks.size - 1] = np.diff(peaks) / self.fs
         wave, context = self._featurizer.batch(windows, log_std, rr_pre, rr_post)
         probs = _run(self.model, wave, context)
-        out = _beats(self.model, peaks[:count], probs, _optional(rr_pre), _optional(rr_post),
-                     self.fs)
+        out = _beats(
+            self.model, peaks[:count], probs, _optional(rr_pre), _optional(rr_post), self.fs
+        )
         self._last = int(peaks[count - 1])
         del self._pending[:count]
         self._trim(final)

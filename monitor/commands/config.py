@@ -18,8 +18,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "any options given here). --init writes the file with these settings.",
     )
     add_daemon_options(parser)
-    parser.add_argument("--init", action="store_true",
-                        help="write the config file (refuses to overwrite an existing one)")
+    parser.add_argument(
+        "--init",
+        action="store_true",
+        help="write the config file (refuses to overwrite an existing one)",
+    )
     parser.add_argument("--json", action="store_true", help="print the settings as JSON")
     parser.set_defaults(func=run)
 
@@ -38,8 +41,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {path}")
         return 0
     if args.json:
-        print(json.dumps({"path": str(path), "exists": path.is_file(),
-                          "settings": config.describe()}, indent=2))
+        print(
+            json.dumps(
+                {"path": str(path), "exists": path.is_file(), "settings": config.describe()},
+                indent=2,
+            )
+        )
         return 0
     state = "exists" if path.is_file() else "not created yet: defaults in effect (--init)"
     print(f"config file: {path} ({state})")

@@ -39,16 +39,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Replay a recording through the daemon at real time (or --speed N) and "
         "open the live TUI on it. Everything lives in a temporary folder removed on exit.",
     )
-    parser.add_argument("recording", nargs="?", type=Path, default=DEFAULT_RECORDING,
-                        help=f"recording to replay (default: {DEFAULT_RECORDING.name})")
+    parser.add_argument(
+        "recording",
+        nargs="?",
+        type=Path,
+        default=DEFAULT_RECORDING,
+        help=f"recording to replay (default: {DEFAULT_RECORDING.name})",
+    )
     parser.add_argument("--fs", type=float, help="sample rate of a CSV recording (default 130)")
     parser.add_argument("--speed", type=float, default=1.0, help="replay speed factor")
-    parser.add_argument("--headless", action="store_true",
-                        help="no TUI: print one status line per second")
-    parser.add_argument("--duration", type=float, metavar="S",
-                        help="stop after S seconds (wall clock); default: until quit")
-    parser.add_argument("--no-loop", action="store_true",
-                        help="play the recording once (default: loop it)")
+    parser.add_argument(
+        "--headless", action="store_true", help="no TUI: print one status line per second"
+    )
+    parser.add_argument(
+        "--duration",
+        type=float,
+        metavar="S",
+        help="stop after S seconds (wall clock); default: until quit",
+    )
+    parser.add_argument(
+        "--no-loop", action="store_true", help="play the recording once (default: loop it)"
+    )
     parser.add_argument("--light", action="store_true", help="start the TUI in the light theme")
     parser.set_defaults(func=run)
 
@@ -64,8 +75,12 @@ def run(args: argparse.Namespace) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="ecgmon-demo-"))
     try:
         config = DaemonConfig(
-            replay=args.recording, replay_fs=args.fs, speed=args.speed, loop=not args.no_loop,
-            socket=tmp / "ecgmon.sock", log=tmp / "ecgmon-log.sqlite",
+            replay=args.recording,
+            replay_fs=args.fs,
+            speed=args.speed,
+            loop=not args.no_loop,
+            socket=tmp / "ecgmon.sock",
+            log=tmp / "ecgmon-log.sqlite",
         )
         identity = temporary_identity()  # in memory only; the log dies with the folder
         recipients = None if identity is None else [identity.recipient]
@@ -111,8 +126,7 @@ async def _with_tui(daemon: Daemon, duration: float | None, dark: bool, identity
 
     serving = asyncio.create_task(run_until_signalled(daemon))
     await _started(daemon, serving)
-    app = MonitorApp(daemon.config.socket, dark=dark, log_path=daemon.config.log,
-                     identity=identity)
+    app = MonitorApp(daemon.config.socket, dark=dark, log_path=daemon.config.log, identity=identity)
     with contextlib.suppress(NotImplementedError, RuntimeError):
         # SIGTERM ends the app; the daemon is stopped on the way out (below).
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, app.exit)

@@ -26,6 +26,7 @@ def run(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     socket_path = args.socket or config.socket
-    MonitorApp(socket_path, dark=not args.light, log_path=config.log,
-               identity_path=config.identity).run()
+    MonitorApp(
+        socket_path, dark=not args.light, log_path=config.log, identity_path=config.identity
+    ).run()
     return 0

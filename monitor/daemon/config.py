@@ -158,8 +158,10 @@ def load_config(path: Path | None = None, overrides: dict[str, Any] | None = Non
 
 def render_toml(config: DaemonConfig) -> str:
     """The config as a TOML file (what `ecgmon config --init` writes)."""
-    lines = ["# ecgmon daemon settings; every key can also be given on the command line.",
-             "[daemon]"]
+    lines = [
+        "# ecgmon daemon settings; every key can also be given on the command line.",
+        "[daemon]",
+    ]
     for key, value in config.describe().items():
         if value is None:
             lines.append(f"# {key} = ")

@@ -31,14 +31,18 @@ def build_source(config: DaemonConfig) -> Source:
     strap = _strap_module()
     if config.replay is not None:
         if strap is not None and not config.direct:
-            return strap.StrapSource.virtual(config.replay, speed=config.speed,
-                                             fs=config.replay_fs, loop=config.loop)
-        return ReplaySource(config.replay, speed=config.speed, fs=config.replay_fs,
-                            loop=config.loop)
+            return strap.StrapSource.virtual(
+                config.replay, speed=config.speed, fs=config.replay_fs, loop=config.loop
+            )
+        return ReplaySource(
+            config.replay, speed=config.speed, fs=config.replay_fs, loop=config.loop
+        )
     if config.strap:
         if strap is None:
-            raise InputError("streaming from a BLE strap needs monitor.ble, which this build "
-                             "lacks; use --replay FILE")
+            raise InputError(
+                "streaming from a BLE strap needs monitor.ble, which this build "
+                "lacks; use --replay FILE"
+            )
         return strap.StrapSource.radio(config.strap)
     raise InputError("no source: give a strap (--strap ADDRESS_OR_NAME) or --replay FILE")
 
@@ -80,8 +84,9 @@ def build_pipeline() -> tuple[Pipeline, list[str]]:
     return Pipeline(classifier=classifier, rhythm=rhythm), problems
 
 
-def build_sink(config: DaemonConfig, daemon_t0: Any,
-               recipients: list[Any] | None = None) -> tuple[Any, str]:
+def build_sink(
+    config: DaemonConfig, daemon_t0: Any, recipients: list[Any] | None = None
+) -> tuple[Any, str]:
     """The encrypted log writer, or None and the reason the log is not written.
 
     recipients: public keys to use instead of the recipients file (the demo's)."""
@@ -97,9 +102,12 @@ def build_sink(config: DaemonConfig, daemon_t0: Any,
 
         def reload() -> list[Any]:
             return load_recipients(config.recipients_file)
+
     if not recipients:
-        return None, (f"no recipients in {config.recipients_file}: run `ecgmon keys init` "
-                      "(the log is not written)")
+        return None, (
+            f"no recipients in {config.recipients_file}: run `ecgmon keys init` "
+            "(the log is not written)"
+        )
     try:
         return EncryptedLogSink.open(config.log, recipients, daemon_t0, reload), ""
     except (OSError, EcgmonError) as exc:
@@ -165,7 +173,11 @@ async def run_until_signalled(daemon: Daemon, deadline_s: float = STOP_DEADLINE_
 
 
 def _hard_exit(deadline_s: float) -> None:
-    print(f"ecgmon daemon: did not stop within {deadline_s:.0f} s of the signal; "
-          "exiting (stacks follow)", file=sys.stderr, flush=True)
+    print(
+        f"ecgmon daemon: did not stop within {deadline_s:.0f} s of the signal; "
+        "exiting (stacks follow)",
+        file=sys.stderr,
+        flush=True,
+    )
     faulthandler.dump_traceback(all_threads=True)
     os._exit(EXIT_STUCK)

@@ -176,8 +176,9 @@ class Daemon:
         await self._start_server()
         tasks = [
             asyncio.create_task(self._consume_source(), name="source"),
-            asyncio.create_task(self._every(self.config.status_interval_s, self._send_status),
-                                name="status"),
+            asyncio.create_task(
+                self._every(self.config.status_interval_s, self._send_status), name="status"
+            ),
             asyncio.create_task(self._watch_staleness(), name="watchdog"),
         ]
         self.ready.set()
@@ -270,16 +271,21 @@ class Daemon:
         fs = self.pipeline.fs / self._decimator.factor
         lines = [
             protocol.encode(
-                "hello", server="ecgmon", version=__version__, trace_fs=fs,
-                working_fs=self.pipeline.fs, source=self.source.describe(),
+                "hello",
+                server="ecgmon",
+                version=__version__,
+                trace_fs=fs,
+                working_fs=self.pipeline.fs,
+                source=self.source.describe(),
             ),
             self._status_line(),
         ]
         for start, values in self._trace:
             lines.append(self._samples_line(start, values))
         if self._recent_beats:
-            lines.append(protocol.encode(
-                "beats", t0_ns=self.stream_t0_ns, beats=list(self._recent_beats)))
+            lines.append(
+                protocol.encode("beats", t0_ns=self.stream_t0_ns, beats=list(self._recent_beats))
+            )
         lines.extend(protocol.encode("alert", **a.to_wire()) for a in self.alerts.pending())
         return lines
 
@@ -389,8 +395,9 @@ class Daemon:
                 elif isinstance(event, BatteryEvent):
                     self.battery_pct = event.percent
                 elif isinstance(event, GapEvent):
-                    self._raise("gap", f"{event.missing_s:.1f} s of ECG lost: {event.detail}",
-                                "warning")
+                    self._raise(
+                        "gap", f"{event.missing_s:.1f} s of ECG lost: {event.detail}", "warning"
+                    )
                     stream_s = event.stream_s if event.stream_s is not None else event.missing_s
                     self._on_gap(stream_s)
         except EcgmonError as exc:
@@ -475,8 +482,11 @@ class Daemon:
         elif self.alerts.is_active("leads_off"):
             self._clear("leads_off")
         if quality.noisy and not quality.leads_off:
-            self._raise("noise", f"unreadable signal ({quality.detail}): beats and rhythm "
-                        "are not analysed there", "warning")
+            self._raise(
+                "noise",
+                f"unreadable signal ({quality.detail}): beats and rhythm are not analysed there",
+                "warning",
+            )
         elif not quality.noisy and self.alerts.is_active("noise"):
             self._clear("noise")
 
@@ -487,8 +497,11 @@ class Daemon:
 
     def _on_episode(self, episode: Any) -> None:
         data = {
-            "id": episode.id, "kind": episode.kind, "start_s": round(episode.start_s, 3),
-            "end_s": round(episode.end_s, 3), "final": bool(getattr(episode, "final", True)),
+            "id": episode.id,
+            "kind": episode.kind,
+            "start_s": round(episode.start_s, 3),
+            "end_s": round(episode.end_s, 3),
+            "final": bool(getattr(episode, "final", True)),
             "confidence": round(float(getattr(episode, "confidence", 1.0)), 3),
             "reason": getattr(episode, "reason", None),
         }
@@ -501,19 +514,35 @@ class Daemon:
 
     def _on_rhythm_alert(self, alert: Any) -> None:
         kind = f"rhythm:{alert.kind}"
-        self._log_event("alert", alert.kind, getattr(alert, "raised_s", None), None,
-                        {"severity": alert.severity, "message": alert.message,
-                         "episode_id": alert.episode_id})
+        self._log_event(
+            "alert",
+            alert.kind,
+            getattr(alert, "raised_s", None),
+            None,
+            {"severity": alert.severity, "message": alert.message, "episode_id": alert.episode_id},
+        )
         if self.alerts.is_active(kind):
             self._clear(kind)  # an escalation replaces the previous alert of the kind
         self._raise(kind, alert.message, alert.severity)
         self._alert_of_episode[alert.episode_id] = kind
 
-    def _log_event(self, category: str, kind: str, start_s: float | None,
-                   end_s: float | None, data: dict[str, Any]) -> None:
+    def _log_event(
+        self,
+        category: str,
+        kind: str,
+        start_s: float | None,
+        end_s: float | None,
+        data: dict[str, Any],
+    ) -> None:
         if start_s is not None:
-            self._to_log("write_event", category, kind, self._stream_ns(start_s) or 0,
-                         self._stream_ns(end_s), data)
+            self._to_log(
+                "write_event",
+                category,
+                kind,
+                self._stream_ns(start_s) or 0,
+                self._stream_ns(end_s),
+                data,
+            )
 
     def _to_log(self, method: str, *args: Any) -> None:
         """One call on the log sink; a failure becomes the storage alert, never a crash."""
@@ -654,11 +683,16 @@ class Daemon:
             "connection": self.connection,
             "connection_detail": self.connection_detail,
             "battery_pct": self.battery_pct,
-            "quality": None if quality is None else {
-                "level": round(quality.level, 3), "noisy": quality.noisy,
-                "leads_off": quality.leads_off, "detail": quality.detail,
+            "quality": None
+            if quality is None
+            else {
+                "level": round(quality.level, 3),
+                "noisy": quality.noisy,
+                "leads_off": quality.leads_off,
+                "detail": quality.detail,
             },
-            "heart_rate_bpm": None if summary.heart_rate_bpm is None
+            "heart_rate_bpm": None
+            if summary.heart_rate_bpm is None
             else round(summary.heart_rate_bpm, 1),
             "rhythm": summary.rhythm,
             "counts": dict(summary.counts),
@@ -678,8 +712,7 @@ class Daemon:
 
     def _samples_line(self, start: int, values: np.ndarray) -> bytes:
         fs = self.pipeline.fs / self._decimator.factor
-        return protocol.encode(
-            "samples", start=start, fs=fs, uv=np.round(values, 1).tolist())
+        return protocol.encode("samples", start=start, fs=fs, uv=np.round(values, 1).tolist())
 
     def _raise(self, kind: str, message: str, severity: str) -> None:
         alert = self.alerts.raise_(kind, message, severity)
@@ -696,8 +729,9 @@ class Daemon:
         self._broadcast(protocol.encode("alert", **alert.to_wire()))
 
 
-async def _cancel_within(tasks: list[asyncio.Task[Any]], timeout: float,
-                         cancel_first: bool = True) -> None:
+async def _cancel_within(
+    tasks: list[asyncio.Task[Any]], timeout: float, cancel_first: bool = True
+) -> None:
     """Cancel `tasks` (or let them finish, with cancel_first False) and wait for them at
     most `timeout` s, then move on: shutdown is never held up by a source that does not
     let go (a BLE stack that never answers a disconnect).

@@ -39,8 +39,9 @@ class EncryptedLogSink:
         self._beats_t0: int | None = None
 
     @classmethod
-    def open(cls, path: Path, recipients: list[Any], stream_t0: Any,
-             reload_recipients: Any = None) -> EncryptedLogSink:
+    def open(
+        cls, path: Path, recipients: list[Any], stream_t0: Any, reload_recipients: Any = None
+    ) -> EncryptedLogSink:
         """reload_recipients(): the current recipients, re-read at every segment rotation
         (a clinician added with `ecgmon keys` gets the next segments)."""
         from monitor.store.writer import LogWriter
@@ -74,7 +75,8 @@ class EncryptedLogSink:
     def _write_run(self, frame: EcgFrame) -> None:
         period_ns = 1e9 / frame.fs
         contiguous = (
-            self._block_t0 is not None and frame.fs == self._block_fs
+            self._block_t0 is not None
+            and frame.fs == self._block_fs
             and self._expected_next is not None
             and abs(frame.t0_ns - self._expected_next) < 2 * period_ns
         )
@@ -95,8 +97,9 @@ class EncryptedLogSink:
         self._beats_t0 = t0
         self._beats.extend(beats)
 
-    def write_event(self, category: str, kind: str, t_ns: int, end_ns: int | None,
-                    data: dict[str, Any]) -> None:
+    def write_event(
+        self, category: str, kind: str, t_ns: int, end_ns: int | None, data: dict[str, Any]
+    ) -> None:
         from monitor.store.records import Event
 
         self._check(self.writer.append(Event(category, kind, t_ns, end_ns, data)))
@@ -112,8 +115,9 @@ class EncryptedLogSink:
 
         payloads: list[Any] = []
         if self._block and self._block_t0 is not None:
-            payloads.append(EcgBlock.from_uv(self._block_t0, self._block_fs,
-                                             np.concatenate(self._block)))
+            payloads.append(
+                EcgBlock.from_uv(self._block_t0, self._block_fs, np.concatenate(self._block))
+            )
         if self._beats and self._beats_t0 is not None:
             payloads.append(BeatBatch(self._beats_t0, self._block_fs or 130.0, tuple(self._beats)))
         self._block, self._block_n, self._block_t0 = [], 0, None

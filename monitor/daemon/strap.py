@@ -34,8 +34,9 @@ _ADDRESS = re.compile(r"[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}|[0-9A-Fa-f-]{36}")
 class StrapSource:
     """Frames and events of a StrapSession, as the daemon's source interface."""
 
-    def __init__(self, session_config: Any, strap: Any = None, label: str = "",
-                 loop: bool = False) -> None:
+    def __init__(
+        self, session_config: Any, strap: Any = None, label: str = "", loop: bool = False
+    ) -> None:
         self._session_config = session_config
         self._strap = strap
         self._label = label
@@ -48,13 +49,17 @@ class StrapSource:
         from monitor.ble.session import SessionConfig
 
         by_address = bool(_ADDRESS.fullmatch(strap))
-        config = SessionConfig(address=strap if by_address else None,
-                               name=None if by_address else strap, heart_rate=False)
+        config = SessionConfig(
+            address=strap if by_address else None,
+            name=None if by_address else strap,
+            heart_rate=False,
+        )
         return cls(config, None, f"strap {strap} (bleak BleakClient)")
 
     @classmethod
-    def virtual(cls, path: Path, speed: float = 1.0, fs: float | None = None,
-                loop: bool = False) -> StrapSource:
+    def virtual(
+        cls, path: Path, speed: float = 1.0, fs: float | None = None, loop: bool = False
+    ) -> StrapSource:
         """The virtual Polar H10 playing a recording, reached through bleak's BleakClient.
 
         loop: when the recording ends the strap is switched for a fresh one playing it
@@ -65,8 +70,10 @@ class StrapSource:
         csv_fs = fs if fs is not None else (130.0 if path.suffix.lower() == ".csv" else None)
         strap = VirtualStrap.from_recording(path, fs=csv_fs, speed=speed)
         mode = ", looping" if loop else ""
-        label = (f"virtual strap {strap.name} playing {path} at {speed:g}x{mode} "
-                 "(bleak BleakClient, virtual backend)")
+        label = (
+            f"virtual strap {strap.name} playing {path} at {speed:g}x{mode} "
+            "(bleak BleakClient, virtual backend)"
+        )
         return cls(SessionConfig(name=strap.name, heart_rate=False), strap, label, loop)
 
     def describe(self) -> str:
@@ -104,8 +111,11 @@ class StrapSource:
                 elif isinstance(item, ev.BatteryLevel):
                     yield BatteryEvent(item.percent)
                 elif isinstance(item, ev.Gap):
-                    yield GapEvent(item.duration_ns / 1e9, f"{item.samples} samples never arrived",
-                                   stream_s=item.samples / H10_ECG_FS)
+                    yield GapEvent(
+                        item.duration_ns / 1e9,
+                        f"{item.samples} samples never arrived",
+                        stream_s=item.samples / H10_ECG_FS,
+                    )
                 elif isinstance(item, ev.Stalled):
                     yield ConnectionEvent("disconnected", f"no data for {item.silence_s:.1f} s")
                 elif isinstance(item, ev.EcgUnavailable):
@@ -136,6 +146,12 @@ def _connection(item: Any) -> ConnectionEvent:
     detail = ", ".join(x for x in (item.device, item.reason) if x)
     if item.retry_in_s:
         detail += f"; retry in {item.retry_in_s:.0f} s"
-    mapped = {"streaming": "connected", "scanning": "connecting", "connecting": "connecting",
-              "reconnecting": "disconnected", "failed": "disconnected", "stopped": "stopped"}
+    mapped = {
+        "streaming": "connected",
+        "scanning": "connecting",
+        "connecting": "connecting",
+        "reconnecting": "disconnected",
+        "failed": "disconnected",
+        "stopped": "stopped",
+    }
     return ConnectionEvent(mapped.get(state, state), detail)

@@ -40,8 +40,12 @@ SILENT_AFTER_S = 3.0
 """No message from the daemon for this long (it sends status every second): say so."""
 
 BEAT_STYLES = {
-    "N": "bold green", "S": "bold dark_orange", "V": "bold red", "F": "bold magenta",
-    "Q": "bold blue", "?": "bold",
+    "N": "bold green",
+    "S": "bold dark_orange",
+    "V": "bold red",
+    "F": "bold magenta",
+    "Q": "bold blue",
+    "?": "bold",
 }
 SEVERITY_CLASS = {"critical": "critical", "warning": "warning", "info": "info"}
 
@@ -73,8 +77,9 @@ class EcgTrace(Widget):
         span_samples = self.window_s * fs
         ratio = state.working_fs / fs
         beats = [(round(b.index / ratio), b.label) for b in state.beats]
-        rows, marks = tr.render_strip(values, start, end - span_samples, span_samples,
-                                      width, height, beats)
+        rows, marks = tr.render_strip(
+            values, start, end - span_samples, span_samples, width, height, beats
+        )
         return strip_text(rows, marks, width)
 
 
@@ -196,10 +201,12 @@ class MonitorApp(App[None]):
 
     async def wait_for(self, predicate: Callable[[LiveState], bool], timeout: float = 30.0) -> None:
         """Wait until the state satisfies `predicate` (for tests and scripted use)."""
+
         async def wait() -> None:
             while not predicate(self.live):
                 self._changed.clear()
                 await self._changed.wait()
+
         await asyncio.wait_for(wait(), timeout)
 
     # -- drawing -------------------------------------------------------------------------
@@ -245,8 +252,7 @@ class MonitorApp(App[None]):
             text.append(f"  last sample {age:.1f} s ago", style=style)
         storage = status.get("storage") or {}
         sstate = storage.get("state", "?")
-        text.append(f"  log: {sstate}",
-                    style="" if sstate == "writing" else "bold dark_orange")
+        text.append(f"  log: {sstate}", style="" if sstate == "writing" else "bold dark_orange")
         return text
 
     def _banner_text(self, alert: dict[str, Any], more: int) -> Text:

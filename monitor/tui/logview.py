@@ -115,9 +115,12 @@ def build_view(
         findings[key] = Finding(category, kind, t_ns, end_ns, dict(data))
     listed = sorted((findings[k] for k in order), key=lambda f: f.start_ns)
     return LogView(
-        fs=fs, t0_ns=t0, trace_uv=trace,
+        fs=fs,
+        t0_ns=t0,
+        trace_uv=trace,
         beat_ns=np.asarray([t for t, _ in pairs], dtype=np.int64),
-        beat_labels=[label for _, label in pairs], findings=listed,
+        beat_labels=[label for _, label in pairs],
+        findings=listed,
     )
 
 

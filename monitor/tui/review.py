@@ -68,8 +68,9 @@ class LogStrip(Widget):
         hi = min(view.trace_uv.size, int(first + shown) + 2)
         if hi <= lo:
             return Text("no ECG recorded here", style="italic")
-        rows, marks = tr.render_strip(view.trace_uv[lo:hi], lo, first, shown, width, height,
-                                      view.beats_as_indices())
+        rows, marks = tr.render_strip(
+            view.trace_uv[lo:hi], lo, first, shown, width, height, view.beats_as_indices()
+        )
         return strip_text(rows, marks, width)
 
 
@@ -91,8 +92,14 @@ class ReviewScreen(Screen[None]):
     ReviewScreen LogStrip { height: 10; }
     """
 
-    def __init__(self, view: LogView, title: str, exporter: Exporter | None = None,
-                 tz: tzinfo | None = None, standalone: bool = False) -> None:
+    def __init__(
+        self,
+        view: LogView,
+        title: str,
+        exporter: Exporter | None = None,
+        tz: tzinfo | None = None,
+        standalone: bool = False,
+    ) -> None:
         """standalone: the screen is the whole app (review); closing it quits."""
         super().__init__()
         self.standalone = standalone
@@ -124,7 +131,8 @@ class ReviewScreen(Screen[None]):
 
     def _row(self, f: Finding) -> tuple[str, Text, str, str]:
         style = {"critical": "bold red", "warning": "bold dark_orange"}.get(
-            str(f.data.get("severity", "")), "")
+            str(f.data.get("severity", "")), ""
+        )
         label = Text(f"{f.category[:2]} {f.kind}", style=style)
         length = "" if f.duration_s is None else f"{f.duration_s:.0f} s"
         detail = str(f.data.get("message") or f.data.get("reason") or "")
@@ -214,8 +222,14 @@ class ReviewApp(App[None]):
 
     TITLE = "ecgmon review"
 
-    def __init__(self, view: LogView, title: str, exporter: Exporter | None = None,
-                 tz: tzinfo | None = None, dark: bool = True) -> None:
+    def __init__(
+        self,
+        view: LogView,
+        title: str,
+        exporter: Exporter | None = None,
+        tz: tzinfo | None = None,
+        dark: bool = True,
+    ) -> None:
         super().__init__()
         self.view = view
         self.review_title = title
@@ -224,12 +238,14 @@ class ReviewApp(App[None]):
         self.theme = "textual-dark" if dark else "textual-light"
 
     def on_mount(self) -> None:
-        self.push_screen(ReviewScreen(self.view, self.review_title, self.exporter, self.tz,
-                                      standalone=True))
+        self.push_screen(
+            ReviewScreen(self.view, self.review_title, self.exporter, self.tz, standalone=True)
+        )
 
 
 def export_with_store(log: Path, identity: Any, out: Path) -> Exporter:
     """An exporter writing CSV (ECG, beats, events) of a time range with monitor.store."""
+
     def run(start_ns: int, end_ns: int) -> str:
         from monitor.store.export import export
 

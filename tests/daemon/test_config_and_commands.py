@@ -95,11 +95,14 @@ def test_protocol_rejects_other_versions_and_non_messages() -> None:
 
 @pytest.mark.parametrize(
     ("strap", "address", "name"),
-    [("A0:9E:1A:12:34:56", "A0:9E:1A:12:34:56", None),
-     ("Polar H10 1A2B3C4D", None, "Polar H10 1A2B3C4D")],
+    [
+        ("A0:9E:1A:12:34:56", "A0:9E:1A:12:34:56", None),
+        ("Polar H10 1A2B3C4D", None, "Polar H10 1A2B3C4D"),
+    ],
 )
-def test_a_strap_is_chosen_by_address_or_name(strap: str, address: str | None,
-                                              name: str | None) -> None:
+def test_a_strap_is_chosen_by_address_or_name(
+    strap: str, address: str | None, name: str | None
+) -> None:
     from dataclasses import replace
 
     from monitor.daemon.config import DaemonConfig

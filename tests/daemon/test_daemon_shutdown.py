@@ -78,8 +78,9 @@ async def test_a_stop_as_the_recording_ends_is_not_lost(
 
 async def test_a_stop_during_a_reconnect_with_a_deaf_client_ends(sock_dir: Path) -> None:
     x, _ = synthetic_ecg(60.0)
-    strap = VirtualStrap(x, FS, speed=10.0,
-                         faults=Faults(disconnect_after_s=20.0, out_of_range_s=600.0))
+    strap = VirtualStrap(
+        x, FS, speed=10.0, faults=Faults(disconnect_after_s=20.0, out_of_range_s=600.0)
+    )
     source = StrapSource(SessionConfig(name=strap.name, scan_timeout_s=30.0), strap, "faulty")
     daemon = Daemon(replace(DaemonConfig(), socket=sock_dir / "d.sock"), source, Pipeline())
     task = asyncio.create_task(daemon.run())
@@ -110,10 +111,28 @@ def test_sigterm_with_a_deaf_client_exits_cleanly(tmp_path: Path, sock_dir: Path
     sock = sock_dir / "d.sock"
     err = (tmp_path / "err").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "monitor", "daemon", "--replay", str(csv), "--speed", "20",
-         "--loop", "--socket", str(sock), "--config", str(tmp_path / "none.toml"),
-         "--recipients-file", str(tmp_path / "none.json"), "--log", str(tmp_path / "l.sqlite")],
-        stdout=subprocess.DEVNULL, stderr=err, env={**os.environ, "PYTHONFAULTHANDLER": "1"},
+        [
+            sys.executable,
+            "-m",
+            "monitor",
+            "daemon",
+            "--replay",
+            str(csv),
+            "--speed",
+            "20",
+            "--loop",
+            "--socket",
+            str(sock),
+            "--config",
+            str(tmp_path / "none.toml"),
+            "--recipients-file",
+            str(tmp_path / "none.json"),
+            "--log",
+            str(tmp_path / "l.sqlite"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=err,
+        env={**os.environ, "PYTHONFAULTHANDLER": "1"},
     )
     deaf = None
     try:
@@ -122,8 +141,9 @@ def test_sigterm_with_a_deaf_client_exits_cleanly(tmp_path: Path, sock_dir: Path
             try:
                 deaf = deaf_client(sock)
             except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, \
-                    (tmp_path / "err").read_text()
+                assert proc.poll() is None and time.monotonic() < deadline, (
+                    tmp_path / "err"
+                ).read_text()
                 time.sleep(0.1)
         time.sleep(2.0)  # streaming; the deaf client's buffers are full
         proc.send_signal(signal.SIGTERM)
@@ -154,8 +174,7 @@ asyncio.run(run_until_signalled(Stuck(), deadline_s=1.0))
 
 def test_a_stop_that_never_takes_still_ends_the_process() -> None:
     """The last resort: after the deadline the process exits (status 3) with its stacks."""
-    run = subprocess.run([sys.executable, "-c", STUCK], capture_output=True, text=True,
-                         timeout=60)
+    run = subprocess.run([sys.executable, "-c", STUCK], capture_output=True, text=True, timeout=60)
     assert run.returncode == 3
     assert "did not stop within 1 s" in run.stderr and "Current thread" in run.stderr
 

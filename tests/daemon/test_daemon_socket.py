@@ -243,8 +243,11 @@ async def test_live_data_goes_out_in_the_turn_that_produced_it() -> None:
     assert kinds[0] == "samples" and len(set(kinds)) == len(kinds)
     assert len(sent[0]["uv"]) in (219 // 2, 219 // 2 + 1)  # plus a sample carried over
     # a replay faster than real time is paced (at most one message per live_interval_s)
-    fast = Daemon(with_(DaemonConfig(), replay=Path("x.csv"), speed=50.0, live_interval_s=60.0),
-                  ReplaySource.__new__(ReplaySource), Pipeline())
+    fast = Daemon(
+        with_(DaemonConfig(), replay=Path("x.csv"), speed=50.0, live_interval_s=60.0),
+        ReplaySource.__new__(ReplaySource),
+        Pipeline(),
+    )
     slow_client = _Client(writer=None, queue=asyncio.Queue(), uid=os.getuid())  # type: ignore[arg-type]
     fast._clients.add(slow_client)
     for lo in range(0, 73 * 10, 73):

@@ -66,8 +66,9 @@ async def test_a_reconnect_gap_reaches_the_rhythm_layer(sock_dir: Path) -> None:
     missing seconds are an "unreadable, no data" episode, no RR interval or rhythm spans
     them, and detection starts afresh after them."""
     x, truth = synthetic_ecg(90.0)
-    strap = VirtualStrap(x, FS, speed=20.0,
-                         faults=Faults(disconnect_after_s=40.0, out_of_range_s=6.0))
+    strap = VirtualStrap(
+        x, FS, speed=20.0, faults=Faults(disconnect_after_s=40.0, out_of_range_s=6.0)
+    )
     source = StrapSource(
         SessionConfig(name=strap.name, backoff_initial_s=0.1), strap, "virtual strap with faults"
     )
@@ -104,8 +105,11 @@ async def test_a_reconnect_gap_reaches_the_rhythm_layer(sock_dir: Path) -> None:
     assert before["rr_after"] is None and after["rr_before"] is None
     rr = [b[key] for b in beats for key in ("rr_before", "rr_after") if b[key] is not None]
     assert max(rr) < 1.1  # the synthetic RR intervals are 0.56 to 1.04 s
-    no_data = [e for e in episodes if e["kind"] == "unreadable" and e["final"]
-               and "no data" in (e["reason"] or "")]
+    no_data = [
+        e
+        for e in episodes
+        if e["kind"] == "unreadable" and e["final"] and "no data" in (e["reason"] or "")
+    ]
     assert len(no_data) == 1
     assert no_data[0]["start_s"] <= before["t"] + 1.0 and no_data[0]["end_s"] >= after["t"] - 1.0
     assert times.size - (k + 1) >= 20  # detection resumed after the gap

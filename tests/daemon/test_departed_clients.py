@@ -50,8 +50,9 @@ async def test_departed_clients_leave_no_task_transport_or_warning(
     caplog.set_level(logging.WARNING, logger="asyncio")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        daemon = await start_daemon(speed=200.0, loop=True, direct=True, client_queue=64,
-                                    live_interval_s=0.01)
+        daemon = await start_daemon(
+            speed=200.0, loop=True, direct=True, client_queue=64, live_interval_s=0.01
+        )
         path = daemon.config.socket
         await until(lambda: daemon.stats.frames > 20)
 
@@ -66,8 +67,13 @@ async def test_departed_clients_leave_no_task_transport_or_warning(
         reset(unread)
         # 4. malformed requests: each gets an error reply; an overlong line closes it
         rude = await DaemonClient.connect(path)
-        bad = (b"{nope\n", b'{"v":1,"type":"ack","id":[1]}\n', b'{"v":1,"type":"ack","id":1e400}\n',
-               b'{"v":1,"type":"ack","id":"x"}\n', b'{"v":2,"type":"ping"}\n')
+        bad = (
+            b"{nope\n",
+            b'{"v":1,"type":"ack","id":[1]}\n',
+            b'{"v":1,"type":"ack","id":1e400}\n',
+            b'{"v":1,"type":"ack","id":"x"}\n',
+            b'{"v":2,"type":"ping"}\n',
+        )
         for line in bad:
             rude.writer.write(line)
         await rude.writer.drain()
