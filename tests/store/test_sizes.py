@@ -48,6 +48,9 @@ def test_writer_stores_a_long_block_as_page_sized_records(
     assert len(got) == 4
     assert np.array_equal(np.concatenate([g.samples_uv for g in got]), block.samples_uv)
     assert got[0].t0_ns == T0
+    with LogReader(log_path) as reader:
+        report = reader.verify(patient)
+    assert report.ok and not report.gaps and report.counts["ecg"] == 4
     with sqlite3.connect(log_path) as conn:
         longest = conn.execute("SELECT max(length(body)) FROM records").fetchone()[0]
     assert longest < 16384 // 4
