@@ -59,14 +59,17 @@ def markdown(results: list[StoreMeasurement], command: str) -> str:
             "",
             "A day is the 48 MIT-BIH Arrhythmia records end to end (24.1 h), lead MLII resampled "
             "to 130 Hz, written as the daemon writes: a 10 s ECG block and a batch of that "
-            "block's beats (the reference beats, AAMI labels, float32 confidences) per 10 s, an "
+            "block's beats (the reference beats, AAMI labels, float32 confidences, no rr_after "
+            "as the live classifier emits them) per 10 s, an "
             "hourly summary, hourly segments, two recipients, log format version 2 (ECG blocks "
             "Rice-coded, docs/FORMAT.md). MB/s is raw ECG payload "
             "(int16 samples as handed to the writer, 2 bytes per sample) per CPU second "
             "(`time.process_time`, which includes the kernel's time for each commit's fsync). "
             "Resampling invents detail between MIT-BIH's 5 uV steps: "
             "rounding to 1 uV keeps it (pessimistic for compression), rounding to 5 uV keeps "
-            "the database's own resolution.",
+            "the database's own resolution. `python scripts/log_breakdown.py` measures the "
+            "same day through the real pipeline and the daemon's sink instead (the end-to-end "
+            "benchmark's log), by record type.",
             "",
             *rows,
             "",

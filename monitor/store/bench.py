@@ -203,7 +203,8 @@ def day_payloads(
     rng = np.random.default_rng(seed)
     block = round(block_s * FS)
     n = len(day.samples_uv) if hours is None else min(len(day.samples_uv), int(hours * 3600 * FS))
-    # model confidences are float32 probabilities
+    # model confidences are float32 probabilities; beats are shaped as the live pipeline
+    # emits them (rr_after_s None), so this figure matches the end-to-end replay's log
     confidence = rng.uniform(0.5, 1.0, len(day.beat_index)).astype(np.float32)
     bounds = np.searchsorted(day.beat_index, np.arange(0, n + block, block))
     for k, start in enumerate(range(0, n, block)):
@@ -220,9 +221,7 @@ def day_payloads(
                     label=str(day.beat_label[j]),
                     confidence=float(confidence[j]),
                     rr_before_s=(i - int(day.beat_index[j - 1])) / FS if j else None,
-                    rr_after_s=(int(day.beat_index[j + 1]) - i) / FS
-                    if j + 1 < len(day.beat_index)
-                    else None,
+                    rr_after_s=None,  # live beats: the classifier does not wait for it
                 )
             )
         yield BeatBatch(t0_ns, FS, tuple(beats))

@@ -8,6 +8,7 @@ their own events without changes here.
 
 from __future__ import annotations
 
+import itertools
 import json
 import struct
 import zlib
@@ -151,6 +152,30 @@ _planes = ecgcodec.planes
 _unplanes = ecgcodec.unplanes
 
 
+MAX_ECG_RECORD_SAMPLES = 2048
+"""Longest ECG record the writer stores; longer blocks are split evenly (see split_ecg).
+
+Records share 16 kB SQLite pages: ~2 kB records fill them to ~95 %, while one 60 s block
+(~8 kB at 130 Hz) leaves most of a page empty because two rarely fit (a third of the file
+was empty page space in the end-to-end replay, which hands the sink 60 s frames)."""
+
+
+def split_ecg(block: EcgBlock, max_samples: int = MAX_ECG_RECORD_SAMPLES) -> list[EcgBlock]:
+    """`block` as consecutive blocks of at most `max_samples`, of near-equal length.
+
+    Each piece's t0_ns is the original t0 plus its first sample's offset, rounded to the
+    nanosecond; the samples are untouched, so concatenating the pieces gives the block."""
+    n = len(block.samples_uv)
+    parts = -(-n // max_samples)
+    if parts <= 1:
+        return [block]
+    bounds = [n * k // parts for k in range(parts + 1)]
+    return [
+        EcgBlock(block.t0_ns + round(a * 1e9 / block.fs), block.fs, block.samples_uv[a:b].copy())
+        for a, b in itertools.pairwise(bounds)
+    ]
+
+
 def encode_ecg(block: EcgBlock) -> bytes:
     samples = block.samples_uv
     head = _ECG_HEAD.pack(block.t0_ns, block.fs, samples.dtype.itemsize, len(samples))
@@ -220,15 +245,27 @@ def encode_beats(batch: BeatBatch) -> bytes:
     small = bytes(code[b.label] for b in beats) + bytes(
         b.noisy | (b.rr_before_s is not None) << 1 | (b.rr_after_s is not None) << 2 for b in beats
     )
+    pred = _predictions(index, batch.fs)
+    # An absent RR (the first beat's rr_before, every live beat's rr_after: the classifier
+    # does not wait for the next R-peak) is stored as its prediction, so its bits XOR to
+    # zero; the flag says it is absent and the reader ignores the value.
     values = (
         np.array(
-            [(b.time_s, b.confidence, b.rr_before_s or 0.0, b.rr_after_s or 0.0) for b in beats],
+            [
+                (
+                    b.time_s,
+                    b.confidence,
+                    pred[2, i] if b.rr_before_s is None else b.rr_before_s,
+                    pred[3, i] if b.rr_after_s is None else b.rr_after_s,
+                )
+                for i, b in enumerate(beats)
+            ],
             dtype=np.float64,
         )
         .reshape(n, 4)
         .T
     )
-    bits = _xor_bits(values, _predictions(index, batch.fs))
+    bits = _xor_bits(values, pred)
     first = int(index[0]) if n else 0
     _, index_planes = _planes(_zigzag(np.diff(index, prepend=np.int64(first))), 8)
     float_planes = bits.astype(">u8").view(np.uint8).reshape(4, n, 8).transpose(0, 2, 1)

@@ -33,12 +33,14 @@ from monitor.store.db import WriterLock, open_for_write
 from monitor.store.errors import StorageFullError, StoreError, TamperError
 from monitor.store.keys import Recipient
 from monitor.store.records import (
+    EcgBlock,
     Payload,
     RecordType,
     close_body,
     encode_payload,
     frame,
     record_type_of,
+    split_ecg,
 )
 
 log = logging.getLogger(__name__)
@@ -137,7 +139,9 @@ class LogWriter:
         if self._clock() - self._segment.started >= self.rotate_after_s:
             self._rotate()
         for payload in payloads:
-            self._seal(record_type_of(payload), encode_payload(payload))
+            pieces = split_ecg(payload) if isinstance(payload, EcgBlock) else (payload,)
+            for piece in pieces:
+                self._seal(record_type_of(piece), encode_payload(piece))
         return self.flush()
 
     def rotate(self) -> bool:
