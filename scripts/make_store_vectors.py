@@ -38,8 +38,11 @@ def main() -> None:
     for name, compress in (("uncompressed", False), ("zlib", True)):
         with tempfile.TemporaryDirectory() as tmp:
             header, stanza, *records = write_vector_log(Path(tmp) / "log.sqlite", compress)
-        out[name] = {"header": header.hex(), "stanza": stanza.hex(),
-                     "records": [r.hex() for r in records]}
+        out[name] = {
+            "header": header.hex(),
+            "stanza": stanza.hex(),
+            "records": [r.hex() for r in records],
+        }
     path = ROOT / "tests" / "vectors" / f"store_v{FORMAT_VERSION}.json"
     path.write_text(json.dumps(out, indent=1) + "\n")
     print(f"wrote {path}")
