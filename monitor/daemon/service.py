@@ -34,7 +34,14 @@ from monitor.classify.beat import ClassifiedBeat
 from monitor.daemon import protocol
 from monitor.daemon.alerts import Alert, AlertBook
 from monitor.daemon.config import DaemonConfig
-from monitor.daemon.sources import BatteryEvent, ConnectionEvent, FrameEvent, GapEvent, Source
+from monitor.daemon.sources import (
+    BatteryEvent,
+    ClockJumpEvent,
+    ConnectionEvent,
+    FrameEvent,
+    GapEvent,
+    Source,
+)
 from monitor.errors import EcgmonError
 from monitor.frame import EcgFrame
 from monitor.pipeline import Pipeline, PipelineOutput
@@ -394,6 +401,12 @@ class Daemon:
                     self._on_connection(event)
                 elif isinstance(event, BatteryEvent):
                     self.battery_pct = event.percent
+                elif isinstance(event, ClockJumpEvent):
+                    self._raise(
+                        "clock_jump",
+                        f"the strap's clock jumped {event.jump_s:+.1f} s; no sample was lost",
+                        "info",
+                    )
                 elif isinstance(event, GapEvent):
                     self._raise(
                         "gap", f"{event.missing_s:.1f} s of ECG lost: {event.detail}", "warning"

@@ -67,7 +67,16 @@ class GapEvent:
     stream_s: float | None = None
 
 
-SourceEvent = FrameEvent | ConnectionEvent | BatteryEvent | GapEvent
+@dataclass(frozen=True)
+class ClockJumpEvent:
+    """The strap's clock jumped by `jump_s` (negative: backwards); the samples were
+    kept on the timeline, but a clinician reading the log should know the strap's
+    own timestamps moved."""
+
+    jump_s: float
+
+
+SourceEvent = FrameEvent | ConnectionEvent | BatteryEvent | GapEvent | ClockJumpEvent
 
 
 class Source(Protocol):

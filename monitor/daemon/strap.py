@@ -20,6 +20,7 @@ from typing import Any
 
 from monitor.daemon.sources import (
     BatteryEvent,
+    ClockJumpEvent,
     ConnectionEvent,
     FrameEvent,
     GapEvent,
@@ -116,6 +117,8 @@ class StrapSource:
                         f"{item.samples} samples never arrived",
                         stream_s=item.samples / H10_ECG_FS,
                     )
+                elif isinstance(item, ev.ClockJump):
+                    yield ClockJumpEvent(item.jump_s)
                 elif isinstance(item, ev.Stalled):
                     yield ConnectionEvent("disconnected", f"no data for {item.silence_s:.1f} s")
                 elif isinstance(item, ev.EcgUnavailable):

@@ -114,3 +114,31 @@ async def test_a_reconnect_gap_reaches_the_rhythm_layer(sock_dir: Path) -> None:
     assert no_data[0]["start_s"] <= before["t"] + 1.0 and no_data[0]["end_s"] >= after["t"] - 1.0
     assert times.size - (k + 1) >= 20  # detection resumed after the gap
     assert abs(times.size - (len(truth) - lost_s / 0.8)) <= 3
+
+
+async def test_a_strap_clock_jump_is_said_and_streaming_goes_on(sock_dir: Path) -> None:
+    """The strap's clock set back 30 s (another app set its time): the session keeps
+    every sample (finding B1); the daemon tells the user, once, as information."""
+    x, _ = synthetic_ecg(30.0)
+    strap = VirtualStrap(x, FS, speed=20.0, faults=Faults(clock_jump_s={10: 30.0}))
+    source = StrapSource(SessionConfig(name=strap.name), strap, "virtual strap, clock set back")
+    config = replace(DaemonConfig(), socket=sock_dir / "d.sock")
+    daemon = Daemon(config, source, Pipeline())
+    task = asyncio.create_task(daemon.run())
+    await daemon.ready.wait()
+    client = await DaemonClient.connect(config.socket)
+    jumps: list[dict[str, Any]] = []
+    try:
+        async with asyncio.timeout(60):
+            async for msg in client.messages():
+                if msg["type"] == "alert" and msg["kind"] == "clock_jump":
+                    jumps.append(msg)
+                    break
+    finally:
+        await client.close()
+        daemon.stop()
+        await task
+    assert jumps and jumps[0]["severity"] == "info"
+    assert "-30.0 s" in jumps[0]["message"] and "no sample was lost" in jumps[0]["message"]
+    frames_at_jump = daemon.stats.frames
+    assert frames_at_jump > 10
