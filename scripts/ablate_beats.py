@@ -27,20 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import beatdata
 import train as tr
 
+from monitor.classify.features import CANDIDATE_FEATURES
 from monitor.evaluation import DS1
 
-BASE = (
-    "log_rr_pre_over_short",
-    "log_rr_post_over_short",
-    "log_rr_pre_over_long",
-    "log_rr_post_over_long",
-    "log_rr_post_over_pre",
-    "log_short_over_long",
-    "rr_pre_s",
-    "rr_post_s",
-    "log_amp_over_running",
-    "log_rr_pre_over_previous_rr",
-)
+BASE = CANDIDATE_FEATURES[:10]
 """The context of feature version 3 (the model shipped before this ablation)."""
 LOCAL = ("log_rr_pre_over_local", "log_rr_post_over_local")
 IRREGULAR = ("rr_irregularity",)
