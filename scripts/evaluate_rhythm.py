@@ -45,6 +45,7 @@ from monitor.evaluation import (
     MITDB_RECORDS,
     NSTDB_RECORDS,
     PACED,
+    Reference,
     default_data_dir,
     load_reference,
 )
@@ -275,19 +276,27 @@ def intervals(episodes: list[Episode], kind: str) -> list[Interval]:
     return [(e.start_s, e.end_s) for e in episodes if OUR_KIND.get(e.kind, e.kind) == kind]
 
 
+def run_reference(
+    folder: Path, name: str, labeller: Labeller
+) -> tuple[Reference, list[Episode], list[Alert], dict[str, list[Interval]]]:
+    """One annotated record through ecgmon, with its reference rhythm and beat episodes."""
+    ref = load_reference(folder / name)
+    episodes, alerts = run_one(
+        name,
+        ref.samples_uv,
+        ref.fs,
+        RefLike(ref.fs, ref.beat_samples, ref.beat_symbols),
+        labeller,
+    )
+    truth = rhythm_truth(ref.rhythm_samples, ref.rhythm_notes, ref.fs, ref.duration_s)
+    truth.update(beat_truth(ref.beat_samples, ref.beat_symbols, ref.fs))
+    return ref, episodes, alerts, truth
+
+
 def evaluate_mitdb(folder: Path, records: Sequence[str], labeller: Labeller) -> list[RecordResult]:
     results = []
     for rec in records:
-        ref = load_reference(folder / rec)
-        episodes, alerts = run_one(
-            rec,
-            ref.samples_uv,
-            ref.fs,
-            RefLike(ref.fs, ref.beat_samples, ref.beat_symbols),
-            labeller,
-        )
-        truth = rhythm_truth(ref.rhythm_samples, ref.rhythm_notes, ref.fs, ref.duration_s)
-        truth.update(beat_truth(ref.beat_samples, ref.beat_symbols, ref.fs))
+        ref, episodes, alerts, truth = run_reference(folder, rec, labeller)
         # No beats are annotated during flutter: those gaps are VF, not pauses.
         truth["pause"] = [
             p for p in truth["pause"] if not any(_overlaps(p, v) for v in truth.get("vf", []))
@@ -519,16 +528,7 @@ def evaluate_nstdb(folder: Path, mitdb: Path, labeller: Labeller) -> list[str]:
     ]
     by_snr: dict[str, list[float]] = defaultdict(list)
     for name in NSTDB_RECORDS:
-        ref = load_reference(folder / name)
-        episodes, alerts = run_one(
-            name,
-            ref.samples_uv,
-            ref.fs,
-            RefLike(ref.fs, ref.beat_samples, ref.beat_symbols),
-            labeller,
-        )
-        truth = rhythm_truth(ref.rhythm_samples, ref.rhythm_notes, ref.fs, ref.duration_s)
-        truth.update(beat_truth(ref.beat_samples, ref.beat_symbols, ref.fs))
+        ref, episodes, alerts, truth = run_reference(folder, name, labeller)
         clean = clean_alerts[name[:3]]
         false = []
         for a in alerts:
