@@ -413,6 +413,8 @@ class QrsDetector:
         """Place each R-peak at the largest deflection of the 1-30 Hz signal near its QRS
         (the first of equals), within LOCATE_S of where the feature puts it."""
         out = np.empty(len(feature_indices), dtype=np.int64)
+        if not feature_indices:
+            return out
         reach, base, magnitude = self._locate, self._store_start, self._store[2]
         lag, first, n = self._feature_lag, self._buf_start, self._n
         if len(feature_indices) >= 4:  # a replay chunk: whole windows in one gather
