@@ -106,8 +106,8 @@ class ChildResult:
     log_bytes: int
     counters: dict[str, int] = field(default_factory=dict)
     stage_cpu: dict[str, float] = field(default_factory=dict)
-    pipeline_cpu: float | None = None  # inside Pipeline.process/flush, stages included
-    pipeline_stages: list[str] = field(default_factory=list)  # stage_cpu names inside it
+    layer_cpu: dict[str, float] = field(default_factory=dict)  # see chain.pipeline_layers
+    layer_stages: dict[str, list[str]] = field(default_factory=dict)  # stage names inside each
 
 
 def run_child(index: Path, script: Path, mode: str) -> ChildResult:
@@ -223,8 +223,8 @@ def worker(index_path: Path, mode: str) -> int:
             log_bytes=log_bytes,
             counters=dict(chain.counters),
             stage_cpu=stage_cpu,
-            pipeline_cpu=chain.outer_cpu.get("pipeline"),
-            pipeline_stages=list(chain.pipeline_stages),
+            layer_cpu=dict(chain.layer_cpu),
+            layer_stages=dict(chain.layer_stages),
         )
     print(json.dumps(asdict(result)))
     return 0
@@ -239,8 +239,8 @@ class E2E:
     stage_cpu: dict[str, Stats]
     total_cpu: Stats
     missing: list[str]
-    pipeline_cpu: Stats | None = None  # inside the pipeline's calls, its stages included
-    pipeline_stages: tuple[str, ...] = ()  # the stage_cpu names inside the pipeline
+    layer_cpu: dict[str, Stats] = field(default_factory=dict)  # inside each layer's calls
+    layer_stages: dict[str, list[str]] = field(default_factory=dict)  # stage names inside
 
 
 def e2e_section(corpus: Corpus, repeats: int, script: Path, facts: dict[str, str]) -> E2E:
@@ -331,12 +331,15 @@ def e2e_section(corpus: Corpus, repeats: int, script: Path, facts: dict[str, str
         name: Stats(tuple(r.stage_cpu.get(name, 0.0) for r in runs["replay"]))
         for name in first.stage_cpu
     }
-    inner = [r.pipeline_cpu for r in runs["replay"]]
+    layer_cpu = {
+        name: Stats(tuple(r.layer_cpu.get(name, 0.0) for r in runs["replay"]))
+        for name in first.layer_cpu
+    }
     return E2E(
         Section("End-to-end replay", status, body, reason),
         stage_cpu,
         replay_cpu,
         first.missing,
-        None if None in inner else Stats(tuple(v for v in inner if v is not None)),
-        tuple(first.pipeline_stages),
+        layer_cpu,
+        dict(first.layer_stages),
     )

@@ -44,7 +44,10 @@ PIPELINE = Needs("monitor.pipeline", "Pipeline", "daemon")
 DAEMON = Needs("monitor.daemon.service", "Daemon", "daemon")
 
 
-GLUE = "pipeline glue (Pipeline and RhythmStage around their stages)"
+GLUE = {
+    "pipeline": "pipeline glue (Pipeline around its stages)",
+    "rhythm layer": "rhythm layer glue (RhythmStage around quality, VF, rhythm, alerts)",
+}
 LOOP = "replay loop (60 s frames gathered, log hand-off, stage timers)"
 REST = "everything else (pipeline glue, frames, bookkeeping)"
 
@@ -52,19 +55,26 @@ REST = "everything else (pipeline glue, frames, bookkeeping)"
 def rest_rows(e2e: E2E) -> list[tuple[str, float]]:
     """What the end-to-end CPU time holds beyond the timed stages (medians).
 
-    With the pipeline's own calls timed too, that splits into its glue (inside
-    Pipeline.process/flush, outside every stage: the RhythmStage's wrapping, the
-    summary) and the rest (the worker's loop, the hand-off to the log sink, the timers
-    themselves), which the daemon has in its own form; otherwise one row.
+    With the layers' own calls timed too (the pipeline, its rhythm layer), each
+    layer's glue is its time minus everything timed inside it (stages and the layers
+    below), and the rest is the worker's loop, the hand-off to the log sink and the
+    stage timers; otherwise one row.
     """
     total = e2e.total_cpu.median
-    inside = sum(v.median for v in e2e.stage_cpu.values())
-    rest = max(0.0, total - inside)
-    if e2e.pipeline_cpu is None:
+    rest = max(0.0, total - sum(v.median for v in e2e.stage_cpu.values()))
+    if not e2e.layer_cpu:
         return [(REST, rest)]
-    in_pipeline = sum(v.median for k, v in e2e.stage_cpu.items() if k in e2e.pipeline_stages)
-    glue = min(rest, max(0.0, e2e.pipeline_cpu.median - in_pipeline))
-    return [(GLUE, glue), (LOOP, rest - glue)]
+    rows = []
+    stages = {k: v.median for k, v in e2e.stage_cpu.items()}
+    for name, stats in e2e.layer_cpu.items():
+        inside = set(e2e.layer_stages.get(name, []))
+        subs = [o for o in e2e.layer_cpu if o != name and set(e2e.layer_stages.get(o, [])) < inside]
+        nested = {k for o in subs for k in e2e.layer_stages.get(o, [])}
+        direct = sum(stages.get(k, 0.0) for k in inside - nested)
+        glue = stats.median - direct - sum(e2e.layer_cpu[o].median for o in subs)
+        rows.append((GLUE.get(name, f"{name} glue"), max(0.0, glue)))
+    glue_total = min(rest, sum(g for _, g in rows))
+    return [*rows, (LOOP, max(0.0, rest - glue_total))]
 
 
 def stage_section(corpus: Corpus, qrs: QrsResults, e2e: E2E) -> Section:
@@ -123,9 +133,9 @@ def stage_section(corpus: Corpus, qrs: QrsResults, e2e: E2E) -> Section:
         "calls; *read + decode* is timed in a separate pass over the stored notifications (the "
         "replay does the same work). "
         + (
-            "*Pipeline glue* is the pipeline's own calls minus the stages inside them; "
-            "*replay loop* is everything else. "
-            if e2e.pipeline_cpu is not None
+            "A layer's *glue* is the CPU time of its own calls minus everything timed "
+            "inside them; *replay loop* is the rest. "
+            if e2e.layer_cpu
             else ""
         )
         + "The last "

@@ -15,27 +15,38 @@ from benchkit.stages import GLUE, LOOP, REST, rest_rows
 from benchkit.timing import Stats
 
 
-def e2e(pipeline_cpu: float | None) -> E2E:
-    stages = {"QRS detector": 1.0, "beat classifier": 2.0, "encrypted log": 1.5}
+def e2e(layers: dict[str, float]) -> E2E:
+    stages = {
+        "QRS detector": 1.0,
+        "beat classifier": 2.0,
+        "signal quality": 0.5,
+        "VF detector": 0.25,
+        "encrypted log": 1.5,
+    }
+    inside = {
+        "pipeline": ["QRS detector", "VF detector", "beat classifier", "signal quality"],
+        "rhythm layer": ["VF detector", "signal quality"],
+    }
     return E2E(
         Section("End-to-end replay", Status.MEASURED, []),
         {k: Stats((v,)) for k, v in stages.items()},
-        Stats((6.0,)),
+        Stats((7.0,)),
         [],
-        None if pipeline_cpu is None else Stats((pipeline_cpu,)),
-        ("QRS detector", "beat classifier"),
+        {k: Stats((v,)) for k, v in layers.items()},
+        {k: inside[k] for k in layers},
     )
 
 
-def test_without_the_pipeline_timed_the_remainder_is_one_row() -> None:
-    assert rest_rows(e2e(None)) == [(REST, pytest.approx(1.5))]
+def test_without_the_layers_timed_the_remainder_is_one_row() -> None:
+    assert rest_rows(e2e({})) == [(REST, pytest.approx(1.75))]
 
 
-def test_the_split_adds_up_to_the_remainder() -> None:
-    rows = dict(rest_rows(e2e(3.4)))
-    assert rows[GLUE] == pytest.approx(0.4)  # 3.4 in the pipeline, 3.0 in its stages
-    assert rows[LOOP] == pytest.approx(1.1)  # 6.0 - 4.5 timed - 0.4 glue
-    assert sum(rows.values()) == pytest.approx(6.0 - 4.5)
+def test_each_layer_has_its_glue_and_the_split_adds_up_to_the_remainder() -> None:
+    rows = dict(rest_rows(e2e({"pipeline": 4.5, "rhythm layer": 1.0})))
+    assert rows[GLUE["rhythm layer"]] == pytest.approx(0.25)  # 1.0 around 0.75 of stages
+    assert rows[GLUE["pipeline"]] == pytest.approx(0.5)  # 4.5 - 3.0 direct - 1.0 layer
+    assert rows[LOOP] == pytest.approx(1.0)  # 7.0 - 5.25 timed - 0.75 glue
+    assert sum(rows.values()) == pytest.approx(7.0 - 5.25)
 
 
 def test_the_chain_times_the_pipeline_around_its_stages(tmp_path: Path) -> None:
@@ -47,7 +58,12 @@ def test_the_chain_times_the_pipeline_around_its_stages(tmp_path: Path) -> None:
         chain.feed(frame_of(x[start : start + 1300], 1 + start, 130.0))
     chain.finish()
     chain.close()
-    assert {"ECG filter", "QRS detector"} <= set(chain.pipeline_stages)
-    assert "encrypted log" not in chain.pipeline_stages
-    inside = sum(chain.stage_cpu[name] for name in chain.pipeline_stages)
-    assert chain.outer_cpu["pipeline"] >= inside > 0
+    inside = chain.layer_stages
+    assert {"ECG filter", "QRS detector", "signal quality"} <= set(inside["pipeline"])
+    assert "encrypted log" not in inside["pipeline"]
+    assert set(inside["rhythm layer"]) == {"signal quality", "VF detector", "rhythm analysis",
+                                           "alerts"}  # fmt: skip
+    for name, stages in inside.items():
+        timed = sum(chain.stage_cpu[stage] for stage in stages)
+        assert chain.layer_cpu[name] >= timed > 0
+    assert chain.layer_cpu["pipeline"] >= chain.layer_cpu["rhythm layer"]
