@@ -155,8 +155,10 @@ class LogWriter:
             return True
         try:
             self._conn.execute("BEGIN IMMEDIATE")
+            bodies: list[tuple[bytes]] = []
             for item in self._pending:
                 if isinstance(item, _PendingSegment):
+                    self._insert_records(bodies)
                     self._conn.execute(
                         "INSERT INTO segments VALUES (?, ?)", (item.seg_no, item.header)
                     )
@@ -165,7 +167,8 @@ class LogWriter:
                         [(item.seg_no, s) for s in item.stanzas],
                     )
                 else:
-                    self._conn.execute("INSERT INTO records(body) VALUES (?)", (item,))
+                    bodies.append((item,))
+            self._insert_records(bodies)
             self._conn.execute("COMMIT")
         except (sqlite3.Error, OSError) as exc:
             self._rollback()
@@ -220,6 +223,12 @@ class LogWriter:
         self.close()
 
     # --- internals ---------------------------------------------------------------------
+
+    def _insert_records(self, bodies: list[tuple[bytes]]) -> None:
+        """One statement for a run of record bodies (in order), then forget them."""
+        if bodies:
+            self._conn.executemany("INSERT INTO records(body) VALUES (?)", bodies)
+            bodies.clear()
 
     def _rollback(self) -> None:
         with contextlib.suppress(sqlite3.Error):
