@@ -13,6 +13,7 @@ hard failure as an OSError, which stops logging but not the live view.
 from __future__ import annotations
 
 import errno
+import math
 from pathlib import Path
 from typing import Any
 
@@ -61,33 +62,35 @@ class EncryptedLogSink:
 
     def write_frame(self, frame: EcgFrame) -> None:
         x = np.asarray(frame.samples_uv, dtype=np.float64)
-        finite = np.isfinite(x)
-        if finite.all():
-            self._write_run(frame)
+        # One reduction instead of an elementwise test: the sum is finite exactly when
+        # every sample is (or, harmlessly, when huge samples overflow it: checked below).
+        if math.isfinite(np.add.reduce(x)) or np.isfinite(x).all():
+            self._write_run(frame.t0_ns, float(frame.fs), x)
             return
         # Never store invented values: keep the finite runs, the rest is a gap.
+        finite = np.isfinite(x)
         period_ns = 1e9 / frame.fs
         edges = np.flatnonzero(np.diff(np.concatenate([[0], finite.astype(np.int8), [0]])))
         for lo, hi in zip(edges[::2], edges[1::2], strict=True):
-            self._write_run(EcgFrame(frame.t0_ns + round(lo * period_ns), frame.fs, x[lo:hi]))
+            self._write_run(frame.t0_ns + round(lo * period_ns), float(frame.fs), x[lo:hi])
         self._expected_next = None
 
-    def _write_run(self, frame: EcgFrame) -> None:
-        period_ns = 1e9 / frame.fs
-        contiguous = (
-            self._block_t0 is not None
-            and frame.fs == self._block_fs
-            and self._expected_next is not None
-            and abs(frame.t0_ns - self._expected_next) < 2 * period_ns
-        )
-        if not contiguous and self._block:
+    def _write_run(self, t0_ns: int, fs: float, x: np.ndarray) -> None:
+        """Gather x (finite samples from t0_ns) into the block; flush it when full or
+        when x does not continue it (a gap, another rate)."""
+        period_ns = 1e9 / fs
+        if self._block and (
+            fs != self._block_fs
+            or self._expected_next is None
+            or abs(t0_ns - self._expected_next) >= 2 * period_ns
+        ):
             self._flush_block()
         if not self._block:
-            self._block_t0, self._block_fs = frame.t0_ns, float(frame.fs)
-        self._block.append(np.asarray(frame.samples_uv, dtype=np.float64))
-        self._block_n += len(frame.samples_uv)
-        self._expected_next = frame.t0_ns + round(len(frame.samples_uv) * period_ns)
-        if self._block_n >= BLOCK_S * frame.fs:
+            self._block_t0, self._block_fs = t0_ns, fs
+        self._block.append(x)
+        self._block_n += len(x)
+        self._expected_next = t0_ns + round(len(x) * period_ns)
+        if self._block_n >= BLOCK_S * fs:
             self._flush_block()
 
     def write_beats(self, beats: list[ClassifiedBeat]) -> None:
