@@ -3,13 +3,15 @@
     python scripts/log_breakdown.py                       # the 48 MIT-BIH records (24.1 h)
     python scripts/log_breakdown.py --records 100 119     # a subset
     python scripts/log_breakdown.py --frame-s 0.5616      # live-sized (73-sample) frames
+    python scripts/log_breakdown.py --no-fsync-episodes   # the sink's fsync_episodes=False
 
 scripts/bench_store.py writes reference beats in 10 s blocks; this runs what the
 end-to-end benchmark (scripts/bench.py) runs instead: the daemon's pipeline
 (benchkit.chain.build_chain) feeding `EncryptedLogSink` over `LogWriter`, frames of
 --frame-s seconds (60, as the replay), then decrypts the log and sums each record's
 stored size (the SQLite cell's body) by type, next to the file size and the SQLite
-pages' unused space.
+pages' unused space. It also prints the CPU time of the log stage (the sink's calls,
+timed as scripts/bench.py times its "encrypted log" row).
 """
 
 from __future__ import annotations
@@ -38,6 +40,11 @@ def main() -> None:
     p.add_argument("--data-dir", type=Path, default=default_data_dir())
     p.add_argument("--records", nargs="*", default=None, help="MIT-BIH records (default all)")
     p.add_argument("--frame-s", type=float, default=60.0, help="seconds per frame fed (60)")
+    p.add_argument(
+        "--no-fsync-episodes",
+        action="store_true",
+        help="commit episodes without an fsync (EncryptedLogSink(fsync_episodes=False))",
+    )
     args = p.parse_args()
     folder = mitdb_dir(args.data_dir)
     if folder is None:
@@ -50,13 +57,13 @@ def main() -> None:
         from monitor.store.writer import LogWriter
 
         writer = LogWriter(log_dir / "ecgmon-log.sqlite", [identity.recipient], clock=clock)
-        return EncryptedLogSink(writer, stream_t0)
+        return EncryptedLogSink(writer, stream_t0, fsync_episodes=not args.no_fsync_episodes)
 
     chain_mod._sink = sink  # the benchmark's chain, with a sink whose key we hold
     fs = WORKING_FS
     step = max(1, round(args.frame_s * fs))
     with tempfile.TemporaryDirectory(prefix="ecgmon-breakdown-") as tmp:
-        chain = chain_mod.build_chain(fs, Path(tmp))
+        chain = chain_mod.build_chain(fs, Path(tmp), timed=True)
         if chain.log_dir is None:
             sys.exit("this installation has no daemon sink: " + "; ".join(chain.missing))
         n = 0
@@ -99,6 +106,12 @@ def main() -> None:
         f"({pages} pages of {page} B; cells, b-tree, free space)"
     )
     print(f"{'file':12} {'':12} {file_bytes * scale / 1e6:8.2f}")
+    sink_cpu = chain.stage_cpu.get("encrypted log", 0.0)
+    fsync = "without" if args.no_fsync_episodes else "with"
+    print(
+        f"encrypted log stage (EncryptedLogSink + LogWriter, episodes committed {fsync} "
+        f"fsync): {sink_cpu * scale:.2f} CPU s per 24 h (time.process_time around its calls)"
+    )
 
 
 if __name__ == "__main__":

@@ -117,6 +117,7 @@ class LogWriter:
         self._compress = compress
         self._reload = reload_recipients
         self._pending: list[_PendingSegment | bytes] = []
+        self._durable = True  # open_for_write sets synchronous=FULL
         self._last_error: str | None = None
         self._lock = WriterLock(self.path)
         try:
@@ -130,33 +131,46 @@ class LogWriter:
 
     # --- public API -------------------------------------------------------------------
 
-    def append(self, payload: Payload) -> bool:
-        """Seal and store one record; True when it (and all before it) are on disk."""
-        return self.append_many((payload,))
+    def append(self, payload: Payload, *, durable: bool = True) -> bool:
+        """Seal and store one record; True when it (and all before it) are on disk.
 
-    def append_many(self, payloads: Iterable[Payload]) -> bool:
-        """Seal several records and store them in one transaction."""
+        durable=False commits without waiting for the disk (no fsync): the record
+        survives a crash of the process at once, and a power loss from the next
+        durable commit on (which syncs the log, this record included)."""
+        return self.append_many((payload,), durable=durable)
+
+    def append_many(self, payloads: Iterable[Payload], *, durable: bool = True) -> bool:
+        """Seal several records and store them in one transaction (see `append`)."""
         if self._clock() - self._segment.started >= self.rotate_after_s:
             self._rotate()
         for payload in payloads:
             pieces = split_ecg(payload) if isinstance(payload, EcgBlock) else (payload,)
             for piece in pieces:
                 self._seal(record_type_of(piece), encode_payload(piece))
-        return self.flush()
+        return self.flush(durable=durable)
 
     def rotate(self) -> bool:
         """Close the current segment and start one with a fresh key."""
         self._rotate()
         return self.flush()
 
-    def flush(self) -> bool:
-        """Write what waits in memory; False (and status.last_error) if there is no space."""
+    def flush(self, *, durable: bool = True) -> bool:
+        """Write what waits in memory; False (and status.last_error) if there is no space.
+
+        durable: commit with `synchronous=FULL` (an fsync of the WAL: survives a power
+        loss) or `NORMAL` (survives a crash of the process; on disk with the next
+        durable commit or checkpoint)."""
         if not self._pending:
             return True
         try:
+            if durable != self._durable:
+                self._conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+                self._durable = durable
             self._conn.execute("BEGIN IMMEDIATE")
+            bodies: list[tuple[bytes]] = []
             for item in self._pending:
                 if isinstance(item, _PendingSegment):
+                    self._insert_records(bodies)
                     self._conn.execute(
                         "INSERT INTO segments VALUES (?, ?)", (item.seg_no, item.header)
                     )
@@ -165,7 +179,8 @@ class LogWriter:
                         [(item.seg_no, s) for s in item.stanzas],
                     )
                 else:
-                    self._conn.execute("INSERT INTO records(body) VALUES (?)", (item,))
+                    bodies.append((item,))
+            self._insert_records(bodies)
             self._conn.execute("COMMIT")
         except (sqlite3.Error, OSError) as exc:
             self._rollback()
@@ -220,6 +235,12 @@ class LogWriter:
         self.close()
 
     # --- internals ---------------------------------------------------------------------
+
+    def _insert_records(self, bodies: list[tuple[bytes]]) -> None:
+        """One statement for a run of record bodies (in order), then forget them."""
+        if bodies:
+            self._conn.executemany("INSERT INTO records(body) VALUES (?)", bodies)
+            bodies.clear()
 
     def _rollback(self) -> None:
         with contextlib.suppress(sqlite3.Error):

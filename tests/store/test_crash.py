@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from monitor.store import Identity, LogReader, LogWriter
 from tests.store.conftest import ecg_block
 
@@ -34,10 +36,14 @@ def _blocks(log: Path, identity: Identity) -> list[object]:
         return [r.payload for r in reader.records(identity) if r.payload is not None]
 
 
-def test_sigkill_mid_write_loses_no_acknowledged_record(log_path: Path, patient: Identity) -> None:
+@pytest.mark.parametrize("mode", ["kill", "kill-nosync"])
+def test_sigkill_mid_write_loses_no_acknowledged_record(
+    log_path: Path, patient: Identity, mode: str
+) -> None:
+    """Also with durable=False commits (no fsync): a crash of the process keeps them."""
     for round_ in range(3):  # kill at a few different moments (after 20, 60, 100 acks)
         before = len(_blocks(log_path, patient))
-        child = _child("kill", log_path, patient)
+        child = _child(mode, log_path, patient)
         assert child.stdout is not None
         acked = -1
         for line in child.stdout:

@@ -1,6 +1,7 @@
 """A writer process for the crash and disk-full tests (run as a subprocess).
 
 python -m tests.store.writer_child kill LOG PUBKEY      append forever, print "ack i"
+python -m tests.store.writer_child kill-nosync LOG PUBKEY   the same with durable=False
 python -m tests.store.writer_child full LOG PUBKEY      fill a file-size limit, recover
 """
 
@@ -15,11 +16,11 @@ from monitor.store import LogWriter, Recipient
 from tests.store.conftest import ecg_block
 
 
-def run_until_killed(log: Path, recipient: Recipient) -> None:
+def run_until_killed(log: Path, recipient: Recipient, durable: bool = True) -> None:
     writer = LogWriter(log, [recipient])
     i = 0
     while True:
-        if writer.append(ecg_block(i)):
+        if writer.append(ecg_block(i), durable=durable):
             print(f"ack {i}", flush=True)
         i += 1
 
@@ -53,7 +54,7 @@ def fill_and_recover(log: Path, recipient: Recipient) -> None:
 if __name__ == "__main__":
     mode, log_arg, key = sys.argv[1:4]
     target = Recipient.parse(key)
-    if mode == "kill":
-        run_until_killed(Path(log_arg), target)
+    if mode in ("kill", "kill-nosync"):
+        run_until_killed(Path(log_arg), target, durable=mode == "kill")
     else:
         fill_and_recover(Path(log_arg), target)
