@@ -35,11 +35,21 @@ BASE = CANDIDATE_FEATURES[:10]
 LOCAL = ("log_rr_pre_over_local", "log_rr_post_over_local")
 IRREGULAR = ("rr_irregularity",)
 TEMPLATE = ("template_corr", "log_template_distance")
+ADAPTIVE = (
+    "p_corr",
+    "log_p_energy_over_template",
+    "qrs_corr",
+    "log_qrs_distance",
+    "log_rr_pre_over_normal",
+)
 
 
 def without_post(names: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(n for n in names if "post" not in n)
 
+
+ALL_NO_POST = without_post(BASE + LOCAL + IRREGULAR + TEMPLATE)
+"""The context of feature version 4 (shipped before feature version 5)."""
 
 VARIANTS: dict[str, tuple[tuple[str, ...], str]] = {
     "base": (BASE, "feature version 3 context (RR before/after vs running averages)"),
@@ -58,11 +68,31 @@ VARIANTS: dict[str, tuple[tuple[str, ...], str]] = {
         without_post(BASE + LOCAL + IRREGULAR),
         "+ local RR median and irregularity, without RR after",
     ),
+    "p-wave": (
+        (*ALL_NO_POST, "p_corr", "log_p_energy_over_template"),
+        "all-no-post + P-wave region vs the template (correlation, energy ratio)",
+    ),
+    "qrs": (
+        (*ALL_NO_POST, "qrs_corr", "log_qrs_distance"),
+        "all-no-post + QRS region vs the template (correlation, distance)",
+    ),
+    "normal-rr": (
+        (*ALL_NO_POST, "log_rr_pre_over_normal"),
+        "all-no-post + RR before over the running average of non-premature RR",
+    ),
+    "adaptive": (
+        ALL_NO_POST + ADAPTIVE,
+        "all-no-post + P-wave, QRS and usual-RR features (feature version 5 candidates)",
+    ),
 }
 
 
 def run_variant(
-    records: list[beatdata.RecordBeats], names: tuple[str, ...], epochs: int, seed: int
+    records: list[beatdata.RecordBeats],
+    names: tuple[str, ...],
+    epochs: int,
+    seed: int,
+    wave_dropout: float = 0.0,
 ) -> np.ndarray:
     """Out-of-fold logits of the labels-only student for one feature set."""
     data = tr.build_beats(records, names)
@@ -78,6 +108,7 @@ def run_variant(
             cast(int, tr.STUDENT["hidden"]),
             ctx_mean,
             ctx_std,
+            wave_dropout,
         )
         model = tr.train(model, data.subset(~held), epochs, s, f"fold {k + 1}")
         va = data.subset(held)
@@ -99,6 +130,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS))
     parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument(
+        "--wave-dropout",
+        type=float,
+        default=0.0,
+        help="share of training beats whose wave branch is zeroed (modality dropout)",
+    )
     parser.add_argument("--seed", type=int, default=20260407)
     parser.add_argument("--seeds", type=int, default=3, help="training runs per variant")
     parser.add_argument(
@@ -114,8 +151,12 @@ def main(argv: list[str] | None = None) -> int:
     args.oof_dir.mkdir(parents=True, exist_ok=True)
     results = json.loads(args.out.read_text()) if args.out.is_file() else {}
     results.setdefault("variants", {})
-    for name in args.variants:
-        names, what = VARIANTS[name]
+    suffix = f"-wd{args.wave_dropout:g}" if args.wave_dropout else ""
+    for variant in args.variants:
+        names, what = VARIANTS[variant]
+        name = variant + suffix
+        if suffix:
+            what += f", wave branch dropped for {args.wave_dropout:.0%} of training beats"
         t0 = time.time()
         print(f"variant {name}: {what}", file=sys.stderr)
         runs = []
@@ -126,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
                 with np.load(path) as z:
                     oof = z["logits"]
             else:
-                oof = run_variant(records, names, args.epochs, seed)
+                oof = run_variant(records, names, args.epochs, seed, args.wave_dropout)
                 np.savez(path, logits=oof, label=labels)
             run: dict[str, object] = {"seed": seed}
             for rule in ("bar", "macro"):

@@ -167,12 +167,10 @@ def augment(bs: BeatSet, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarr
     if "log_amp_over_running" in col:
         context[:, col["log_amp_over_running"]] += (log_std - bs.log_std).astype(np.float32)
     # The features that compare the window with the template follow the augmented window.
-    if "template_corr" in col or "log_template_distance" in col:
-        corr, dist = feat.template_similarity(windows, wave[:, 1])
-        if "template_corr" in col:
-            context[:, col["template_corr"]] = corr
-        if "log_template_distance" in col:
-            context[:, col["log_template_distance"]] = dist
+    shape = feat.template_features(windows, wave[:, 1], bs.names)
+    for name, values in shape.items():
+        if name in col:
+            context[:, col[name]] = values
     # RR noise on the RR ratios (the detector's R-peak timing spread).
     ratios = [
         i for name, i in col.items() if name.startswith("log_rr") or name == "log_short_over_long"
@@ -197,9 +195,15 @@ class BeatNet(nn.Module):
     offset: torch.Tensor
 
     def __init__(
-        self, channels: tuple[int, int, int], hidden: int, ctx_mean: np.ndarray, ctx_std: np.ndarray
+        self,
+        channels: tuple[int, int, int],
+        hidden: int,
+        ctx_mean: np.ndarray,
+        ctx_std: np.ndarray,
+        wave_dropout: float = 0.0,
     ) -> None:
         super().__init__()
+        self.wave_dropout = wave_dropout
         c1, c2, c3 = channels
         self.features = nn.Sequential(
             nn.Conv1d(2, c1, 7, padding=3),
@@ -228,11 +232,46 @@ class BeatNet(nn.Module):
 
     def logits(self, wave: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         z = self.features(wave).flatten(1)
+        if self.training and self.wave_dropout > 0:
+            # Modality dropout: for a random share of the beats the head sees no wave at
+            # all and must decide on the patient-relative context alone, so the rhythm
+            # features (which carry S across patients) are not drowned out by shapes
+            # learnt from the few S patients of the training folds.
+            keep = torch.rand(z.shape[0], 1) >= self.wave_dropout
+            z = z * keep
         c = (context - self.ctx_mean) / self.ctx_std
         return self.head(torch.cat([z, c], dim=1)) + self.offset
 
     def forward(self, wave: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         return torch.softmax(self.logits(wave, context), dim=1)
+
+
+class TeacherEnsemble(nn.Module):
+    """Several teachers trained from different seeds; their logits are averaged.
+
+    The DS1 cross-validation scores vary by several points between training seeds;
+    the student distilled from the average of several teachers learns less of any
+    one run's noise. Exported like a BeatNet (same inputs, probabilities out).
+    """
+
+    ctx_mean: torch.Tensor
+    offset: torch.Tensor
+
+    def __init__(self, members: list[BeatNet]) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(members)
+        self.register_buffer("ctx_mean", members[0].ctx_mean.clone())
+        self.register_buffer("offset", torch.zeros(len(BEAT_CLASSES)))
+
+    def logits(self, wave: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        each = [cast(BeatNet, m).logits(wave, context) for m in self.members]
+        return torch.stack(each).mean(0) + self.offset
+
+    def forward(self, wave: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.logits(wave, context), dim=1)
+
+
+Teacher = BeatNet | TeacherEnsemble
 
 
 TEACHER = {"channels": (24, 48, 48), "hidden": 96}
@@ -251,7 +290,7 @@ def class_weights(labels: np.ndarray) -> torch.Tensor:
     return torch.tensor(w / w[labels].mean(), dtype=torch.float32)
 
 
-def predict_logits(model: BeatNet, wave: np.ndarray, context: np.ndarray) -> np.ndarray:
+def predict_logits(model: Teacher, wave: np.ndarray, context: np.ndarray) -> np.ndarray:
     model.eval()
     out = []
     with torch.no_grad():
@@ -287,7 +326,7 @@ def train(
     epochs: int,
     seed: int,
     label: str,
-    teacher: BeatNet | None = None,
+    teacher: Teacher | None = None,
     val: BeatSet | None = None,
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
     lr: float = 3e-3,
@@ -425,7 +464,7 @@ def prune(model: BeatNet, amount: float) -> BeatNet:
 
 
 def pruned_finetune(
-    model: BeatNet, amount: float, data: BeatSet, teacher: BeatNet | None, epochs: int, seed: int
+    model: BeatNet, amount: float, data: BeatSet, teacher: Teacher | None, epochs: int, seed: int
 ) -> BeatNet:
     """Prune, then fine-tune with the mask held (zeros restored after every step)."""
     pruned = prune(model, amount)
@@ -448,7 +487,7 @@ def pruned_finetune(
 # -- export --------------------------------------------------------------------------
 
 
-def export_onnx(model: BeatNet, path: Path) -> None:
+def export_onnx(model: Teacher, path: Path) -> None:
     model.eval()
     wave = torch.zeros(1, 2, feat.WINDOW)
     context = torch.zeros(1, model.ctx_mean.numel())
@@ -526,6 +565,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache-dir", type=Path, default=Path("/tmp/ecgmon-beat-cache"))
     parser.add_argument("--teacher-epochs", type=int, default=10)
     parser.add_argument("--student-epochs", type=int, default=10)
+    parser.add_argument(
+        "--teachers", type=int, default=1, help="teachers averaged (different seeds)"
+    )
     parser.add_argument("--prune", type=float, default=0.5, help="fraction of weights pruned")
     parser.add_argument(
         "--threads", type=int, default=1, help="torch threads (1 is fastest on a shared machine)"
@@ -549,6 +591,30 @@ def main(argv: list[str] | None = None) -> int:
         torch.manual_seed(seed)  # weight initialisation (torch's own seed is random per process)
         return BeatNet(spec["channels"], spec["hidden"], ctx_mean, ctx_std)
 
+    def train_teachers(
+        train_set: BeatSet,
+        base: int,
+        val: BeatSet | None = None,
+        on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+    ) -> Teacher:
+        """One teacher, or the average of --teachers teachers from different seeds."""
+        members = []
+        for j in range(args.teachers):
+            seed = args.seed + base + 1000 * j
+            log = on_epoch if j == 0 else None
+            members.append(
+                train(
+                    new(TEACHER, seed),
+                    train_set,
+                    t_epochs,
+                    seed,
+                    f"teacher {j + 1}",
+                    val=val,
+                    on_epoch=log,
+                )
+            )
+        return members[0] if len(members) == 1 else TeacherEnsemble(members)
+
     # 1. Patient-wise CV inside DS1: epochs and class offsets.
     t_epochs, s_epochs = args.teacher_epochs, args.student_epochs
     cv: dict[str, object] = {"folds": [list(f) for f in FOLDS], "offset_rule": "bar"}
@@ -571,10 +637,7 @@ def main(argv: list[str] | None = None) -> int:
             def log_s(e: int, s: dict[str, float]) -> None:
                 curve_s[e - 1] += s["macro_f1"] / len(FOLDS)
 
-            seed = args.seed + k
-            teacher = train(
-                new(TEACHER, seed), tr, t_epochs, seed, "teacher", val=va, on_epoch=log_t
-            )
+            teacher = train_teachers(tr, k, va, log_t)
             seed = args.seed + 10 + k
             student = train(
                 new(STUDENT, seed),
@@ -627,7 +690,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # 2. Final models on all of DS1.
     print(f"final teacher ({t_epochs} epochs) and student ({s_epochs}) on all DS1", file=sys.stderr)
-    teacher = train(new(TEACHER, args.seed + 100), data, t_epochs, args.seed + 100, "teacher")
+    teacher = train_teachers(data, 100)
     student_plain = train(
         new(STUDENT, args.seed + 200), data, s_epochs, args.seed + 200, "student (no KD)"
     )
