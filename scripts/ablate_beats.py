@@ -6,7 +6,8 @@ Each variant is a set of context features (monitor.classify.features.CANDIDATE_F
 for each, the student network is trained on the labels alone in the same patient-wise
 3-fold cross-validation inside DS1 that scripts/train.py uses, and scored on the
 held-out patients' beats (out of fold), before and after the class offsets that
-scripts/train.py would choose on them. DS2 is never read. The figures go to
+scripts/train.py would choose on them, and with the S rule of scripts/train.py on top
+(its thresholds chosen on the other folds' beats: nested). DS2 is never read. The figures go to
 models/beat-ablation-cv.json, which scripts/evaluate_beats.py renders in docs/MODEL.md.
 """
 
@@ -59,7 +60,8 @@ VARIANTS: dict[str, tuple[tuple[str, ...], str]] = {
     "all": (BASE + LOCAL + IRREGULAR + TEMPLATE, "all of the above"),
     "all-no-post": (
         without_post(BASE + LOCAL + IRREGULAR + TEMPLATE),
-        "all of the above without RR after (no wait for the next R-peak)",
+        "feature version 4: RR before against running averages, the local median and the "
+        "previous RR, irregularity, amplitude, template correlation and distance; no RR after",
     ),
     "base-no-post": (without_post(BASE), "feature version 3 without RR after"),
     "irregular-no-post": (without_post(BASE + IRREGULAR), "+ irregularity, without RR after"),
@@ -79,6 +81,10 @@ VARIANTS: dict[str, tuple[tuple[str, ...], str]] = {
     "normal-rr": (
         (*ALL_NO_POST, "log_rr_pre_over_normal"),
         "all-no-post + RR before over the running average of non-premature RR",
+    ),
+    "rule-inputs": (
+        (*ALL_NO_POST, "log_rr_pre_over_normal", "qrs_corr"),
+        "all-no-post + RR before over the usual RR and QRS correlation (the S rule's inputs)",
     ),
     "adaptive": (
         ALL_NO_POST + ADAPTIVE,
@@ -148,6 +154,9 @@ def main(argv: list[str] | None = None) -> int:
     torch.use_deterministic_algorithms(True)
     records = beatdata.load(args.data_dir, DS1, args.cache_dir)
     labels = tr.build_beats(records, ()).label
+    # The S rule's inputs for every beat, whatever the variant's network reads: the
+    # rule is scored on top of each run's decisions, thresholds nested in the folds.
+    rule_data = tr.build_beats(records, tr.RULE_FEATURES)
     args.oof_dir.mkdir(parents=True, exist_ok=True)
     results = json.loads(args.out.read_text()) if args.out.is_file() else {}
     results.setdefault("variants", {})
@@ -176,19 +185,22 @@ def main(argv: list[str] | None = None) -> int:
                 run[f"oof_{rule}"] = {
                     k: round(v, 2) for k, v in tr.scores(labels, (oof + offsets).argmax(1)).items()
                 }
+            pred = (oof + tr.choose_offsets(labels, oof, "bar")).argmax(1)
+            nested, _ = tr.nested_rule_scores(rule_data, pred)
+            run["oof_rule"] = {k: round(v, 2) for k, v in nested.items()}
             run["bar_score"] = {
                 rule: tr.offset_score(cast(dict, run[f"oof_{rule}"]), "bar")
                 for rule in ("bar", "macro")
             }
             runs.append(run)
         summary: dict[str, object] = {}
-        for rule in ("bar", "macro"):
+        for rule in ("bar", "macro", "rule"):
             figs = [cast(dict, run[f"oof_{rule}"]) for run in runs]
             summary[rule] = {k: round(float(np.mean([f[k] for f in figs])), 2) for k in figs[0]}
             spread = float(np.ptp([f["macro_f1"] for f in figs]))
             summary[f"{rule}_macro_f1_spread"] = round(spread, 2)
             summary[f"{rule}_bar_score"] = round(
-                float(np.mean([cast(dict, run["bar_score"])[rule] for run in runs])), 2
+                float(np.mean([tr.offset_score(f, "bar") for f in figs])), 2
             )
         results["variants"][name] = {
             "what": what,
@@ -202,7 +214,9 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"  {name}: macro F1 {m['macro_f1']:.2f} (spread {summary['bar_macro_f1_spread']}) "
             f" N Se {m['N_se']:.1f}  S {m['S_se']:.1f}/{m['S_ppv']:.1f}  "
-            f"V {m['V_se']:.1f}/{m['V_ppv']:.1f}  F {m['F_se']:.1f}/{m['F_ppv']:.1f}",
+            f"V {m['V_se']:.1f}/{m['V_ppv']:.1f}  F {m['F_se']:.1f}/{m['F_ppv']:.1f}"
+            f"; with the S rule: score {summary['rule_bar_score']} "
+            f"(spread {summary['rule_macro_f1_spread']})",
             file=sys.stderr,
         )
         results.update(

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.signal import lfilter
 
-FEATURE_VERSION = 4
+FEATURE_VERSION = 5
 """Bumped whenever the meaning of a feature changes; the model metadata must match."""
 
 INPUT_FS = 130.0
@@ -113,11 +113,14 @@ RR_FEATURES: tuple[str, ...] = (
     "rr_irregularity",
     "template_corr",
     "log_template_distance",
+    "log_rr_pre_over_normal",
+    "qrs_corr",
 )
-"""The context vector the shipped model reads, in order: the `all-no-post` variant of
-scripts/ablate_beats.py. Without the RR after, a beat need not wait for the next R-peak
-(issue #7's R-peak-to-class latency); on DS1 cross-validation it scored within noise of
-the inputs with the RR after (docs/MODEL.md, ablation)."""
+"""The context vector the shipped model reads, in order: the `rule-inputs` variant of
+scripts/ablate_beats.py (feature version 4's `all-no-post` set plus the RR before over
+the patient's usual non-premature RR and the QRS correlation with the template, the
+inputs of the S rule scripts/train.py bakes into the model). Without the RR after, a
+beat need not wait for the next R-peak (issue #7's R-peak-to-class latency)."""
 N_CONTEXT = len(RR_FEATURES)
 NEEDS_NEXT_R_PEAK = any("post" in name for name in RR_FEATURES)
 """Whether a beat must wait for the next R-peak (its RR after) before it is classified."""
@@ -173,12 +176,25 @@ def _ema_before(
     return before, after[-1]
 
 
+def _median_full(x: np.ndarray) -> np.ndarray:
+    """np.median along rows of a NaN-free 2-D array, bit for bit, without its overhead
+    (one partition; the mean of the two middle values for an even row length)."""
+    k = x.shape[1]
+    half = k // 2
+    if k % 2:
+        return np.partition(x, half, axis=1)[:, half]
+    part = np.partition(x, (half - 1, half), axis=1)
+    return (part[:, half - 1] + part[:, half]) / 2.0
+
+
 def _rows_median(hist: np.ndarray) -> np.ndarray:
     """Median of each row ignoring NaN (NaN where a row has no value), vectorised."""
     out = np.full(hist.shape[0], np.nan)
     full = ~np.isnan(hist).any(axis=1)
+    if full.all():
+        return _median_full(hist)
     if full.any():
-        out[full] = np.median(hist[full], axis=1)
+        out[full] = _median_full(hist[full])
     for i in np.flatnonzero(~full):  # only the first beats of a stream
         row = hist[i][~np.isnan(hist[i])]
         if row.size:
@@ -194,9 +210,10 @@ def template_similarity(windows: np.ndarray, template: np.ndarray) -> tuple[np.n
     """
     w = np.asarray(windows, dtype=np.float64)
     t = np.asarray(template, dtype=np.float64)
-    distance = np.log(np.sqrt(np.mean((w - t) ** 2, axis=1)) + 0.05)
-    wc = w - w.mean(axis=1, keepdims=True)
-    tc = t - t.mean(axis=1, keepdims=True)
+    k = w.shape[1]
+    distance = np.log(np.sqrt(np.square(w - t).sum(axis=1) / k) + 0.05)
+    wc = w - w.sum(axis=1, keepdims=True) / k
+    tc = t - t.sum(axis=1, keepdims=True) / k
     norm = np.sqrt(np.sum(wc**2, axis=1) * np.sum(tc**2, axis=1))
     corr = np.sum(wc * tc, axis=1) / np.maximum(norm, 1e-9)
     return corr, distance
@@ -204,12 +221,13 @@ def template_similarity(windows: np.ndarray, template: np.ndarray) -> tuple[np.n
 
 def _segment_similarity(w: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(correlation, log RMS distance, log std ratio) of matching segments of w and t."""
-    wc = w - w.mean(axis=1, keepdims=True)
-    tc = t - t.mean(axis=1, keepdims=True)
+    k = w.shape[1]
+    wc = w - w.sum(axis=1, keepdims=True) / k
+    tc = t - t.sum(axis=1, keepdims=True) / k
     ww = np.sum(wc**2, axis=1)
     tt = np.sum(tc**2, axis=1)
     corr = np.sum(wc * tc, axis=1) / np.maximum(np.sqrt(ww * tt), 1e-9)
-    distance = np.log(np.sqrt(np.mean((w - t) ** 2, axis=1)) + 0.05)
+    distance = np.log(np.sqrt(np.square(w - t).sum(axis=1) / k) + 0.05)
     energy = 0.5 * np.log((ww + 0.01 * w.shape[1]) / (tt + 0.01 * w.shape[1]))
     return corr, distance, energy
 
