@@ -379,6 +379,9 @@ def _rule_lines(cv: dict) -> list[str]:
     shipped_rule = cv.get("rule_nokd" if cv.get("shipped_student") == "labels only" else "rule")
     if not isinstance(shipped_rule, dict):
         return []
+    labels_only = cv.get("shipped_student") == "labels only"
+    nested = "oof_nokd_after_rule_nested" if labels_only else "oof_after_rule_nested"
+    plain = "oof_nokd_after_offsets" if labels_only else "oof_after_offsets"
     return [
         "- **The S rule (in the model graph)**: of the beats the network calls N or S, a "
         "beat is S when its RR before is under "
@@ -393,7 +396,7 @@ def _rule_lines(cv: dict) -> list[str]:
         "patients). The three thresholds are chosen on the DS1 out-of-fold decisions by "
         "the same bar score as the offsets, from a small grid; with the thresholds chosen "
         "for each fold on the other two folds (nested), out of fold: "
-        f"{_oof(cv, 'oof_after_rule_nested')} (without the rule: {_oof(cv)}).",
+        f"{_oof(cv, nested)} (without the rule: {_oof(cv, plain)}).",
     ]
 
 
@@ -486,9 +489,16 @@ def report(
         "student learns half from the labels, half from the teacher's softened outputs "
         "(T = 3); weights averaged (EMA) over the last steps. The shipped student is the "
         "distilled one only if it beats the same student trained on labels alone on the "
-        f"DS1 out-of-fold score; here: **{cv.get('shipped_student', 'distilled')}** "
-        f"(out of fold, distilled: {_oof(cv)}; labels alone: "
-        f"{_oof(cv, 'oof_nokd_after_offsets')}).",
+        "DS1 out-of-fold score (with the S rule, nested, where there is one); here: "
+        f"**{cv.get('shipped_student', 'distilled')}** (out of fold, before the S rule, "
+        f"distilled: {_oof(cv)}; labels alone: {_oof(cv, 'oof_nokd_after_offsets')}"
+        + (
+            f"; with the S rule, distilled: {_oof(cv, 'oof_after_rule_nested')}; labels "
+            f"alone: {_oof(cv, 'oof_nokd_after_rule_nested')}"
+            if "oof_after_rule_nested" in cv
+            else ""
+        )
+        + ").",
         "- **Model selection without DS2**: every choice (features, offsets, distillation, "
         "epochs) was made on patient-wise 3-fold cross-validation inside DS1 "
         f"(folds {' / '.join(' '.join(f) for f in cv.get('folds', []))}); DS2 is read only for "
