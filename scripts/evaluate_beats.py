@@ -657,8 +657,10 @@ def report(
         "run at the end, and once more after a fix found by the streaming test, not by DS2 "
         "(the first beat of a record had used its RR after in place of its missing RR "
         "before, which a live beat cannot; the models were retrained with no other change). "
-        "Step 10 (third session) was decided on DS1 alone; DS2 was run once, on the chosen "
-        "models.",
+        "Step 10 (third session) was decided on DS1 alone; DS2 was run on the chosen "
+        "models, and again after a fix found by a unit test, not by DS2 (in the int8 graph "
+        "an N/S logit tie went to N where the rule said S; the same weights were "
+        "re-exported with a tie margin, which moved a few beats).",
         "",
         "1. Window + RR context, running template of all previous beats, class-weighted "
         "cross-entropy, offsets chosen on macro F1 of N S V F: V close to the bar, S far "
