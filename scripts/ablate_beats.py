@@ -6,7 +6,8 @@ Each variant is a set of context features (monitor.classify.features.CANDIDATE_F
 for each, the student network is trained on the labels alone in the same patient-wise
 3-fold cross-validation inside DS1 that scripts/train.py uses, and scored on the
 held-out patients' beats (out of fold), before and after the class offsets that
-scripts/train.py would choose on them. DS2 is never read. The figures go to
+scripts/train.py would choose on them, and with the S rule of scripts/train.py on top
+(its thresholds chosen on the other folds' beats: nested). DS2 is never read. The figures go to
 models/beat-ablation-cv.json, which scripts/evaluate_beats.py renders in docs/MODEL.md.
 """
 
@@ -35,11 +36,21 @@ BASE = CANDIDATE_FEATURES[:10]
 LOCAL = ("log_rr_pre_over_local", "log_rr_post_over_local")
 IRREGULAR = ("rr_irregularity",)
 TEMPLATE = ("template_corr", "log_template_distance")
+ADAPTIVE = (
+    "p_corr",
+    "log_p_energy_over_template",
+    "qrs_corr",
+    "log_qrs_distance",
+    "log_rr_pre_over_normal",
+)
 
 
 def without_post(names: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(n for n in names if "post" not in n)
 
+
+ALL_NO_POST = without_post(BASE + LOCAL + IRREGULAR + TEMPLATE)
+"""The context of feature version 4 (shipped before feature version 5)."""
 
 VARIANTS: dict[str, tuple[tuple[str, ...], str]] = {
     "base": (BASE, "feature version 3 context (RR before/after vs running averages)"),
@@ -49,7 +60,8 @@ VARIANTS: dict[str, tuple[tuple[str, ...], str]] = {
     "all": (BASE + LOCAL + IRREGULAR + TEMPLATE, "all of the above"),
     "all-no-post": (
         without_post(BASE + LOCAL + IRREGULAR + TEMPLATE),
-        "all of the above without RR after (no wait for the next R-peak)",
+        "feature version 4: RR before against running averages, the local median and the "
+        "previous RR, irregularity, amplitude, template correlation and distance; no RR after",
     ),
     "base-no-post": (without_post(BASE), "feature version 3 without RR after"),
     "irregular-no-post": (without_post(BASE + IRREGULAR), "+ irregularity, without RR after"),
@@ -58,11 +70,35 @@ VARIANTS: dict[str, tuple[tuple[str, ...], str]] = {
         without_post(BASE + LOCAL + IRREGULAR),
         "+ local RR median and irregularity, without RR after",
     ),
+    "p-wave": (
+        (*ALL_NO_POST, "p_corr", "log_p_energy_over_template"),
+        "all-no-post + P-wave region vs the template (correlation, energy ratio)",
+    ),
+    "qrs": (
+        (*ALL_NO_POST, "qrs_corr", "log_qrs_distance"),
+        "all-no-post + QRS region vs the template (correlation, distance)",
+    ),
+    "normal-rr": (
+        (*ALL_NO_POST, "log_rr_pre_over_normal"),
+        "all-no-post + RR before over the running average of non-premature RR",
+    ),
+    "rule-inputs": (
+        (*ALL_NO_POST, "log_rr_pre_over_normal", "qrs_corr"),
+        "all-no-post + RR before over the usual RR and QRS correlation (the S rule's inputs)",
+    ),
+    "adaptive": (
+        ALL_NO_POST + ADAPTIVE,
+        "all-no-post + P-wave, QRS and usual-RR features (feature version 5 candidates)",
+    ),
 }
 
 
 def run_variant(
-    records: list[beatdata.RecordBeats], names: tuple[str, ...], epochs: int, seed: int
+    records: list[beatdata.RecordBeats],
+    names: tuple[str, ...],
+    epochs: int,
+    seed: int,
+    wave_dropout: float = 0.0,
 ) -> np.ndarray:
     """Out-of-fold logits of the labels-only student for one feature set."""
     data = tr.build_beats(records, names)
@@ -78,6 +114,7 @@ def run_variant(
             cast(int, tr.STUDENT["hidden"]),
             ctx_mean,
             ctx_std,
+            wave_dropout,
         )
         model = tr.train(model, data.subset(~held), epochs, s, f"fold {k + 1}")
         va = data.subset(held)
@@ -99,6 +136,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS))
     parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument(
+        "--wave-dropout",
+        type=float,
+        default=0.0,
+        help="share of training beats whose wave branch is zeroed (modality dropout)",
+    )
     parser.add_argument("--seed", type=int, default=20260407)
     parser.add_argument("--seeds", type=int, default=3, help="training runs per variant")
     parser.add_argument(
@@ -111,11 +154,18 @@ def main(argv: list[str] | None = None) -> int:
     torch.use_deterministic_algorithms(True)
     records = beatdata.load(args.data_dir, DS1, args.cache_dir)
     labels = tr.build_beats(records, ()).label
+    # The S rule's inputs for every beat, whatever the variant's network reads: the
+    # rule is scored on top of each run's decisions, thresholds nested in the folds.
+    rule_data = tr.build_beats(records, tr.RULE_FEATURES)
     args.oof_dir.mkdir(parents=True, exist_ok=True)
     results = json.loads(args.out.read_text()) if args.out.is_file() else {}
     results.setdefault("variants", {})
-    for name in args.variants:
-        names, what = VARIANTS[name]
+    suffix = f"-wd{args.wave_dropout:g}" if args.wave_dropout else ""
+    for variant in args.variants:
+        names, what = VARIANTS[variant]
+        name = variant + suffix
+        if suffix:
+            what += f", wave branch dropped for {args.wave_dropout:.0%} of training beats"
         t0 = time.time()
         print(f"variant {name}: {what}", file=sys.stderr)
         runs = []
@@ -126,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
                 with np.load(path) as z:
                     oof = z["logits"]
             else:
-                oof = run_variant(records, names, args.epochs, seed)
+                oof = run_variant(records, names, args.epochs, seed, args.wave_dropout)
                 np.savez(path, logits=oof, label=labels)
             run: dict[str, object] = {"seed": seed}
             for rule in ("bar", "macro"):
@@ -135,19 +185,22 @@ def main(argv: list[str] | None = None) -> int:
                 run[f"oof_{rule}"] = {
                     k: round(v, 2) for k, v in tr.scores(labels, (oof + offsets).argmax(1)).items()
                 }
+            pred = (oof + tr.choose_offsets(labels, oof, "bar")).argmax(1)
+            nested, _ = tr.nested_rule_scores(rule_data, pred)
+            run["oof_rule"] = {k: round(v, 2) for k, v in nested.items()}
             run["bar_score"] = {
                 rule: tr.offset_score(cast(dict, run[f"oof_{rule}"]), "bar")
                 for rule in ("bar", "macro")
             }
             runs.append(run)
         summary: dict[str, object] = {}
-        for rule in ("bar", "macro"):
+        for rule in ("bar", "macro", "rule"):
             figs = [cast(dict, run[f"oof_{rule}"]) for run in runs]
             summary[rule] = {k: round(float(np.mean([f[k] for f in figs])), 2) for k in figs[0]}
             spread = float(np.ptp([f["macro_f1"] for f in figs]))
             summary[f"{rule}_macro_f1_spread"] = round(spread, 2)
             summary[f"{rule}_bar_score"] = round(
-                float(np.mean([cast(dict, run["bar_score"])[rule] for run in runs])), 2
+                float(np.mean([tr.offset_score(f, "bar") for f in figs])), 2
             )
         results["variants"][name] = {
             "what": what,
@@ -161,7 +214,9 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"  {name}: macro F1 {m['macro_f1']:.2f} (spread {summary['bar_macro_f1_spread']}) "
             f" N Se {m['N_se']:.1f}  S {m['S_se']:.1f}/{m['S_ppv']:.1f}  "
-            f"V {m['V_se']:.1f}/{m['V_ppv']:.1f}  F {m['F_se']:.1f}/{m['F_ppv']:.1f}",
+            f"V {m['V_se']:.1f}/{m['V_ppv']:.1f}  F {m['F_se']:.1f}/{m['F_ppv']:.1f}"
+            f"; with the S rule: score {summary['rule_bar_score']} "
+            f"(spread {summary['rule_macro_f1_spread']})",
             file=sys.stderr,
         )
         results.update(

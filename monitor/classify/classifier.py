@@ -12,6 +12,8 @@ the last also carries its RR after, which a live beat that did not wait lacks).
 
 from __future__ import annotations
 
+import bisect
+
 import numpy as np
 
 from monitor.classify import features as feat
@@ -50,17 +52,19 @@ def _beats(
     rr_post: list[float | None],
     fs: float,
 ) -> list[ClassifiedBeat]:
+    """One ClassifiedBeat per beat; the per-beat values are converted to Python objects
+    in bulk (tolist) first, so the loop only builds the beats."""
     best = probs.argmax(axis=1)
+    confidence = np.take_along_axis(probs, best[:, None], axis=1)[:, 0].astype(np.float64)
+    classes = model.classes
+    labels = [classes[k] for k in best.tolist()]
+    index = np.asarray(peaks, dtype=np.int64)
+    times = (index / fs).tolist()
     return [
-        ClassifiedBeat(
-            index=int(p),
-            time_s=float(p) / fs,
-            label=model.classes[int(k)],
-            confidence=float(probs[i, k]),
-            rr_before_s=rr_pre[i],
-            rr_after_s=rr_post[i],
+        ClassifiedBeat(p, t, lab, c, b, a)
+        for p, t, lab, c, b, a in zip(
+            index.tolist(), times, labels, confidence.tolist(), rr_pre, rr_post, strict=True
         )
-        for i, (p, k) in enumerate(zip(peaks, best, strict=True))
     ]
 
 
@@ -116,18 +120,26 @@ class BeatClassifier:
         x = np.asarray(chunk, dtype=np.float64).ravel()
         if x.size:
             self._signal = np.concatenate([self._signal, x])
-        for p in np.asarray(peaks, dtype=np.int64).ravel():
+        new = np.asarray(peaks, dtype=np.int64).ravel()
+        if new.size:
             newest = self._pending[-1] if self._pending else self._last
-            if newest is not None and p <= newest:
-                raise ValueError(f"R-peak {int(p)} is not after the previous one ({newest})")
-            if p < self._start:
-                raise ValueError(f"R-peak {int(p)} is older than the signal kept")
-            self._pending.append(int(p))
+            steps = np.diff(new)
+            if newest is not None and new[0] <= newest:
+                raise ValueError(f"R-peak {int(new[0])} is not after the previous one ({newest})")
+            if steps.size and steps.min() <= 0:
+                k = int(np.argmax(steps <= 0))
+                raise ValueError(
+                    f"R-peak {int(new[k + 1])} is not after the previous one ({int(new[k])})"
+                )
+            if new[0] < self._start:
+                raise ValueError(f"R-peak {int(new[0])} is older than the signal kept")
+            self._pending.extend(new.tolist())
         end = self.samples_seen
         wait = 1 if self.waits_for_next_peak else 0
-        ready = 0
-        while ready + wait < len(self._pending) and self._pending[ready] + feat.WINDOW_AFTER <= end:
-            ready += 1
+        # Pending peaks ascend: the ready ones are those whose window has ended (and, when
+        # the model reads the RR after, that have a successor).
+        ready = bisect.bisect_right(self._pending, end - feat.WINDOW_AFTER)
+        ready = max(0, min(ready, len(self._pending) - wait))
         return self._emit(ready, final=False)
 
     def flush(self) -> list[ClassifiedBeat]:
@@ -171,4 +183,5 @@ class BeatClassifier:
 
 
 def _optional(values: np.ndarray) -> list[float | None]:
-    return [None if np.isnan(v) else float(v) for v in values]
+    """Floats, None for NaN (NaN is the one value not equal to itself)."""
+    return [None if v != v else v for v in np.asarray(values, dtype=np.float64).tolist()]

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.signal import lfilter
 
-FEATURE_VERSION = 4
+FEATURE_VERSION = 5
 """Bumped whenever the meaning of a feature changes; the model metadata must match."""
 
 INPUT_FS = 130.0
@@ -64,6 +64,16 @@ IRREGULAR_RR = 9
 RR_MIN_S, RR_MAX_S = 0.2, 3.0
 """RR intervals are clipped to this range before they update the averages, so one
 missed beat or one artefact cannot drag the patient's context far."""
+P_SEGMENT = slice(0, WINDOW_BEFORE - 10)
+"""The window's samples 0.31 s to 0.08 s before the R-peak: where a sinus P wave lies
+(an atrial premature beat's P wave differs from the patient's usual one, or hides in
+the previous T wave)."""
+QRS_SEGMENT = slice(WINDOW_BEFORE - 10, WINDOW_BEFORE + 16)
+"""The window's samples 0.08 s before to 0.12 s after the R-peak: the QRS complex
+(supraventricular beats keep the usual QRS, ventricular ones do not)."""
+NORMAL_ALPHA = 1.0 / 8.0
+"""Weight of the newest non-premature RR in the running average of the patient's
+usual (non-premature) RR: in bigeminy the plain averages mix the short and long RR."""
 STD_FLOOR_UV = 5.0
 """Below this the window is flat (leads off); it keeps the normalisation finite."""
 
@@ -83,6 +93,11 @@ CANDIDATE_FEATURES: tuple[str, ...] = (
     "rr_irregularity",
     "template_corr",
     "log_template_distance",
+    "p_corr",
+    "log_p_energy_over_template",
+    "qrs_corr",
+    "log_qrs_distance",
+    "log_rr_pre_over_normal",
 )
 """Every context feature `BeatFeaturizer` can compute (the training script's ablation
 compares subsets of them on DS1 cross-validation); the model reads `RR_FEATURES`."""
@@ -98,11 +113,14 @@ RR_FEATURES: tuple[str, ...] = (
     "rr_irregularity",
     "template_corr",
     "log_template_distance",
+    "log_rr_pre_over_normal",
+    "qrs_corr",
 )
-"""The context vector the shipped model reads, in order: the `all-no-post` variant of
-scripts/ablate_beats.py. Without the RR after, a beat need not wait for the next R-peak
-(issue #7's R-peak-to-class latency); on DS1 cross-validation it scored within noise of
-the inputs with the RR after (docs/MODEL.md, ablation)."""
+"""The context vector the shipped model reads, in order: the `rule-inputs` variant of
+scripts/ablate_beats.py (feature version 4's `all-no-post` set plus the RR before over
+the patient's usual non-premature RR and the QRS correlation with the template, the
+inputs of the S rule scripts/train.py bakes into the model). Without the RR after, a
+beat need not wait for the next R-peak (issue #7's R-peak-to-class latency)."""
 N_CONTEXT = len(RR_FEATURES)
 NEEDS_NEXT_R_PEAK = any("post" in name for name in RR_FEATURES)
 """Whether a beat must wait for the next R-peak (its RR after) before it is classified."""
@@ -158,12 +176,25 @@ def _ema_before(
     return before, after[-1]
 
 
+def _median_full(x: np.ndarray) -> np.ndarray:
+    """np.median along rows of a NaN-free 2-D array, bit for bit, without its overhead
+    (one partition; the mean of the two middle values for an even row length)."""
+    k = x.shape[1]
+    half = k // 2
+    if k % 2:
+        return np.partition(x, half, axis=1)[:, half]
+    part = np.partition(x, (half - 1, half), axis=1)
+    return (part[:, half - 1] + part[:, half]) / 2.0
+
+
 def _rows_median(hist: np.ndarray) -> np.ndarray:
     """Median of each row ignoring NaN (NaN where a row has no value), vectorised."""
     out = np.full(hist.shape[0], np.nan)
     full = ~np.isnan(hist).any(axis=1)
+    if full.all():
+        return _median_full(hist)
     if full.any():
-        out[full] = np.median(hist[full], axis=1)
+        out[full] = _median_full(hist[full])
     for i in np.flatnonzero(~full):  # only the first beats of a stream
         row = hist[i][~np.isnan(hist[i])]
         if row.size:
@@ -179,12 +210,56 @@ def template_similarity(windows: np.ndarray, template: np.ndarray) -> tuple[np.n
     """
     w = np.asarray(windows, dtype=np.float64)
     t = np.asarray(template, dtype=np.float64)
-    distance = np.log(np.sqrt(np.mean((w - t) ** 2, axis=1)) + 0.05)
-    wc = w - w.mean(axis=1, keepdims=True)
-    tc = t - t.mean(axis=1, keepdims=True)
+    k = w.shape[1]
+    distance = np.log(np.sqrt(np.square(w - t).sum(axis=1) / k) + 0.05)
+    wc = w - w.sum(axis=1, keepdims=True) / k
+    tc = t - t.sum(axis=1, keepdims=True) / k
     norm = np.sqrt(np.sum(wc**2, axis=1) * np.sum(tc**2, axis=1))
     corr = np.sum(wc * tc, axis=1) / np.maximum(norm, 1e-9)
     return corr, distance
+
+
+def _segment_similarity(w: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(correlation, log RMS distance, log std ratio) of matching segments of w and t."""
+    k = w.shape[1]
+    wc = w - w.sum(axis=1, keepdims=True) / k
+    tc = t - t.sum(axis=1, keepdims=True) / k
+    ww = np.sum(wc**2, axis=1)
+    tt = np.sum(tc**2, axis=1)
+    corr = np.sum(wc * tc, axis=1) / np.maximum(np.sqrt(ww * tt), 1e-9)
+    distance = np.log(np.sqrt(np.square(w - t).sum(axis=1) / k) + 0.05)
+    energy = 0.5 * np.log((ww + 0.01 * w.shape[1]) / (tt + 0.01 * w.shape[1]))
+    return corr, distance, energy
+
+
+TEMPLATE_FEATURES: tuple[str, ...] = (
+    "template_corr",
+    "log_template_distance",
+    "p_corr",
+    "log_p_energy_over_template",
+    "qrs_corr",
+    "log_qrs_distance",
+)
+"""The context features that compare a beat's window with its template (training
+recomputes them on augmented windows)."""
+
+
+def template_features(
+    windows: np.ndarray, template: np.ndarray, names: tuple[str, ...] = TEMPLATE_FEATURES
+) -> dict[str, np.ndarray]:
+    """The template-comparison features among `names` (only those are computed)."""
+    w = np.asarray(windows, dtype=np.float64)
+    t = np.asarray(template, dtype=np.float64)
+    out: dict[str, np.ndarray] = {}
+    if "template_corr" in names or "log_template_distance" in names:
+        out["template_corr"], out["log_template_distance"] = template_similarity(w, t)
+    if "p_corr" in names or "log_p_energy_over_template" in names:
+        corr, _, energy = _segment_similarity(w[:, P_SEGMENT], t[:, P_SEGMENT])
+        out["p_corr"], out["log_p_energy_over_template"] = corr, energy
+    if "qrs_corr" in names or "log_qrs_distance" in names:
+        corr, distance, _ = _segment_similarity(w[:, QRS_SEGMENT], t[:, QRS_SEGMENT])
+        out["qrs_corr"], out["log_qrs_distance"] = corr, distance
+    return out
 
 
 @dataclass
@@ -194,6 +269,7 @@ class ContextState:
     rr_short: np.ndarray | None = None
     rr_long: np.ndarray | None = None
     log_amp: np.ndarray | None = None
+    rr_normal: np.ndarray | None = None
     template: np.ndarray | None = field(default=None, repr=False)
     rr_history: np.ndarray = field(default_factory=lambda: np.full(LOCAL_RR, np.nan))
     """The last LOCAL_RR clipped RR intervals before the next beat (NaN: not yet seen)."""
@@ -295,29 +371,53 @@ class BeatFeaturizer:
         else:
             assert st.template is not None  # the first beat of a stream always qualifies
             template = np.broadcast_to(st.template, windows64.shape)
-        corr, distance = template_similarity(windows64, template)
+        # Running average of the usual RR: the RR before of the non-premature beats.
+        normal = short.copy()
+        if "log_rr_pre_over_normal" in self.names:
+            normal = self._normal_rr(pre, have_pre & qualifies, short)
         table = {
-            "log_rr_pre_over_short": np.log(pre_v / short),
-            "log_rr_post_over_short": np.log(post_v / short),
-            "log_rr_pre_over_long": np.log(pre_v / long),
-            "log_rr_post_over_long": np.log(post_v / long),
-            "log_rr_post_over_pre": np.log(post_v / pre_v),
-            "log_short_over_long": np.log(short / long),
-            "rr_pre_s": pre_v,
-            "rr_post_s": post_v,
-            "log_amp_over_running": log_std - amp,
-            "log_rr_pre_over_previous_rr": np.log(pre_v / prev_rr),
-            "log_rr_pre_over_local": np.log(pre_v / local),
-            "log_rr_post_over_local": np.log(post_v / local),
-            "rr_irregularity": irregular,
-            "template_corr": corr,
-            "log_template_distance": distance,
+            "log_rr_pre_over_short": lambda: np.log(pre_v / short),
+            "log_rr_post_over_short": lambda: np.log(post_v / short),
+            "log_rr_pre_over_long": lambda: np.log(pre_v / long),
+            "log_rr_post_over_long": lambda: np.log(post_v / long),
+            "log_rr_post_over_pre": lambda: np.log(post_v / pre_v),
+            "log_short_over_long": lambda: np.log(short / long),
+            "rr_pre_s": lambda: pre_v,
+            "rr_post_s": lambda: post_v,
+            "log_amp_over_running": lambda: log_std - amp,
+            "log_rr_pre_over_previous_rr": lambda: np.log(pre_v / prev_rr),
+            "log_rr_pre_over_local": lambda: np.log(pre_v / local),
+            "log_rr_post_over_local": lambda: np.log(post_v / local),
+            "rr_irregularity": lambda: irregular,
+            "log_rr_pre_over_normal": lambda: np.log(pre_v / normal),
         }
+        shape = template_features(windows64, template, self.names)
         context = np.zeros((n, len(self.names)), np.float32)
         for i, name in enumerate(self.names):
-            context[:, i] = table[name]
+            context[:, i] = shape[name] if name in shape else table[name]()
         wave = np.stack([windows64, template], axis=1).astype(np.float32)
         return wave, context
+
+    def _normal_rr(self, pre: np.ndarray, usual: np.ndarray, short: np.ndarray) -> np.ndarray:
+        """The running average of the usual RR seen by each beat (before it is folded in).
+
+        `usual` marks the beats whose RR before updates it (non-premature ones); before
+        the first of them the short average stands in.
+        """
+        st = self.state
+        n = pre.size
+        q = np.flatnonzero(usual)
+        prev = st.rr_normal
+        if q.size:
+            before, after = _ema_before(pre[q], NORMAL_ALPHA, st.rr_normal)
+            every = np.concatenate([before, after[None]])
+            normal = every[np.searchsorted(q, np.arange(n), side="left")]
+            st.rr_normal = after
+            if prev is None:  # no usual RR before the first usual beat of the stream
+                normal[: q[0] + 1] = short[: q[0] + 1]
+        else:
+            normal = short.copy() if prev is None else np.full(n, float(prev))
+        return normal
 
 
 def featurize(

@@ -68,10 +68,15 @@ def _spec_doc() -> dict[str, Any]:
             "context_features, computed by monitor.classify.features.BeatFeaturizer: RR "
             "intervals relative to running averages of the previous RR (weights 1/8 and "
             "1/128) and to the RR before, RR in seconds, the irregularity of the last RR "
-            "intervals, log amplitude relative to the running log amplitude; features "
-            "named *post* read the RR after the beat (needs_next_r_peak)",
+            "intervals, log amplitude relative to the running log amplitude, the RR before "
+            "relative to the running average of the non-premature RR (weight 1/8), the "
+            "correlation and distance of the beat (whole window, QRS) to the template; "
+            "features named *post* read the RR after the beat (needs_next_r_peak)",
         },
-        "output": "probabilities: float32 (beats, len(classes)), softmax",
+        "output": "probabilities: float32 (beats, len(classes)), softmax; where the "
+        "model's metadata names an S rule (training.cross_validation.rule), the graph "
+        "decides S against N by it (premature against the usual RR, usual QRS, regular "
+        "rhythm), on the raw context features",
     }
 
 

@@ -124,3 +124,43 @@ def test_an_empty_batch_is_a_clear_error() -> None:
 
 def test_no_beats_gives_no_labels() -> None:
     assert classify_beats(np.zeros(500), np.empty(0, np.int64), model=BeatModel()) == []
+
+
+def test_the_shipped_graph_decides_s_against_n_by_the_rule_its_metadata_states() -> None:
+    """Of the beats the model calls N or S, exactly those the stated S rule fires on
+    are S (the rule is part of the graph, on the raw context features)."""
+    from monitor.signal.filters import filter_ecg
+
+    model = BeatModel()
+    cv = model.metadata["training"]["cross_validation"]
+    rule = cv["rule_nokd" if cv["shipped_student"] == "labels only" else "rule"]
+    # A regular 0.8 s rhythm; every fifth beat comes early (0.45 to 0.75 of the RR).
+    rng = np.random.default_rng(12)
+    rr = np.full(300, 0.8) + rng.normal(0, 0.01, 300)
+    rr[::5] *= rng.uniform(0.45, 0.75, rr[::5].size)
+    times = 1.0 + np.cumsum(rr)
+    fs = feat.INPUT_FS
+    t = np.arange(int((times[-1] + 1.0) * fs)) / fs
+    x = np.zeros(t.size)
+    for r in times:
+        near = np.abs(t - r) < 0.5
+        d = t[near] - r
+        x[near] += 1000 * np.exp(-0.5 * (d / 0.012) ** 2) + 120 * np.exp(
+            -0.5 * ((d + 0.16) / 0.02) ** 2
+        )
+        x[near] += 250 * np.exp(-0.5 * ((d - 0.28) / 0.05) ** 2)
+    x += 20 * rng.normal(size=x.size)
+    wave, context = feat.featurize(filter_ecg(x, fs), np.round(times * fs).astype(np.int64))
+    names = list(feat.RR_FEATURES)
+    fires = (
+        (
+            context[:, names.index("log_rr_pre_over_normal")]
+            < np.log(rule["rr_pre_over_usual_below"])
+        )
+        & (context[:, names.index("rr_irregularity")] < rule["irregularity_below"])
+        & (context[:, names.index("qrs_corr")] > rule["qrs_corr_above"])
+    )
+    pred = model.predict(wave, context).argmax(1)
+    n_or_s = pred <= 1
+    assert fires[n_or_s].sum() >= 20 and (~fires[n_or_s]).sum() >= 100
+    np.testing.assert_array_equal(pred[n_or_s] == 1, fires[n_or_s])

@@ -166,3 +166,23 @@ def test_an_empty_batch_of_beats_has_no_features_and_keeps_the_context() -> None
     np.testing.assert_array_equal(
         f.batch(windows[5:6], log_std[5:6], rr[4:5], np.full(1, np.nan))[1], whole[1][5:]
     )
+
+
+def test_r_peaks_out_of_order_within_one_call_are_refused(model: BeatModel) -> None:
+    clf = BeatClassifier(model)
+    with pytest.raises(ValueError, match="R-peak 200 is not after the previous one \\(300\\)"):
+        clf.process(np.zeros(500), [100, 300, 200])
+
+
+def test_usual_rr_ignores_premature_beats_in_bigeminy() -> None:
+    """In bigeminy (0.5 s / 1.1 s) the usual RR is the long one, so the early beats stay
+    clearly premature against it while the plain short average sits in between."""
+    rr = np.tile([0.5, 1.1], 40)
+    pre = np.r_[np.nan, rr]
+    n = pre.size
+    windows = np.tile(np.sin(np.linspace(0, 6, feat.WINDOW)), (n, 1))
+    names = ("log_rr_pre_over_normal", "log_rr_pre_over_short")
+    _, context = feat.BeatFeaturizer(names).batch(windows, np.zeros(n), pre, np.full(n, np.nan))
+    early = np.flatnonzero(pre == 0.5)[-5:]
+    assert np.allclose(context[early, 0], np.log(0.5 / 1.1), atol=0.02)
+    assert np.all(context[early, 1] > np.log(0.5 / 1.1) + 0.2)
