@@ -40,8 +40,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import signal
 
-from monitor.signal.filters import StreamingSosFilter, bandpass_sos, check_fs
+from monitor.signal.filters import bandpass_sos, check_fs
+from monitor.signal.rounding import round_like_python
+from monitor.signal.sosbank import SosBank
 
 FLAT_PTP_UV = 20.0
 """A second whose band-passed peak-to-peak is below this holds no ECG (MIT-BIH
@@ -178,19 +181,26 @@ class _Measures:
 
 
 class SignalQuality:
-    """Streaming per-second quality verdicts for one ECG lead (samples in uV)."""
+    """Streaming per-second quality verdicts for one ECG lead (samples in uV).
 
-    def __init__(self, fs: float) -> None:
+    first_index: the index of the stream's first second (a stream restarted after a
+        gap can count on from where the previous one stopped).
+    """
+
+    def __init__(self, fs: float, first_index: int = 0) -> None:
         self.fs = check_fs(fs)
         self._per_second = round(self.fs)
         if abs(self._per_second - self.fs) > 1e-9:
             raise ValueError("signal quality needs an integer sample rate (use the working rate)")
-        self._band = StreamingSosFilter(bandpass_sos(self.fs, 0.5, 40.0, order=2))
-        self._qrs = StreamingSosFilter(bandpass_sos(self.fs, 5.0, 18.0, order=2))
+        self._first_index = int(first_index)
         hf_low = min(35.0, 0.35 * self.fs)
-        self._hf = StreamingSosFilter(bandpass_sos(self.fs, hf_low, 0.49 * self.fs, order=2))
-        self._low = StreamingSosFilter(
-            np.asarray(_lowpass_sos(self.fs, 0.7)),
+        self._filters = SosBank(
+            [
+                bandpass_sos(self.fs, 0.5, 40.0, order=2),  # band
+                bandpass_sos(self.fs, 5.0, 18.0, order=2),  # QRS band (envelope)
+                bandpass_sos(self.fs, hf_low, 0.49 * self.fs, order=2),  # high frequencies
+                _lowpass_sos(self.fs, 0.7),  # baseline
+            ]
         )
         self._min_run = SATURATION_RUN_S * self.fs
         self._pending = np.empty(0)
@@ -257,14 +267,17 @@ class SignalQuality:
     def _measure(self, raw: np.ndarray, width: int) -> _Seconds:
         """Features of consecutive seconds of `width` samples (raw.size a multiple)."""
         n = raw.size // width
-        finite = np.isfinite(raw)
-        missing = 1.0 - finite.reshape(n, width).mean(axis=1)
-        x = raw if finite.all() else self._hold(raw, finite)
+        if np.isfinite(np.add.reduce(raw)):  # a sum is finite only if every sample is
+            missing = np.zeros(n)
+            x = raw
+        else:
+            finite = np.isfinite(raw)
+            missing = 1.0 - finite.reshape(n, width).mean(axis=1)
+            x = raw if finite.all() else self._hold(raw, finite)
         self._last_finite = float(x[-1])  # the last finite sample, held to the end
-        band = self._band.process(x).reshape(n, width)
-        envelope = np.sort(np.abs(self._qrs.process(x)).reshape(n, width), axis=1)
-        hf = self._hf.process(x).reshape(n, width)
-        low = self._low.process(x).reshape(n, width)
+        band, qrs, hf, low = (y.reshape(n, width) for y in self._filters.process(x))
+        envelope = np.abs(qrs)
+        envelope.sort(axis=1)
         return _Seconds(
             missing=missing,
             flat=_ptp(band) < FLAT_PTP_UV,
@@ -334,7 +347,7 @@ class SignalQuality:
             median, peak = _median_and_percentile(envelope, PEAK_PERCENTILE)
             measures = _measures(band, median, peak, hf_power, band_power)
             centre = kept.rows(offset + CONTEXT_S, offset + CONTEXT_S + count)
-            out += _verdicts(start, centre, measures)
+            out += _verdicts(start + self._first_index, centre, measures)
             self._next_verdict += count
         return out
 
@@ -359,7 +372,7 @@ class SignalQuality:
             _python_sum([float(r.hf_power[0]) for r in window]),
             _python_sum([float(r.band_power[0]) for r in window]),
         )
-        return _verdicts(index, rows[index - first], measures)[0]
+        return _verdicts(index + self._first_index, rows[index - first], measures)[0]
 
 
 def _ptp(rows: np.ndarray) -> np.ndarray:
@@ -367,8 +380,11 @@ def _ptp(rows: np.ndarray) -> np.ndarray:
 
 
 def _windows(rows: np.ndarray, offset: int, count: int) -> np.ndarray:
-    """(count, WINDOW_S * samples): window i is rows offset+i .. offset+i+WINDOW_S-1."""
-    return np.concatenate([rows[offset + k : offset + k + count] for k in range(WINDOW_S)], axis=1)
+    """(count, WINDOW_S * samples): window i is rows offset+i .. offset+i+WINDOW_S-1,
+    a read-only view (consecutive rows of a C-ordered array are consecutive samples)."""
+    width = rows.shape[1]
+    flat = np.ascontiguousarray(rows[offset : offset + count + WINDOW_S - 1]).reshape(-1)
+    return np.lib.stride_tricks.sliding_window_view(flat, WINDOW_S * width)[::width]
 
 
 def _window_sums(values: np.ndarray, offset: int, count: int) -> np.ndarray:
@@ -462,30 +478,21 @@ def _verdicts(start: int, centre: _Seconds, m: _Measures) -> list[QualitySecond]
         [0, 1, 2, 3, 4],
         default=-1,
     )
-    return [
-        QualitySecond(
-            index=start + i,
-            readable=c < 0,
-            reason=None if c < 0 else REASONS[c],
-            kurtosis=round(k, 3),
-            peak_ratio=round(r, 4),
-            hf_share=round(h, 4),
+    reasons = (*REASONS, None)  # code -1: readable
+    return list(
+        map(
+            QualitySecond,
+            range(start, start + code.size),
+            (code < 0).tolist(),
+            [reasons[c] for c in code.tolist()],
+            round_like_python(m.kurtosis, 3).tolist(),
+            round_like_python(m.peak_ratio, 4).tolist(),
+            round_like_python(m.hf_share, 4).tolist(),
         )
-        for i, (c, k, r, h) in enumerate(
-            zip(
-                code.tolist(),
-                m.kurtosis.tolist(),
-                m.peak_ratio.tolist(),
-                m.hf_share.tolist(),
-                strict=True,
-            )
-        )
-    ]
+    )
 
 
 def _lowpass_sos(fs: float, cutoff_hz: float) -> np.ndarray:
-    from scipy import signal
-
     return np.asarray(signal.butter(2, cutoff_hz, btype="lowpass", fs=fs, output="sos"))
 
 
