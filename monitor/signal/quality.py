@@ -285,8 +285,8 @@ class SignalQuality:
             wander=_ptp(low) > WANDER_PTP_UV,
             band=band,
             envelope=envelope,
-            hf_power=np.mean(hf * hf, axis=1),
-            band_power=np.mean(band * band, axis=1),
+            hf_power=_row_means(hf * hf),
+            band_power=_row_means(band * band),
         )
 
     def _hold(self, raw: np.ndarray, finite: np.ndarray) -> np.ndarray:
@@ -302,10 +302,17 @@ class SignalQuality:
         seen by its samples (a run that began earlier counts its earlier samples) and
         the value of the first sample that reached that length decide.
         """
-        pos = np.arange(x.size)
         new_run = np.empty(x.size, dtype=bool)
         new_run[0] = x[0] != self._run_value
         np.not_equal(x[1:], x[:-1], out=new_run[1:])
+        repeats = x.size - int(np.count_nonzero(new_run))
+        if self._run_length + repeats + 1 < self._min_run:
+            # No run can be long enough (the usual case): only carry the last run on.
+            from_end = int(new_run[::-1].argmax()) if repeats < x.size else x.size
+            self._run_value = float(x[-1])
+            self._run_length = from_end + 1 if repeats < x.size else self._run_length + x.size
+            return np.zeros(n, dtype=bool)
+        pos = np.arange(x.size)
         start = np.where(new_run, pos, -self._run_length)
         np.maximum.accumulate(start, out=start)
         run = (pos - start + 1).reshape(n, width)
@@ -384,7 +391,8 @@ def _windows(rows: np.ndarray, offset: int, count: int) -> np.ndarray:
     a read-only view (consecutive rows of a C-ordered array are consecutive samples)."""
     width = rows.shape[1]
     flat = np.ascontiguousarray(rows[offset : offset + count + WINDOW_S - 1]).reshape(-1)
-    return np.lib.stride_tricks.sliding_window_view(flat, WINDOW_S * width)[::width]
+    step = flat.strides[0]
+    return np.ndarray((count, WINDOW_S * width), flat.dtype, flat, strides=(width * step, step))
 
 
 def _window_sums(values: np.ndarray, offset: int, count: int) -> np.ndarray:
@@ -414,13 +422,19 @@ def _measures(
     return _Measures(kurtosis, ratio, hf_share)
 
 
+def _row_means(x: np.ndarray) -> np.ndarray:
+    """`x.mean(axis=1)` to the bit (numpy's mean is this sum and division) without the
+    Python layer around it, which costs more than the arithmetic on a second's rows."""
+    return np.add.reduce(x, axis=1) / x.shape[1]
+
+
 def _kurtosis_rows(x: np.ndarray) -> np.ndarray:
     """Pearson kurtosis of each row (3 for a Gaussian); 0 for a constant row."""
-    centred = x - x.mean(axis=1, keepdims=True)
+    centred = x - _row_means(x)[:, None]
     np.multiply(centred, centred, out=centred)
-    var = centred.mean(axis=1)
+    var = _row_means(centred)
     np.multiply(centred, centred, out=centred)
-    fourth = centred.mean(axis=1)
+    fourth = _row_means(centred)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(var <= 0, 0.0, fourth / (var * var))
 
@@ -437,7 +451,7 @@ def _median_and_percentile(x: np.ndarray, q: float) -> tuple[np.ndarray, np.ndar
     half = n // 2
     mid = [half - 1, half] if n % 2 == 0 else [half]
     part = np.partition(x, sorted({*mid, below, above, n - 1}), axis=1)
-    median = part[:, mid].mean(axis=1)
+    median = _row_means(part[:, mid])
     peak = _interpolate(part[:, below], part[:, above], gamma)
     nan = np.isnan(part[:, -1])
     if nan.any():  # numpy's median and percentile are NaN when a NaN is present
@@ -467,29 +481,46 @@ def _verdicts(start: int, centre: _Seconds, m: _Measures) -> list[QualitySecond]
         | ((m.kurtosis < KURTOSIS_MIN) & (m.peak_ratio > PEAK_RATIO_LOOSE))
         | (m.hf_share > HF_SHARE_MAX)
     )
-    code = np.select(
-        [
-            centre.missing > MISSING_SHARE_MAX,
-            centre.flat,
-            centre.saturated,
-            centre.wander,
-            noisy,
-        ],
-        [0, 1, 2, 3, 4],
-        default=-1,
-    )
+    # The first reason that holds (as np.select would pick it): set in reverse order.
+    code = np.full(noisy.size, -1)
+    for c, holds in (
+        (4, noisy),
+        (3, centre.wander),
+        (2, centre.saturated),
+        (1, centre.flat),
+        (0, centre.missing > MISSING_SHARE_MAX),
+    ):
+        code[holds] = c
     reasons = (*REASONS, None)  # code -1: readable
-    return list(
-        map(
-            QualitySecond,
-            range(start, start + code.size),
-            (code < 0).tolist(),
-            [reasons[c] for c in code.tolist()],
-            round_like_python(m.kurtosis, 3).tolist(),
-            round_like_python(m.peak_ratio, 4).tolist(),
-            round_like_python(m.hf_share, 4).tolist(),
+    # The frozen dataclass's __init__ sets each field through object.__setattr__; a
+    # stream makes one verdict a second, so they are made with their fields at once
+    # (equal to QualitySecond(...) in every way: tests/signal/test_quality_fast.py).
+    new, set_dict = object.__new__, object.__setattr__
+    out = []
+    for i, ok, why, k, r, h in zip(
+        range(start, start + code.size),
+        (code < 0).tolist(),
+        [reasons[c] for c in code.tolist()],
+        round_like_python(m.kurtosis, 3).tolist(),
+        round_like_python(m.peak_ratio, 4).tolist(),
+        round_like_python(m.hf_share, 4).tolist(),
+        strict=True,
+    ):
+        q = new(QualitySecond)
+        set_dict(
+            q,
+            "__dict__",
+            {
+                "index": i,
+                "readable": ok,
+                "reason": why,
+                "kurtosis": k,
+                "peak_ratio": r,
+                "hf_share": h,
+            },
         )
-    )
+        out.append(q)
+    return out
 
 
 def _lowpass_sos(fs: float, cutoff_hz: float) -> np.ndarray:
