@@ -1,5 +1,6 @@
 """The VF detector as it was before it was restructured for speed (main at e33be0c),
-kept verbatim as the reference the fast implementation must match verdict for verdict.
+kept verbatim as the reference the fast implementation must match verdict for verdict
+(with one rule added since: the stricter concentration below MID_MAX_HZ).
 
 Thresholds, the window and the verdict type come from the product module, so a
 threshold change applies to both; a change to a decision rule must be made in both
@@ -16,6 +17,8 @@ from monitor.classify.vf import (
     DOMINANT_MIN_HZ,
     HARMONIC_MAX,
     HF_SHARE_MAX,
+    MID_CONCENTRATION_MIN,
+    MID_MAX_HZ,
     SLOW_CONCENTRATION_MIN,
     SLOW_HF_SHARE_MAX,
     SLOW_MIN_HZ,
@@ -118,6 +121,7 @@ class VfDetector:
             & (hf < HF_SHARE_MAX)
             & (dominant >= DOMINANT_MIN_HZ)
             & (dominant <= DOMINANT_MAX_HZ)
+            & ((dominant >= MID_MAX_HZ) | (conc > MID_CONCENTRATION_MIN))
         )
         slow = (
             (tcsc > SLOW_TCSC_MIN)
