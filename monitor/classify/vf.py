@@ -123,7 +123,7 @@ class VfDetector:
         """Feed samples; return a verdict for every second now complete."""
         x = np.asarray(chunk, dtype=np.float64).ravel()
         if x.size:
-            if not np.isfinite(np.add.reduce(x)):  # a sum is finite only if every sample is
+            if not _all_finite(x):
                 x = np.where(np.isfinite(x), x, 0.0)
             (y,) = self._filter.process(x)
             self._pending = np.concatenate([self._pending, y]) if self._pending.size else y
@@ -225,6 +225,12 @@ class VfDetector:
             )
             out.append(v)
         return out
+
+
+def _all_finite(x: np.ndarray) -> bool:
+    """Whether every sample is finite: a sum is finite only then (one pass, no mask)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(np.isfinite(np.add.reduce(x)))
 
 
 def _band_weights(f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -267,7 +267,9 @@ class SignalQuality:
     def _measure(self, raw: np.ndarray, width: int) -> _Seconds:
         """Features of consecutive seconds of `width` samples (raw.size a multiple)."""
         n = raw.size // width
-        if np.isfinite(np.add.reduce(raw)):  # a sum is finite only if every sample is
+        with np.errstate(over="ignore", invalid="ignore"):
+            all_finite = np.isfinite(np.add.reduce(raw))  # only then is the sum finite
+        if all_finite:
             missing = np.zeros(n)
             x = raw
         else:
