@@ -154,9 +154,9 @@ class VfDetector:
         if m == 0:
             return out
         # Window i ends (m - 1 - i) seconds before the end of buf: a strided view.
-        windows = np.lib.stride_tricks.sliding_window_view(
-            buf[buf.size - (m - 1) * n - size :], size
-        )[::n]
+        tail = np.ascontiguousarray(buf[buf.size - (m - 1) * n - size :])
+        step = tail.strides[0]
+        windows = np.ndarray((m, size), tail.dtype, tail, strides=(n * step, step))
         magnitude = np.abs(windows)
         peak = magnitude.max(axis=1)
         safe = np.where(peak > 0, peak, 1.0)
