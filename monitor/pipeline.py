@@ -20,6 +20,7 @@ summary lists which stages are present, so every client can show it.
 
 from __future__ import annotations
 
+import statistics
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -353,23 +354,28 @@ class Pipeline:
         self, beats: list[ClassifiedBeat], quality: list[Any], episodes: list[Any]
     ) -> None:
         summary = self.summary
-        for beat in beats:
-            self._counts[beat.label] += 1
-            if beat.rr_before_s is not None and beat.rr_before_s <= MAX_RR_S:
-                self._rr.append(beat.rr_before_s)
         if beats:
+            # Per beat only what C-level loops can do: a replay frame holds ~75 beats.
+            self._counts.update([beat.label for beat in beats])
+            self._rr.extend(
+                [rr for beat in beats if (rr := beat.rr_before_s) is not None and rr <= MAX_RR_S]
+            )
             self._last_beat = beats[-1].index
             summary.counts.update(self._counts)
             if len(self._rr) >= 2:
-                summary.heart_rate_bpm = 60.0 / float(np.median(self._rr))
+                # statistics.median: the same value as np.median (the middle value, or
+                # the mean of the middle two), 30x cheaper on 8 numbers, once per frame.
+                summary.heart_rate_bpm = 60.0 / statistics.median(self._rr)
         silent_s = (self._n - self._last_beat) / self.fs
         if self._last_beat >= 0 and silent_s > HR_STALE_S + self._qrs.delay_s:
             summary.heart_rate_bpm = None
             self._rr.clear()
-        for second in quality:
-            readable = bool(getattr(second, "readable", True))
-            self._readable.append(readable)
-            reason = "" if readable else str(getattr(second, "reason", "") or "unreadable")
+        if quality:
+            # Every second enters the window; the reading clients see is the latest.
+            self._readable.extend([bool(getattr(second, "readable", True)) for second in quality])
+            readable = self._readable[-1]
+            last = quality[-1]
+            reason = "" if readable else str(getattr(last, "reason", "") or "unreadable")
             summary.quality = QualityReading(
                 level=sum(self._readable) / len(self._readable),
                 noisy=not readable,

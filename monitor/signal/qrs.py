@@ -13,18 +13,22 @@ by the chunk boundaries. Hence:
   130 Hz; about 0.4 s for beats above the threshold, longer only for beats found by
   search-back); the first beats wait for the `LEARN_S` warm-up.
 
-Feature work is vectorised per chunk with numpy/scipy; only the per-candidate
-decisions (a few per beat) run in Python, which keeps a day of ECG at 130 Hz to a
-fraction of a second.
+Feature work is vectorised per chunk with numpy/scipy, and kept to a fixed handful
+of array operations per call (scipy's SOS kernel without `sosfilt`'s argument
+handling, the integration as one convolution, running maxima by doubling windows,
+history in preallocated rows), because a live strap calls it for every 73-sample
+notification. Only the per-candidate decisions (a few per beat) run in Python, in one
+loop over plain tuples with the detector's state in locals; R-peaks are placed for
+all the beats of a call at once. tests/signal/test_qrs_equivalence.py proves the
+R-peaks are exactly those of the slower detector this one replaced.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import ndimage, signal
+from scipy import signal
 
 from monitor.signal.filters import StreamingSosFilter, bandpass_sos, check_fs
 from monitor.signal.sanitise import InputGuard
@@ -62,50 +66,39 @@ HISTORY_S = 4.0
 """How much past signal is kept (search-back, localisation)."""
 
 
-@dataclass
-class _Levels:
-    """Running estimates of QRS and noise peak heights of the integrated feature."""
-
-    signal_peak: float = 0.0
-    noise_peak: float = 0.0
-
-    @property
-    def threshold(self) -> float:
-        return self.noise_peak + 0.25 * (self.signal_peak - self.noise_peak)
-
-
-@dataclass
-class _Candidate:
-    index: int  # sample index of the feature peak
-    height: float  # integrated feature at the peak
-    slope: float  # steepest band-passed slope in the integration window
-    accepted: bool = False
-
-
-@dataclass
 class _RRHistory:
-    """The last eight RR intervals, all and 'regular' ones (Pan-Tompkins RR limits)."""
+    """The last eight RR intervals, all and 'regular' ones (Pan-Tompkins RR limits).
 
-    recent: deque[float] = field(default_factory=lambda: deque(maxlen=8))
-    regular: deque[float] = field(default_factory=lambda: deque(maxlen=8))
+    RR intervals are whole numbers of samples, so a running sum is exact: `expected`
+    (the mean regular RR) is kept up to date on `add`, never summed again.
+    """
+
+    def __init__(self) -> None:
+        self.recent: deque[float] = deque(maxlen=8)
+        self.regular: deque[float] = deque(maxlen=8)
+        self._total = 0.0  # sum of `regular`
+        self.expected: float | None = None  # mean of `regular`, None before the first RR
 
     def add(self, rr: float) -> None:
-        self.recent.append(rr)
-        if not self.regular:
-            self.regular.append(rr)
-            return
-        mean = sum(self.regular) / len(self.regular)
-        if 0.92 * mean <= rr <= 1.16 * mean:
-            self.regular.append(rr)
-        elif len(self.recent) == self.recent.maxlen:
+        recent, regular = self.recent, self.regular
+        recent.append(rr)
+        mean = self.expected
+        if mean is None or 0.92 * mean <= rr <= 1.16 * mean:
+            if len(regular) == 8:
+                self._total -= regular[0]
+            regular.append(rr)
+            self._total += rr
+        elif len(recent) == 8:
             # The rhythm has changed for good (8 beats): follow it.
-            self.regular.clear()
-            self.regular.extend(self.recent)
+            regular.clear()
+            regular.extend(recent)
+            self._total = sum(recent)
+        self.expected = self._total / len(regular)
 
-    def expected(self) -> float | None:
-        if not self.regular:
-            return None
-        return sum(self.regular) / len(self.regular)
+
+_Candidate = tuple[int, float, float]
+"""(sample index of the feature peak, integrated feature there, steepest band-passed
+slope in its integration window). Plain tuples: a day holds ~130,000 candidates."""
 
 
 class QrsDetector:
@@ -144,21 +137,28 @@ class QrsDetector:
         self._guard = InputGuard()
         self._prev_band: float | None = None  # last band-passed sample, for the derivative
         self._n = 0  # samples seen
-        # Buffers over absolute indices [self._buf_start, self._n).
+        # Kept history over absolute indices [self._buf_start, self._n): the integrated
+        # feature, the trailing steepest slope and |1-30 Hz signal| (localisation).
+        # They live in rows of one array with spare room, filled in place; rows may
+        # still hold samples before _buf_start until the room is needed.
         self._buf_start = 0
-        self._feature = np.empty(0)
-        self._slope = np.empty(0)
-        self._located = np.empty(0)
-        self._slope_tail = np.zeros(0)  # last win-1 slope inputs
+        self._store = np.empty((3, max(256, 4 * self._history)))
+        self._store_start = 0  # absolute index of column 0 (<= _buf_start)
+        self._slope_tail = np.full(self._win - 1, -np.inf)  # last win-1 |slope| inputs
         self._scan_from = 0  # first index not yet checked for a candidate
         self._pending: list[_Candidate] = []  # confirmed, awaiting the warm-up
-        self._recent: deque[_Candidate] = deque()  # judged candidates since the last beat
-        self._levels = _Levels()
+        self._recent: list[_Candidate] = []  # judged non-beats since the last beat
+        self._signal_peak = 0.0  # running QRS peak height of the integrated feature
+        self._noise_peak = 0.0  # running noise peak height
         self._learnt = False
         self._rr = _RRHistory()
-        self._last_beat: _Candidate | None = None
+        self._last_index: int | None = None  # feature index of the last beat
+        self._last_slope = 0.0  # its slope
         self._relax_from: int | None = None  # where stale levels start to be lowered
         self._searched = False  # search-back already done since the last beat
+        # Fixed by the last beat and the RR history (see _search_back); None: no search.
+        self._trigger: int | None = None
+        self._earliest = 0
 
     @property
     def delay_s(self) -> float:
@@ -190,24 +190,48 @@ class QrsDetector:
     # -- feature extraction (vectorised) -------------------------------------------
 
     def _extend(self, x: np.ndarray) -> None:
-        band = self._bandpass.process(x)
-        prev = band[0] if self._prev_band is None else self._prev_band
-        deriv = np.diff(band, prepend=prev) * self.fs
+        n = x.size
+        band = self._bandpass.process_guarded(x)
+        # |derivative|: band[i] - band[i - 1], in uV/s (np.diff's arithmetic).
+        energy = np.empty(n)
+        energy[0] = band[0] - (band[0] if self._prev_band is None else self._prev_band)
+        np.subtract(band[1:], band[:-1], out=energy[1:])
+        energy *= self.fs
+        np.abs(energy, out=energy)
         self._prev_band = float(band[-1])
-        energy = np.abs(deriv)
-        feature, self._mwi_zi = signal.lfilter(self._mwi_b, 1.0, energy, zi=self._mwi_zi)
-        # Steepest slope over the integration window ending at each sample.
-        slope_src = np.concatenate([self._slope_tail, np.abs(deriv)])
-        slope = _trailing_max(slope_src, self._win)[slope_src.size - x.size :]
-        self._slope_tail = slope_src[slope_src.size - (self._win - 1) :]
-        located = self._locator.process(x)
-        self._feature = np.concatenate([self._feature, feature])
-        self._slope = np.concatenate([self._slope, slope])
-        self._located = np.concatenate([self._located, located])
-        self._n += x.size
+        # Moving-window integration: lfilter(b, 1, energy, zi) with an FIR b is
+        # np.convolve plus the carried state, which is exactly what scipy computes
+        # for it (minus ~40 us of argument handling per call).
+        full = np.convolve(self._mwi_b, energy)
+        full[: self._win - 1] += self._mwi_zi
+        self._mwi_zi = full[n:]
+        # Steepest slope over the integration window ending at each sample; the tail
+        # starts as -inf, so the first windows are the samples seen so far.
+        slope_src = np.concatenate([self._slope_tail, energy])
+        slope = _running_max(slope_src, self._win)
+        self._slope_tail = slope_src[n:]
+        located = self._locator.process_guarded(x)
+        at = self._reserve(n)
+        store = self._store
+        store[0, at : at + n] = full[:n]
+        store[1, at : at + n] = slope
+        np.abs(located, out=store[2, at : at + n])
+        self._n += n
 
-    def _at(self, buf: np.ndarray, i: int) -> float:
-        return float(buf[i - self._buf_start])
+    def _reserve(self, n: int) -> int:
+        """Room for n more samples in the store; the column where they go."""
+        used = self._n - self._store_start
+        if used + n > self._store.shape[1]:
+            keep = self._n - self._buf_start
+            width = self._store.shape[1]
+            if keep + n > width:  # more than the history: grow (rare; the start, flush)
+                width = max(2 * width, keep + n)
+            fresh = np.empty((3, width))
+            fresh[:, :keep] = self._store[:, self._buf_start - self._store_start : used]
+            self._store = fresh
+            self._store_start = self._buf_start
+            used = keep
+        return used
 
     # -- decisions (per candidate) ----------------------------------------------------
 
@@ -219,20 +243,30 @@ class QrsDetector:
         if end <= start:
             return []
         lo = max(start - r - 1, self._buf_start)
-        seg = self._feature[lo - self._buf_start : min(end + r, self._n) - self._buf_start]
-        # Outside the data (stream start, or the end at flush) counts as -inf.
-        window_max = ndimage.maximum_filter1d(seg, 2 * r + 1, mode="constant", cval=-np.inf)
-        rel = np.arange(start - lo, end - lo)
-        rising = seg[rel] > seg[rel - 1]
-        ok = (seg[rel] >= window_max[rel]) & rising & (seg[rel] > FEATURE_FLOOR)
+        base = self._store_start
+        seg = self._store[0, lo - base : min(end + r, self._n) - base]
+        a, b = start - lo, end - lo
+        # The largest value within r of each position; outside the data (stream start,
+        # or the end at flush) counts as -inf.
+        left, right = max(0, r - a), max(0, b + r - seg.size)
+        around = seg[a - r + left : b + r - right]
+        if left or right:
+            around = np.concatenate([np.full(left, -np.inf), around, np.full(right, -np.inf)])
+        here = seg[a:b]
+        ok = (here >= _running_max(around, 2 * r + 1)) & (
+            here > np.maximum(seg[a - 1 : b - 1], FEATURE_FLOOR)
+        )
         self._scan_from = end
-        return [
-            _Candidate(int(k + lo), float(seg[k]), self._at(self._slope, int(k + lo)))
-            for k in rel[ok]
-        ]
+        rel = np.flatnonzero(ok)
+        if rel.size == 0:
+            return []
+        heights = here[rel]
+        rel += start
+        slopes = self._store[1, rel - base]
+        return list(zip(rel.tolist(), heights.tolist(), slopes.tolist(), strict=True))
 
     def _decide(self, final: bool) -> np.ndarray:
-        beats: list[int] = []
+        accepted: list[int] = []  # feature indices of the beats, in order
         new = self._find_candidates(final)
         if not self._learnt:
             self._pending.extend(new)
@@ -241,132 +275,196 @@ class QrsDetector:
             self._learn_levels()
             new, self._pending = self._pending, []
         horizon = self._n if final else self._n - self._confirm
-        for cand in new:
-            self._search_back(until=cand.index, beats=beats)
-            self._judge(cand, beats)
-        self._search_back(until=self._n + self._search_late if final else horizon - 1, beats=beats)
+        if new:
+            self._judge_all(new, accepted)
+        self._search_back(
+            until=self._n + self._search_late if final else horizon - 1, beats=accepted
+        )
+        beats = self._locate_r(accepted)
         self._trim()
-        return np.asarray(beats, dtype=np.int64)
+        return beats
 
     def _learn_levels(self) -> None:
-        seg = self._feature[: max(1, min(self._learn, self._feature.size))]
+        feature = self._store[0, : self._n - self._store_start]
+        seg = feature[: max(1, min(self._learn, feature.size))]
         if seg.size == 0:  # flushed before any sample arrived
-            self._levels = _Levels()
+            self._signal_peak = self._noise_peak = 0.0
         else:
-            self._levels = _Levels(
-                signal_peak=float(seg.max()) / 3.0, noise_peak=float(seg.mean()) / 2.0
-            )
+            self._signal_peak = float(seg.max()) / 3.0
+            self._noise_peak = float(seg.mean()) / 2.0
         self._learnt = True
         self._relax_from = self._learn + self._silence
 
-    def _relax_levels(self, index: int) -> None:
-        """Lower stale levels during a long silence (decided in sample time)."""
-        anchor = self._relax_from
-        if anchor is None or index < anchor:
-            return
-        steps = 1 + (index - anchor) // self._relearn_halving
-        lv = self._levels
-        lv.signal_peak *= 0.5**steps
-        lv.noise_peak = min(lv.noise_peak, 0.5 * lv.signal_peak)
-        self._relax_from = anchor + steps * self._relearn_halving
+    def _judge_all(self, new: list[_Candidate], beats: list[int]) -> None:
+        """Judge each candidate in turn, after any search-back due before it.
 
-    def _judge(self, cand: _Candidate, beats: list[int]) -> None:
-        self._relax_levels(cand.index)
-        last = self._last_beat
-        if last is not None and cand.index - last.index < self._refractory:
-            return
-        is_beat = cand.height > self._levels.threshold
-        if is_beat and last is not None and cand.index - last.index < self._t_wave:
-            # A T wave has a much gentler slope than the QRS before it.
-            is_beat = cand.slope >= 0.5 * last.slope
-        if is_beat:
-            self._accept(cand, beats, weight=0.125)
-        else:
-            lv = self._levels
-            lv.noise_peak = 0.125 * cand.height + 0.875 * lv.noise_peak
-            self._recent.append(cand)
+        The Pan-Tompkins rules, per candidate and in sample time:
+        * during a long silence (SILENCE_S) the expected QRS level halves every
+          RELEARN_HALVING_S, so detection always recovers from stale levels;
+        * nothing within REFRACTORY_S of the last beat;
+        * a beat is above the threshold between the noise and signal levels, and,
+          within T_WAVE_S of the last beat, has at least half its slope (a T wave
+          has a much gentler slope than the QRS before it);
+        * a beat moves the signal level, anything else the noise level.
+        The state lives in locals inside the loop (this runs ~130,000 times a day).
+        """
+        refractory, t_wave = self._refractory, self._t_wave
+        halving = self._relearn_halving
+        recent = self._recent
+        signal_peak, noise_peak = self._signal_peak, self._noise_peak
+        relax_from = self._relax_from
+        last_index, last_slope = self._last_index, self._last_slope
+        for cand in new:
+            index, height, slope = cand
+            trigger = self._trigger
+            if trigger is not None and not self._searched and trigger <= index:
+                self._signal_peak, self._noise_peak = signal_peak, noise_peak
+                self._relax_from = relax_from
+                self._search_back(until=index, beats=beats)
+                signal_peak, noise_peak = self._signal_peak, self._noise_peak
+                relax_from = self._relax_from
+                last_index, last_slope = self._last_index, self._last_slope
+                recent = self._recent
+            if relax_from is not None and index >= relax_from:
+                steps = 1 + (index - relax_from) // halving
+                signal_peak *= 0.5**steps
+                noise_peak = min(noise_peak, 0.5 * signal_peak)
+                relax_from += steps * halving
+            if last_index is not None and index - last_index < refractory:
+                continue
+            is_beat = height > noise_peak + 0.25 * (signal_peak - noise_peak)
+            if is_beat and last_index is not None and index - last_index < t_wave:
+                is_beat = slope >= 0.5 * last_slope
+            if is_beat:
+                signal_peak = 0.125 * height + (1 - 0.125) * signal_peak
+                if last_index is not None:
+                    self._rr.add(float(index - last_index))
+                last_index, last_slope = index, slope
+                relax_from = index + self._silence
+                self._searched = False
+                recent = self._recent = []
+                self._last_index, self._last_slope = index, slope
+                self._set_trigger()
+                beats.append(index)
+            else:
+                noise_peak = 0.125 * height + 0.875 * noise_peak
+                recent.append(cand)
+        self._signal_peak, self._noise_peak = signal_peak, noise_peak
+        self._relax_from = relax_from
 
-    def _search_back(self, until: int, beats: list[int]) -> None:
-        """At the time fixed by the last beat and the RR history, look back for a missed beat.
+    def _set_trigger(self) -> None:
+        """When to search back after the last beat, and from where.
 
         The trigger is 1.66 expected RR intervals after the last beat (Pan-Tompkins), but
         never more than SEARCH_BACK_LATE_S after the expected beat, and only the last
         SEARCH_BACK_WINDOW_S before the trigger are searched, so the stated delay holds.
-        Only candidates above half the threshold, out of the T-wave zone and with a
-        QRS-like slope qualify; the largest wins.
+        Both change only with a new beat, so they are worked out once per beat.
         """
-        while self._last_beat is not None and not self._searched:
-            expected = self._rr.expected()
-            if expected is None:
+        expected = self._rr.expected
+        last = self._last_index
+        if expected is None or last is None:
+            self._trigger = None
+            return
+        wait = min(1.66 * expected, expected + self._search_late)
+        trigger = last + round(wait)
+        self._trigger = trigger
+        self._earliest = max(
+            last + max(self._t_wave, round(0.5 * expected)),
+            trigger - self._search_window,
+        )
+
+    def _search_back(self, until: int, beats: list[int]) -> None:
+        """At the time fixed by the last beat and the RR history, look back for a missed beat.
+
+        Only candidates above half the threshold, out of the T-wave zone and with a
+        QRS-like slope qualify; the largest wins (the first of equals).
+        """
+        while True:
+            trigger, earliest = self._trigger, self._earliest
+            if trigger is None or self._searched or trigger > until:
                 return
-            wait = min(1.66 * expected, expected + self._search_late)
-            trigger = self._last_beat.index + round(wait)
-            if trigger > until:
-                return
-            last = self._last_beat
-            earliest = max(
-                last.index + max(self._t_wave, round(0.5 * expected)),
-                trigger - self._search_window,
-            )
-            pool = [
-                c
-                for c in self._recent
-                if earliest <= c.index <= trigger
-                and c.height > 0.5 * self._levels.threshold
-                and c.slope >= 0.5 * last.slope
-            ]
-            if not pool:
+            half = 0.5 * (self._noise_peak + 0.25 * (self._signal_peak - self._noise_peak))
+            min_slope = 0.5 * self._last_slope
+            best: _Candidate | None = None
+            for cand in self._recent:
+                index, height, slope = cand
+                if (
+                    earliest <= index <= trigger
+                    and height > half
+                    and slope >= min_slope
+                    and (best is None or height > best[1])
+                ):
+                    best = cand
+            if best is None:
                 self._searched = True  # until the next beat
                 return
-            best = max(pool, key=lambda c: c.height)
-            self._accept(best, beats, weight=0.25)
+            index, height, slope = best
+            self._signal_peak = 0.25 * height + (1 - 0.25) * self._signal_peak
+            if self._last_index is not None:
+                self._rr.add(float(index - self._last_index))
+            self._last_index, self._last_slope = index, slope
+            self._relax_from = index + self._silence
+            self._searched = False
+            self._recent = []
+            self._set_trigger()
+            beats.append(index)
 
-    def _accept(self, cand: _Candidate, beats: list[int], weight: float) -> None:
-        cand.accepted = True
-        lv = self._levels
-        lv.signal_peak = weight * cand.height + (1 - weight) * lv.signal_peak
-        if self._last_beat is not None:
-            self._rr.add(float(cand.index - self._last_beat.index))
-        self._last_beat = cand
-        self._relax_from = cand.index + self._silence
-        self._searched = False
-        self._recent.clear()
-        beats.append(self._locate_r(cand.index))
-
-    def _locate_r(self, feature_index: int) -> int:
-        """Place the R-peak at the largest deflection of the 1-30 Hz signal near the QRS."""
-        centre = feature_index - self._feature_lag
-        lo = max(centre - self._locate, self._buf_start)
-        hi = min(centre + self._locate + 1, self._n)
-        if hi <= lo:
-            return max(centre, 0)
-        seg = self._located[lo - self._buf_start : hi - self._buf_start]
-        return lo + int(np.abs(seg).argmax())
+    def _locate_r(self, feature_indices: list[int]) -> np.ndarray:
+        """Place each R-peak at the largest deflection of the 1-30 Hz signal near its QRS
+        (the first of equals), within LOCATE_S of where the feature puts it."""
+        out = np.empty(len(feature_indices), dtype=np.int64)
+        if not feature_indices:
+            return out
+        reach, base, magnitude = self._locate, self._store_start, self._store[2]
+        lag, first, n = self._feature_lag, self._buf_start, self._n
+        if len(feature_indices) >= 4:  # a replay chunk: whole windows in one gather
+            starts = np.asarray(feature_indices, dtype=np.int64) - (lag + reach)
+            whole = np.flatnonzero((starts >= first) & (starts + 2 * reach < n))
+            windows = (starts[whole] - base)[:, None] + np.arange(2 * reach + 1)
+            out[whole] = starts[whole] + magnitude[windows].argmax(axis=1)
+            if whole.size == out.size:
+                return out
+            done = set(whole.tolist())
+        else:
+            done = set()
+        for k, feature_index in enumerate(feature_indices):
+            if k in done:
+                continue
+            centre = feature_index - lag
+            lo = max(centre - reach, first)
+            hi = min(centre + reach + 1, n)
+            if hi <= lo:
+                out[k] = max(centre, 0)
+            else:
+                out[k] = lo + int(magnitude[lo - base : hi - base].argmax())
+        return out
 
     def _trim(self) -> None:
+        """Forget what no decision can look at again (in steps of HISTORY_S)."""
         keep_from = self._n - self._history
-        if self._last_beat is not None:
-            keep_from = min(keep_from, self._last_beat.index - self._locate)
+        if self._last_index is not None:
+            keep_from = min(keep_from, self._last_index - self._locate)
         keep_from = min(
             keep_from, self._scan_from - self._confirm - self._locate - self._feature_lag
         )
-        drop = keep_from - self._buf_start
-        if drop > self._history:  # trim in large steps: fewer copies
-            self._feature = self._feature[drop:]
-            self._slope = self._slope[drop:]
-            self._located = self._located[drop:]
+        if keep_from - self._buf_start > self._history:
             self._buf_start = keep_from
 
 
-def _trailing_max(x: np.ndarray, size: int) -> np.ndarray:
-    """out[i] = max(x[max(0, i - size + 1) : i + 1])."""
-    if size <= 1:
-        return x.copy()
-    centred = ndimage.maximum_filter1d(x, size, mode="constant", cval=-np.inf)
-    shift = min((size - 1) // 2, x.size)
-    out = np.empty_like(x)
-    out[shift:] = centred[: x.size - shift]
-    out[:shift] = np.maximum.accumulate(x[:shift])
+def _running_max(x: np.ndarray, size: int) -> np.ndarray:
+    """out[i] = max(x[i : i + size]) for every full window (x.size - size + 1 values).
+
+    Doubling windows (1, 2, 4, ... samples, then two overlapping ones for the rest):
+    log2(size) vectorised steps, several times faster than a general running-max
+    filter on these short windows; a maximum is exact, so the values are the same.
+    """
+    out = x
+    span = 1
+    while 2 * span <= size:
+        out = np.maximum(out[:-span], out[span:])
+        span *= 2
+    if span < size:
+        out = np.maximum(out[: out.size - (size - span)], out[size - span :])
     return out
 
 

@@ -38,7 +38,7 @@ def sanitise(
     Returns `x` itself (and an all-false mask) when nothing needs changing.
     """
     x = np.asarray(x, dtype=np.float64)
-    if x.size == 0 or (x.max() <= limit_uv and x.min() >= -limit_uv):  # NaN fails both
+    if x.size == 0 or _within(x, limit_uv):
         return x, np.zeros(x.shape, dtype=bool)
     bad = ~np.isfinite(x)
     with np.errstate(invalid="ignore"):
@@ -52,6 +52,18 @@ def sanitise(
         y[lead:] = y[idx[lead:]]
         y[:lead] = float(np.clip(last, -limit_uv, limit_uv))
     return y, changed
+
+
+def _within(x: np.ndarray, limit_uv: float) -> bool:
+    """Every sample of the non-empty `x` finite and within +-limit_uv (NaN fails both tests).
+
+    The ufunc reductions are called directly: `ndarray.max` adds a Python layer worth
+    about a third of the call on a 73-sample notification, which every filter sees."""
+    return bool(_MAX(x, axis=None) <= limit_uv and _MIN(x, axis=None) >= -limit_uv)
+
+
+_MAX = np.maximum.reduce
+_MIN = np.minimum.reduce
 
 
 class InputGuard:
@@ -72,6 +84,11 @@ class InputGuard:
     def process(self, chunk: np.ndarray) -> np.ndarray:
         """The chunk with every sample finite and within +-limit_uv."""
         x = np.asarray(chunk, dtype=np.float64)
+        if x.size and _within(x, self.limit_uv):
+            # Real ECG, every call: the same array back, nothing to count (one pass
+            # each for max and min, no mask allocated).
+            self._last = float(x[-1])
+            return x
         y, changed = sanitise(x, self._last, self.limit_uv)
         if y.size:
             self._last = float(y[-1])

@@ -45,6 +45,10 @@ class Chain:
     counters: dict[str, int] = field(default_factory=dict)
     stage_cpu: dict[str, float] = field(default_factory=dict)
     profiles: dict[str, cProfile.Profile] = field(default_factory=dict)
+    layer_cpu: dict[str, float] = field(default_factory=dict)
+    """With `timed`: CPU s inside each layer's calls (see `pipeline_layers`), stages included."""
+    layer_stages: dict[str, list[str]] = field(default_factory=dict)
+    """The stage_cpu names timed inside each layer."""
 
 
 STAGE_METHODS = ("process", "flush", "write_frame", "write_beats", "write_event", "close")
@@ -91,6 +95,29 @@ def time_stages(
             setattr(obj, method, timed)
 
 
+PIPELINE = "pipeline"
+RHYTHM_LAYER = "rhythm layer"
+
+
+def _is_rhythm_layer(obj: object) -> bool:
+    return all(hasattr(obj, a) for a in ("_quality", "_vf", "analyzer"))
+
+
+def pipeline_layers(pipeline: object) -> dict[str, tuple[object, list[str]]]:
+    """The objects whose calls contain stages, by name: (object, the stage names called
+    inside it, directly or through a layer below). The pipeline holds every stage; a
+    RhythmStage holds quality, VF, rhythm and alerts. Timing a layer's calls as well
+    as its stages tells its own glue (layer time minus what is inside) from the
+    benchmark's loop."""
+    parts = pipeline_parts(pipeline)
+    layers: dict[str, tuple[object, list[str]]] = {PIPELINE: (pipeline, sorted(parts))}
+    for obj in vars(pipeline).values():
+        if obj is not None and _is_rhythm_layer(obj):
+            inside = sorted(k for k, v in parts.items() if any(v is o for o in vars(obj).values()))
+            layers[RHYTHM_LAYER] = (obj, inside)
+    return layers
+
+
 def pipeline_parts(pipeline: object) -> dict[str, object]:
     """The pipeline's stage objects by a readable name (whatever attributes it has)."""
     names = {
@@ -108,7 +135,7 @@ def pipeline_parts(pipeline: object) -> dict[str, object]:
     for attr, obj in vars(pipeline).items():
         if obj is None or not callable(getattr(obj, "process", None)):
             continue
-        if all(hasattr(obj, a) for a in ("_quality", "_vf", "analyzer")):
+        if _is_rhythm_layer(obj):
             # A RhythmStage runs quality, VF, rhythm and alerts itself: time those
             # parts, not the stage around them (times must not overlap).
             for sub, sub_obj in vars(obj).items():
@@ -239,8 +266,9 @@ def _sink(log_dir: Path, clock: Callable[[], float], stream_t0: Callable[[], int
 
 def build_chain(fs: float, log_dir: Path, timed: bool = False, profile: bool = False) -> Chain:
     """The fullest chain this installation has (see the module docstring); with `timed`,
-    the CPU time of each stage is summed in `Chain.stage_cpu`; with `profile` (and
-    `timed`), each stage's calls are also profiled in `Chain.profiles`."""
+    the CPU time of each stage is summed in `Chain.stage_cpu` and that of each layer
+    around stages (the pipeline, its rhythm layer) in `Chain.layer_cpu`; with
+    `profile` (and `timed`), each stage's calls are also profiled in `Chain.profiles`."""
     if not has("monitor.pipeline", "Pipeline"):
         if has("monitor.classify.classifier", "BeatClassifier"):
             return _stages_on_main(fs, timed)
@@ -248,8 +276,13 @@ def build_chain(fs: float, log_dir: Path, timed: bool = False, profile: bool = F
     pipeline, labels, missing = _pipeline()
     stage_cpu: dict[str, float] = {}
     profiles: dict[str, cProfile.Profile] | None = {} if profile else None
+    layers = pipeline_layers(pipeline)
+    layer_cpu: dict[str, float] = {}
     if timed:
         time_stages(pipeline_parts(pipeline), stage_cpu, profiles)
+        # The layers' own calls too, in a separate total (they contain the stages):
+        # what a layer spends around its stages is its glue, not the benchmark's.
+        time_stages({name: obj for name, (obj, _) in layers.items()}, layer_cpu)
     sink = None
     if has("monitor.daemon.storage", "EncryptedLogSink") and has("monitor.store.writer"):
         state = {"t0": 0, "now": 0.0}
@@ -307,6 +340,8 @@ def build_chain(fs: float, log_dir: Path, timed: bool = False, profile: bool = F
         counters,
         stage_cpu,
         profiles or {},
+        layer_cpu=layer_cpu,
+        layer_stages={name: inside for name, (_, inside) in layers.items()} if timed else {},
     )
 
 

@@ -44,6 +44,39 @@ PIPELINE = Needs("monitor.pipeline", "Pipeline", "daemon")
 DAEMON = Needs("monitor.daemon.service", "Daemon", "daemon")
 
 
+GLUE = {
+    "pipeline": "pipeline glue (Pipeline around its stages)",
+    "rhythm layer": "rhythm layer glue (RhythmStage around quality, VF, rhythm, alerts)",
+}
+LOOP = "replay loop (60 s frames gathered, log hand-off, stage timers)"
+REST = "everything else (pipeline glue, frames, bookkeeping)"
+
+
+def rest_rows(e2e: E2E) -> list[tuple[str, float]]:
+    """What the end-to-end CPU time holds beyond the timed stages (medians).
+
+    With the layers' own calls timed too (the pipeline, its rhythm layer), each
+    layer's glue is its time minus everything timed inside it (stages and the layers
+    below), and the rest is the worker's loop, the hand-off to the log sink and the
+    stage timers; otherwise one row.
+    """
+    total = e2e.total_cpu.median
+    rest = max(0.0, total - sum(v.median for v in e2e.stage_cpu.values()))
+    if not e2e.layer_cpu:
+        return [(REST, rest)]
+    rows = []
+    stages = {k: v.median for k, v in e2e.stage_cpu.items()}
+    for name, stats in e2e.layer_cpu.items():
+        inside = set(e2e.layer_stages.get(name, []))
+        subs = [o for o in e2e.layer_cpu if o != name and set(e2e.layer_stages.get(o, [])) < inside]
+        nested = {k for o in subs for k in e2e.layer_stages.get(o, [])}
+        direct = sum(stages.get(k, 0.0) for k in inside - nested)
+        glue = stats.median - direct - sum(e2e.layer_cpu[o].median for o in subs)
+        rows.append((GLUE.get(name, f"{name} glue"), max(0.0, glue)))
+    glue_total = min(rest, sum(g for _, g in rows))
+    return [*rows, (LOOP, max(0.0, rest - glue_total))]
+
+
 def stage_section(corpus: Corpus, qrs: QrsResults, e2e: E2E) -> Section:
     """Each stage's CPU time inside the end-to-end replay, and QRS on its own."""
     secs = corpus.duration_s
@@ -59,17 +92,16 @@ def stage_section(corpus: Corpus, qrs: QrsResults, e2e: E2E) -> Section:
                 f"{100 * stats.median / max(total, 1e-12):.0f}%",
             ]
         )
-    inside = sum(v.median for v in e2e.stage_cpu.values())
-    rest = max(0.0, total - inside)
-    rows.append(
-        [
-            "everything else (pipeline glue, frames, bookkeeping)",
-            f"{rest:.3f}",
-            "",
-            f"{rest * 86_400.0 / secs:.2f}",
-            f"{100 * rest / max(total, 1e-12):.0f}%",
-        ]
-    )
+    for name, rest in rest_rows(e2e):
+        rows.append(
+            [
+                name,
+                f"{rest:.3f}",
+                "",
+                f"{rest * 86_400.0 / secs:.2f}",
+                f"{100 * rest / max(total, 1e-12):.0f}%",
+            ]
+        )
     solo: list[tuple[str, Timed]] = [
         ("QRS detector alone, 60 s chunks", qrs.ecgmon_60.timed),
         ("QRS detector alone, 1 s chunks", qrs.ecgmon_1.timed),
@@ -99,7 +131,14 @@ def stage_section(corpus: Corpus, qrs: QrsResults, e2e: E2E) -> Section:
         f"CPU seconds of each stage inside the end-to-end replay (60 s frames) of "
         f"{secs / 3600:.2f} h, median (min-max) over the repeats, timed around each stage's "
         "calls; *read + decode* is timed in a separate pass over the stored notifications (the "
-        "replay does the same work). The last "
+        "replay does the same work). "
+        + (
+            "A layer's *glue* is the CPU time of its own calls minus everything timed "
+            "inside them; *replay loop* is the rest. "
+            if e2e.layer_cpu
+            else ""
+        )
+        + "The last "
         "rows are the QRS detector and filter on their own, from the side-by-side run.",
         "",
         *table(
