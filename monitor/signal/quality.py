@@ -40,8 +40,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import signal
 
-from monitor.signal.filters import StreamingSosFilter, bandpass_sos, check_fs
+from monitor.signal.filters import bandpass_sos, check_fs
+from monitor.signal.rounding import round_like_python
+from monitor.signal.sosbank import SosBank
 
 FLAT_PTP_UV = 20.0
 """A second whose band-passed peak-to-peak is below this holds no ECG (MIT-BIH
@@ -178,19 +181,26 @@ class _Measures:
 
 
 class SignalQuality:
-    """Streaming per-second quality verdicts for one ECG lead (samples in uV)."""
+    """Streaming per-second quality verdicts for one ECG lead (samples in uV).
 
-    def __init__(self, fs: float) -> None:
+    first_index: the index of the stream's first second (a stream restarted after a
+        gap can count on from where the previous one stopped).
+    """
+
+    def __init__(self, fs: float, first_index: int = 0) -> None:
         self.fs = check_fs(fs)
         self._per_second = round(self.fs)
         if abs(self._per_second - self.fs) > 1e-9:
             raise ValueError("signal quality needs an integer sample rate (use the working rate)")
-        self._band = StreamingSosFilter(bandpass_sos(self.fs, 0.5, 40.0, order=2))
-        self._qrs = StreamingSosFilter(bandpass_sos(self.fs, 5.0, 18.0, order=2))
+        self._first_index = int(first_index)
         hf_low = min(35.0, 0.35 * self.fs)
-        self._hf = StreamingSosFilter(bandpass_sos(self.fs, hf_low, 0.49 * self.fs, order=2))
-        self._low = StreamingSosFilter(
-            np.asarray(_lowpass_sos(self.fs, 0.7)),
+        self._filters = SosBank(
+            [
+                bandpass_sos(self.fs, 0.5, 40.0, order=2),  # band
+                bandpass_sos(self.fs, 5.0, 18.0, order=2),  # QRS band (envelope)
+                bandpass_sos(self.fs, hf_low, 0.49 * self.fs, order=2),  # high frequencies
+                _lowpass_sos(self.fs, 0.7),  # baseline
+            ]
         )
         self._min_run = SATURATION_RUN_S * self.fs
         self._pending = np.empty(0)
@@ -257,14 +267,19 @@ class SignalQuality:
     def _measure(self, raw: np.ndarray, width: int) -> _Seconds:
         """Features of consecutive seconds of `width` samples (raw.size a multiple)."""
         n = raw.size // width
-        finite = np.isfinite(raw)
-        missing = 1.0 - finite.reshape(n, width).mean(axis=1)
-        x = raw if finite.all() else self._hold(raw, finite)
+        with np.errstate(over="ignore", invalid="ignore"):
+            all_finite = np.isfinite(np.add.reduce(raw))  # only then is the sum finite
+        if all_finite:
+            missing = np.zeros(n)
+            x = raw
+        else:
+            finite = np.isfinite(raw)
+            missing = 1.0 - finite.reshape(n, width).mean(axis=1)
+            x = raw if finite.all() else self._hold(raw, finite)
         self._last_finite = float(x[-1])  # the last finite sample, held to the end
-        band = self._band.process(x).reshape(n, width)
-        envelope = np.sort(np.abs(self._qrs.process(x)).reshape(n, width), axis=1)
-        hf = self._hf.process(x).reshape(n, width)
-        low = self._low.process(x).reshape(n, width)
+        band, qrs, hf, low = (y.reshape(n, width) for y in self._filters.process(x))
+        envelope = np.abs(qrs)
+        envelope.sort(axis=1)
         return _Seconds(
             missing=missing,
             flat=_ptp(band) < FLAT_PTP_UV,
@@ -272,8 +287,8 @@ class SignalQuality:
             wander=_ptp(low) > WANDER_PTP_UV,
             band=band,
             envelope=envelope,
-            hf_power=np.mean(hf * hf, axis=1),
-            band_power=np.mean(band * band, axis=1),
+            hf_power=_row_means(hf * hf),
+            band_power=_row_means(band * band),
         )
 
     def _hold(self, raw: np.ndarray, finite: np.ndarray) -> np.ndarray:
@@ -289,10 +304,17 @@ class SignalQuality:
         seen by its samples (a run that began earlier counts its earlier samples) and
         the value of the first sample that reached that length decide.
         """
-        pos = np.arange(x.size)
         new_run = np.empty(x.size, dtype=bool)
         new_run[0] = x[0] != self._run_value
         np.not_equal(x[1:], x[:-1], out=new_run[1:])
+        repeats = x.size - int(np.count_nonzero(new_run))
+        if self._run_length + repeats + 1 < self._min_run:
+            # No run can be long enough (the usual case): only carry the last run on.
+            from_end = int(new_run[::-1].argmax()) if repeats < x.size else x.size
+            self._run_value = float(x[-1])
+            self._run_length = from_end + 1 if repeats < x.size else self._run_length + x.size
+            return np.zeros(n, dtype=bool)
+        pos = np.arange(x.size)
         start = np.where(new_run, pos, -self._run_length)
         np.maximum.accumulate(start, out=start)
         run = (pos - start + 1).reshape(n, width)
@@ -334,7 +356,7 @@ class SignalQuality:
             median, peak = _median_and_percentile(envelope, PEAK_PERCENTILE)
             measures = _measures(band, median, peak, hf_power, band_power)
             centre = kept.rows(offset + CONTEXT_S, offset + CONTEXT_S + count)
-            out += _verdicts(start, centre, measures)
+            out += _verdicts(start + self._first_index, centre, measures)
             self._next_verdict += count
         return out
 
@@ -359,7 +381,7 @@ class SignalQuality:
             _python_sum([float(r.hf_power[0]) for r in window]),
             _python_sum([float(r.band_power[0]) for r in window]),
         )
-        return _verdicts(index, rows[index - first], measures)[0]
+        return _verdicts(index + self._first_index, rows[index - first], measures)[0]
 
 
 def _ptp(rows: np.ndarray) -> np.ndarray:
@@ -367,8 +389,12 @@ def _ptp(rows: np.ndarray) -> np.ndarray:
 
 
 def _windows(rows: np.ndarray, offset: int, count: int) -> np.ndarray:
-    """(count, WINDOW_S * samples): window i is rows offset+i .. offset+i+WINDOW_S-1."""
-    return np.concatenate([rows[offset + k : offset + k + count] for k in range(WINDOW_S)], axis=1)
+    """(count, WINDOW_S * samples): window i is rows offset+i .. offset+i+WINDOW_S-1,
+    a read-only view (consecutive rows of a C-ordered array are consecutive samples)."""
+    width = rows.shape[1]
+    flat = np.ascontiguousarray(rows[offset : offset + count + WINDOW_S - 1]).reshape(-1)
+    step = flat.strides[0]
+    return np.ndarray((count, WINDOW_S * width), flat.dtype, flat, strides=(width * step, step))
 
 
 def _window_sums(values: np.ndarray, offset: int, count: int) -> np.ndarray:
@@ -398,13 +424,19 @@ def _measures(
     return _Measures(kurtosis, ratio, hf_share)
 
 
+def _row_means(x: np.ndarray) -> np.ndarray:
+    """`x.mean(axis=1)` to the bit (numpy's mean is this sum and division) without the
+    Python layer around it, which costs more than the arithmetic on a second's rows."""
+    return np.add.reduce(x, axis=1) / x.shape[1]
+
+
 def _kurtosis_rows(x: np.ndarray) -> np.ndarray:
     """Pearson kurtosis of each row (3 for a Gaussian); 0 for a constant row."""
-    centred = x - x.mean(axis=1, keepdims=True)
+    centred = x - _row_means(x)[:, None]
     np.multiply(centred, centred, out=centred)
-    var = centred.mean(axis=1)
+    var = _row_means(centred)
     np.multiply(centred, centred, out=centred)
-    fourth = centred.mean(axis=1)
+    fourth = _row_means(centred)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(var <= 0, 0.0, fourth / (var * var))
 
@@ -421,7 +453,7 @@ def _median_and_percentile(x: np.ndarray, q: float) -> tuple[np.ndarray, np.ndar
     half = n // 2
     mid = [half - 1, half] if n % 2 == 0 else [half]
     part = np.partition(x, sorted({*mid, below, above, n - 1}), axis=1)
-    median = part[:, mid].mean(axis=1)
+    median = _row_means(part[:, mid])
     peak = _interpolate(part[:, below], part[:, above], gamma)
     nan = np.isnan(part[:, -1])
     if nan.any():  # numpy's median and percentile are NaN when a NaN is present
@@ -451,41 +483,49 @@ def _verdicts(start: int, centre: _Seconds, m: _Measures) -> list[QualitySecond]
         | ((m.kurtosis < KURTOSIS_MIN) & (m.peak_ratio > PEAK_RATIO_LOOSE))
         | (m.hf_share > HF_SHARE_MAX)
     )
-    code = np.select(
-        [
-            centre.missing > MISSING_SHARE_MAX,
-            centre.flat,
-            centre.saturated,
-            centre.wander,
-            noisy,
-        ],
-        [0, 1, 2, 3, 4],
-        default=-1,
-    )
-    return [
-        QualitySecond(
-            index=start + i,
-            readable=c < 0,
-            reason=None if c < 0 else REASONS[c],
-            kurtosis=round(k, 3),
-            peak_ratio=round(r, 4),
-            hf_share=round(h, 4),
+    # The first reason that holds (as np.select would pick it): set in reverse order.
+    code = np.full(noisy.size, -1)
+    for c, holds in (
+        (4, noisy),
+        (3, centre.wander),
+        (2, centre.saturated),
+        (1, centre.flat),
+        (0, centre.missing > MISSING_SHARE_MAX),
+    ):
+        code[holds] = c
+    reasons = (*REASONS, None)  # code -1: readable
+    # The frozen dataclass's __init__ sets each field through object.__setattr__; a
+    # stream makes one verdict a second, so they are made with their fields at once
+    # (equal to QualitySecond(...) in every way: tests/signal/test_quality_fast.py).
+    new, set_dict = object.__new__, object.__setattr__
+    out = []
+    for i, ok, why, k, r, h in zip(
+        range(start, start + code.size),
+        (code < 0).tolist(),
+        [reasons[c] for c in code.tolist()],
+        round_like_python(m.kurtosis, 3).tolist(),
+        round_like_python(m.peak_ratio, 4).tolist(),
+        round_like_python(m.hf_share, 4).tolist(),
+        strict=True,
+    ):
+        q = new(QualitySecond)
+        set_dict(
+            q,
+            "__dict__",
+            {
+                "index": i,
+                "readable": ok,
+                "reason": why,
+                "kurtosis": k,
+                "peak_ratio": r,
+                "hf_share": h,
+            },
         )
-        for i, (c, k, r, h) in enumerate(
-            zip(
-                code.tolist(),
-                m.kurtosis.tolist(),
-                m.peak_ratio.tolist(),
-                m.hf_share.tolist(),
-                strict=True,
-            )
-        )
-    ]
+        out.append(q)
+    return out
 
 
 def _lowpass_sos(fs: float, cutoff_hz: float) -> np.ndarray:
-    from scipy import signal
-
     return np.asarray(signal.butter(2, cutoff_hz, btype="lowpass", fs=fs, output="sos"))
 
 
