@@ -17,19 +17,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
-from typing import TypeVar
+from dataclasses import dataclass
 
 import numpy as np
 
 from monitor.classify.alerts import DEFAULT_POLICIES, Alert, AlertManager, AlertPolicy
 from monitor.classify.beat import ClassifiedBeat
 from monitor.classify.rhythm import Episode, RhythmAnalyzer, RhythmConfig
-from monitor.classify.vf import VfDetector, VfSecond
+from monitor.classify.vf import VfDetector
 from monitor.signal import WORKING_FS
 from monitor.signal.quality import QualitySecond, SignalQuality
-
-_Indexed = TypeVar("_Indexed", QualitySecond, VfSecond)
 
 
 @dataclass(frozen=True)
@@ -57,8 +54,10 @@ class RhythmStage:
         self._start_stages(offset_s=0)
 
     def _start_stages(self, offset_s: int) -> None:
-        self._quality = SignalQuality(self.fs)
-        self._vf = VfDetector(self.fs)
+        # The stages count seconds from the stream's own second after a gap, so
+        # their verdicts are in stream time without a copy of each.
+        self._quality = SignalQuality(self.fs, first_index=offset_s)
+        self._vf = VfDetector(self.fs, first_index=offset_s)
         self._offset_s = offset_s
         self._run_samples = 0
 
@@ -71,33 +70,23 @@ class RhythmStage:
         """Feed the next samples and the beats found so far (in stream time)."""
         x = np.asarray(samples, dtype=np.float64).ravel()
         self._run_samples += x.size
-        quality = self._shift(self._quality.process(x))
-        vf = self._shift(self._vf.process(x))
+        quality = self._quality.process(x)
+        vf = self._vf.process(x)
         return self._analyse(beats, quality, vf, final=False)
 
     def gap(self, seconds: float, beats: Iterable[ClassifiedBeat] = ()) -> StageOutput:
         """The stream stops for `seconds` (a reconnect): settle what came before it."""
-        quality = self._shift(self._quality.flush())
-        vf = self._shift(self._vf.flush())
+        quality = self._quality.flush()
+        vf = self._vf.flush()
         out = self._analyse(beats, quality, vf, final=False)
         self._start_stages(math.ceil(self.stream_time_s + max(0.0, seconds)))
         return out
 
     def flush(self, beats: Iterable[ClassifiedBeat] = ()) -> StageOutput:
         """End of the stream: settle and close everything."""
-        quality = self._shift(self._quality.flush())
-        vf = self._shift(self._vf.flush())
+        quality = self._quality.flush()
+        vf = self._vf.flush()
         return self._analyse(beats, quality, vf, final=True)
-
-    def _shift(self, verdicts: list[_Indexed]) -> list[_Indexed]:
-        """Verdicts in stream seconds: the stages restart at 0 after a gap.
-
-        Before any gap the offset is 0 and the verdicts are returned as they are;
-        copying ~170,000 of them a day cost more than all the rhythm rules.
-        """
-        if self._offset_s == 0:
-            return verdicts
-        return [replace(v, index=v.index + self._offset_s) for v in verdicts]
 
     def _analyse(
         self, beats: Iterable[ClassifiedBeat], quality: list[QualitySecond], vf: list, final: bool

@@ -299,7 +299,12 @@ def test_live_stage_matches_the_offline_run_and_handles_a_gap() -> None:
     from dataclasses import replace
 
     after[0] = replace(after[0], rr_before_s=None)
-    events += stage.process(x[30 * 130 :], after).episodes + stage.flush().episodes
+    resumed = stage.process(x[30 * 130 :], after)
+    settled = stage.flush()
+    events += resumed.episodes + settled.episodes
+    # Quality seconds after the gap are counted in stream time, from second 42 on.
+    seconds = [q.index for q in resumed.quality + settled.quality]
+    assert seconds == list(range(42, 42 + len(seconds))) and len(seconds) >= 29
     gaps = [e for e in events if e.kind == "unreadable"]
     assert [(g.start_s, g.end_s, g.reason) for g in gaps] == [
         (30.0, 42.0, "no data (gap in the stream)")
