@@ -25,12 +25,17 @@ Kinds and the rules behind them (all thresholds live in `RhythmConfig`):
   detector of Petrenas, Marozas and Sornmo, "Low-complexity detection of atrial
   fibrillation in continuous long-term monitoring", Comput. Biol. Med. 65:184-191
   (2015) (short window, ectopic beat handling, hysteresis), with a robust
-  median-based irregularity in place of their exact statistic. Episodes shorter than
+  median-based irregularity in place of their exact statistic. The window's median
+  crosses the threshold about half a window after the rhythm changed, so an episode's
+  start and end are put at the irregular interval pairs that bound it (see
+  `RhythmAnalyzer._af_edge`), and when N-N intervals run out (ectopy, paced or
+  unclassified beats) AF ends at the last pair of them. Episodes shorter than
   30 s are not reported, the minimum the ESC 2020 guidelines (Hindricks et al., Eur
   Heart J 42:373-498, 2021) require to call an episode AF.
 * ``brady`` / ``tachy``: mean rate over the last ``rate_beats`` N-N intervals below
   ``brady_bpm`` (default 60/min) or above ``tachy_bpm`` (100/min) for at least
-  ``rate_min_s``. These are the conventional adult resting limits; the 2018
+  ``rate_min_s``; sinus bradycardia is a slow *sinus* rhythm, so a slow rate during
+  AF is not ``brady``. These are the conventional adult resting limits; the 2018
   ACC/AHA/HRS bradycardia guideline (Kusumoto et al., Circulation 140:e382, 2019)
   notes 50/min may be used for bradycardia, which the config allows.
 * ``pause``: an RR interval longer than ``pause_s`` (2.0 s) between two analysed
@@ -61,6 +66,7 @@ it lasts) and once when over (``final=True``); short ones only when over.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import math
 from collections import Counter, deque
@@ -239,7 +245,10 @@ class RhythmAnalyzer:
         # beat machine
         self._reset_beats()
         self._af_state = False
-        self._af_since = 0.0
+        self._af_since = 0.0  # where the AF in progress began (its irregular edge)
+        self._af_found = 0.0  # where its window crossed the threshold, for af_min_s
+        self._af_ended = -math.inf  # end of the last AF episode
+        self._last_mark_s = 0.0  # end of the newest N-N interval pair
 
     # -- public -----------------------------------------------------------------------
 
@@ -409,29 +418,38 @@ class RhythmAnalyzer:
     def _reset_beats(self) -> None:
         cfg = self.config
         self._prev: ClassifiedBeat | None = None
+        self._prev_second = 0
         self._prev_edge = False
         self._recent: deque[ClassifiedBeat] = deque(maxlen=cfg.af_window + 1)
+        self._recent_conf = 0.0  # running sum of the confidences in _recent
         self._rr: deque[tuple[float, bool]] = deque(maxlen=cfg.af_window)
+        self._rr_normal = 0  # how many of _rr are N/S-N/S intervals
         self._pairs: dict[int, deque[tuple[int, float]]] = {
-            lag: deque(maxlen=cfg.af_window) for lag in cfg.af_lags
+            lag: deque(maxlen=cfg.af_window) for lag in cfg.af_lags[1:]
         }
-        self._clean_rr: deque[tuple[int, float]] = deque(maxlen=cfg.af_window)
+        """Lag-k differences (k > 1) for the pattern test, sorted only when it runs."""
+        self._lag1 = _Window(cfg.af_window)
+        self._marks: deque[tuple[int, float, float, float]] = deque(maxlen=cfg.af_window)
+        """Lag-1 pairs as (ordinal, start of the first interval, end of the second,
+        |difference|): where the irregular intervals are, for the AF episode edges."""
+        self._clean_rr = _Window(cfg.af_window)
         self._rate_rr: deque[float] = deque(maxlen=cfg.rate_beats)
         self._open: dict[str, _Open] = {}
         self._vrun = _Run()
         self._srun = _Run()
         self._patterns = {"bigeminy": _Pattern(2), "trigeminy": _Pattern(3)}
+        self._pattern_live = False  # some pattern has a chain going (else N beats skip it)
         self._ordinal = 0
         self._q_since_v = 0
 
     def _advance_beats(self, out: list[Episode], final: bool) -> None:
-        while self._beats:
-            beat = self._beats[0]
-            second = math.floor(beat.time_s)
-            if second + self.config.noise_guard_s >= self._next_second and not final:
+        beats, floor, on_beat = self._beats, math.floor, self._on_beat
+        until = math.inf if final else self._next_second - self.config.noise_guard_s
+        while beats:
+            second = floor(beats[0].time_s)
+            if second >= until:
                 return
-            self._beats.popleft()
-            self._on_beat(beat, second, out)
+            on_beat(beats.popleft(), second, out)
 
     def _last_time(self) -> float:
         return self._prev.time_s if self._prev is not None else 0.0
@@ -452,31 +470,51 @@ class RhythmAnalyzer:
         return False
 
     def _on_beat(self, beat: ClassifiedBeat, second: int, out: list[Episode]) -> None:
-        if beat.noisy or not self._analysable(second):
+        status = self._status
+        if beat.noisy or status.get(second, NO_DATA) != "ok":
             return
-        edge = self._near_unreadable(second)
+        cfg = self.config
+        edge = cfg.noise_guard_s > 0 and self._near_unreadable(second)
         prev = self._prev
         if prev is not None:
-            span = range(math.floor(prev.time_s), second + 1)
-            clean = beat.rr_before_s is not None and all(self._analysable(s) for s in span)
-            if not clean:
-                self._interrupt(
-                    out, prev.time_s, keep_af=beat.time_s - prev.time_s < self.config.bridge_s
+            first = self._prev_second
+            # (the seconds of both beats are analysable: each was checked on arrival)
+            if beat.rr_before_s is None or (
+                first < second - 1
+                and not all(status.get(s, NO_DATA) == "ok" for s in range(first + 1, second))
+            ):
+                self._interrupt(out, prev.time_s, keep_af=beat.time_s - prev.time_s < cfg.bridge_s)
+            else:
+                self._on_interval(
+                    prev, beat, beat.time_s - prev.time_s, edge or self._prev_edge, out
                 )
-                prev = None
-        if prev is not None:
-            rr = beat.time_s - prev.time_s
-            self._on_interval(prev, beat, rr, out, edge or self._prev_edge)
         # Next to an unreadable stretch the beat's class is not trusted for the ectopy
         # rules (runs, bigeminy/trigeminy): it counts as unknown there, which ends any
         # run or pattern. RR-based rules (AF, rate) still use it.
-        self._on_label(replace(beat, label="Q") if edge else beat, out)
-        self._recent.append(beat)
+        if edge:
+            self._on_label(replace(beat, label="Q"), out)
+        elif beat.label != "N" or self._vrun.beats or self._srun.beats or self._pattern_live:
+            self._on_label(beat, out)
+        recent = self._recent
+        if len(recent) == recent.maxlen:
+            self._recent_conf -= recent[0].confidence
+        recent.append(beat)
+        self._recent_conf += beat.confidence
         self._prev = beat
+        self._prev_second = second
         self._prev_edge = edge
         self._ordinal += 1
         self._update_af(beat, out)
-        self._update_rate(beat, out)
+        rate_rr = self._rate_rr
+        if len(rate_rr) == rate_rr.maxlen:
+            bpm = 60.0 * len(rate_rr) / sum(rate_rr)
+            opened = self._open
+            if (
+                not (cfg.brady_bpm <= bpm <= cfg.tachy_bpm)
+                or "brady" in opened
+                or "tachy" in opened
+            ):
+                self._update_rate(beat, bpm, out)
 
     def _interrupt(self, out: list[Episode], at_s: float, keep_af: bool) -> None:
         """Close everything in progress at `at_s` (the last analysed beat)."""
@@ -486,26 +524,21 @@ class RhythmAnalyzer:
             self._close(kind, at_s, out)
         for name in self._patterns:
             self._end_pattern(name, at_s, out)
-        af_state, af_since = self._af_state, self._af_since
-        kept = (list(self._rr), dict(self._pairs), list(self._clean_rr), self._ordinal)
+        af_state, af_since, af_found = self._af_state, self._af_since, self._af_found
+        ordinal = self._ordinal
+        kept = (self._rr, self._rr_normal, self._pairs, self._lag1, self._marks, self._clean_rr)
         self._reset_beats()
         if keep_af:
-            self._rr.extend(kept[0])
-            self._pairs = kept[1]
-            self._clean_rr.extend(kept[2])
-            self._ordinal = kept[3]
-            self._af_state, self._af_since = af_state, af_since
+            self._rr, self._rr_normal, self._pairs, self._lag1, self._marks, self._clean_rr = kept
+            self._ordinal = ordinal
+            self._af_state, self._af_since, self._af_found = af_state, af_since, af_found
         else:
             self._af_state = False
 
     def _on_interval(
-        self,
-        prev: ClassifiedBeat,
-        beat: ClassifiedBeat,
-        rr: float,
-        out: list[Episode],
-        edge: bool = False,
+        self, prev: ClassifiedBeat, beat: ClassifiedBeat, rr: float, edge: bool, out: list[Episode]
     ) -> None:
+        """The interval `rr` from `prev` to `beat`: pauses, the rate and the AF series."""
         cfg = self.config
         if rr > cfg.pause_s and not edge:
             # (a long interval next to an unreadable stretch is most often a missed beat)
@@ -519,29 +552,44 @@ class RhythmAnalyzer:
                     Evidence((prev.index, beat.index), (round(rr, 3),), round(rr, 3)),
                 )
             )
-        if prev.label == "N" and beat.label == "N":
+        a, b = prev.label, beat.label
+        if a == "N" and b == "N":
             self._rate_rr.append(rr)
-        # For AF, intervals between supraventricular beats (N or S) count: AF itself makes
-        # conducted beats look premature, so a classifier calls many of them S, and an
-        # isolated S beat moves only two of the window's successive differences, which
-        # the median ignores. V, F and Q beats are left out.
-        normal = prev.label in AF_BEATS and beat.label in AF_BEATS
-        if normal and self._clean_rr and cfg.af_long_rr_factor > 0:
+            normal = True
+        else:
+            # For AF, intervals between supraventricular beats (N or S) count: AF itself
+            # makes conducted beats look premature, so a classifier calls many of them S,
+            # and an isolated S beat moves only two of the window's successive
+            # differences, which the median ignores. V, F and Q beats are left out.
+            normal = a in AF_BEATS and b in AF_BEATS
+        clean = self._clean_rr
+        if normal and clean.items and cfg.af_long_rr_factor > 0:
             # An N-N interval far longer than the recent ones is more likely a missed
             # beat than AF: it is not used for the irregularity (it still counts for
             # the rate, as sinus pauses in bradycardia should).
-            typical = _median([r for _, r in self._clean_rr])
-            normal = rr <= cfg.af_long_rr_factor * typical
+            normal = rr <= cfg.af_long_rr_factor * clean.median()
+        history = self._rr
         if normal:
+            ordinal = self._ordinal
+            if history and history[-1][1]:
+                before = history[-1][0]
+                diff = abs(rr - before)
+                self._lag1.push(ordinal, diff)
+                self._marks.append((ordinal, prev.time_s - before, beat.time_s, diff))
             for lag, pairs in self._pairs.items():
-                if len(self._rr) >= lag and self._rr[-lag][1]:
-                    pairs.append((self._ordinal, abs(rr - self._rr[-lag][0])))
-            self._clean_rr.append((self._ordinal, rr))
-        self._rr.append((rr, normal))
+                if len(history) >= lag and history[-lag][1]:
+                    pairs.append((ordinal, abs(rr - history[-lag][0])))
+            clean.push(ordinal, rr)
+            self._rr_normal += 1
+        if len(history) == history.maxlen and history[0][1]:
+            self._rr_normal -= 1
+        history.append((rr, normal))
 
     # -- ventricular / supraventricular runs and patterns -----------------------------
 
     def _on_label(self, beat: ClassifiedBeat, out: list[Episode]) -> None:
+        """Runs and patterns. (A normal beat with none in progress is skipped by the
+        caller: it could neither end nor start one.)"""
         if beat.label == "V":
             self._end_srun(out)
             self._vrun.beats.append(beat)
@@ -648,6 +696,7 @@ class RhythmAnalyzer:
                 p.chain = 0
         if beat.label == "V":
             self._q_since_v = 0
+        self._pattern_live = any(p.chain > 0 for p in self._patterns.values())
 
     def _end_pattern(self, name: str, at_s: float, out: list[Episode]) -> None:
         self._patterns[name].chain = 0
@@ -658,74 +707,131 @@ class RhythmAnalyzer:
 
     def _update_af(self, beat: ClassifiedBeat, out: list[Episode]) -> None:
         cfg = self.config
-        rr = list(self._rr)
         fresh_from = self._ordinal - cfg.af_stale_factor * cfg.af_window
-        normal = [r for o, r in self._clean_rr if o >= fresh_from]
-        typical = _median(normal) if normal else 0.0
+        clean = self._clean_rr
+        if clean.items and clean.items[0][0] >= fresh_from:
+            ordered = clean.ordered
+            n = len(ordered)
+            mid = n // 2
+            typical = ordered[mid] if n % 2 else 0.5 * (ordered[mid - 1] + ordered[mid])
+        else:
+            # (stale intervals still count for the missed-beat test, not for AF)
+            fresh = [v for o, v in clean.items if o >= fresh_from]
+            typical = _median(fresh) if fresh else 0.0
+        marks = self._marks
+        while marks and marks[0][0] < fresh_from:
+            marks.popleft()
         irregularity: float | None = None
-        for lag, lag_pairs in self._pairs.items():
-            pairs = [d for o, d in lag_pairs if o >= fresh_from]
-            if len(pairs) < cfg.af_min_pairs or typical <= 0:
-                if lag == 1:
-                    break
+        lag1 = self._lag1
+        if lag1.items and lag1.items[0][0] < fresh_from:
+            lag1.expire(fresh_from)
+        ordered = lag1.ordered
+        n = len(ordered)
+        if n >= cfg.af_min_pairs and typical > 0:
+            mid = n // 2
+            irregularity = (
+                ordered[mid] if n % 2 else 0.5 * (ordered[mid - 1] + ordered[mid])
+            ) / typical
+            if irregularity >= cfg.af_off:
+                # (below af_off the pattern test could only lower it: no decision changes)
+                irregularity = self._pattern_test(irregularity, typical, fresh_from)
+        if irregularity is None:
+            if self._af_state:
+                # N-N intervals have been too few for a while: ectopy explains the RR
+                # series, so AF is no longer claimed; it ended with the last pair of
+                # N-N intervals seen.
+                self._end_af(self._last_mark_s, out)
+        elif not self._af_state:
+            ectopic_share = 1.0 - self._rr_normal / len(self._rr) if self._rr else 1.0
+            if irregularity > cfg.af_on and ectopic_share <= cfg.af_max_ectopic_share:
+                self._af_state = True
+                self._af_since = max(self._af_ended, self._af_edge(cfg.af_on * typical, onset=True))
+                self._af_found = self._back().time_s
+        elif irregularity < cfg.af_off:
+            self._end_af(self._af_edge(cfg.af_off * typical, onset=False), out)
+        if marks:
+            self._last_mark_s = marks[-1][2]
+        if self._af_state:
+            self._on_af_beat(beat, irregularity, out)
+
+    def _pattern_test(self, irregularity: float, typical: float, fresh_from: int) -> float:
+        cfg = self.config
+        for pairs in self._pairs.values():
+            while pairs and pairs[0][0] < fresh_from:
+                pairs.popleft()
+            if len(pairs) < cfg.af_min_pairs:
                 continue
-            value = _median(pairs) / typical
-            if irregularity is None:
-                irregularity = value
-            elif _upper_quartile(pairs) / typical < cfg.af_pattern_ratio * irregularity:
+            ordered = sorted(d for _, d in pairs)
+            if _upper_quartile(ordered) / typical < cfg.af_pattern_ratio * irregularity:
                 # Intervals k beats apart nearly all agree where successive ones do not:
                 # a repeating pattern (bigeminy, trigeminy, 2:1/3:2 conduction), not AF.
                 # (The upper quartile, not the median, so that a chance dip in AF's
                 # random series is not taken for a pattern.)
-                irregularity = value
-        ectopic_share = 1.0 - sum(ok for _, ok in rr) / len(rr) if rr else 1.0
-        back = self._recent[max(0, len(self._recent) - 1 - cfg.af_window // 2)]
-        if irregularity is None:
-            if self._af_state:
-                # N-N intervals have been too few for a while: ectopy explains the RR
-                # series, so AF is no longer claimed.
-                self._end_af(back.time_s, out)
-        elif not self._af_state:
-            if irregularity > cfg.af_on and ectopic_share <= cfg.af_max_ectopic_share:
-                self._af_state, self._af_since = True, back.time_s
-        elif irregularity < cfg.af_off:
-            self._end_af(back.time_s, out)
-        if self._af_state:
-            if "af" not in self._open:
-                start = max(self._af_since, self._recent[0].time_s)
-                self._open["af"] = _Open(self._new_id(), "af", start, Evidence(), 0.0)
-            episode = self._open["af"]
-            if irregularity is not None:
-                conf = min(1.0, irregularity / (2 * cfg.af_on)) * (
-                    sum(b.confidence for b in self._recent) / len(self._recent)
-                )
-                episode.confidence = round(max(episode.confidence, conf), 3)
-            if not episode.confirmed and beat.time_s - self._af_since >= cfg.af_min_s:
-                self._confirm(
-                    "af",
-                    beat.time_s,
-                    Evidence(
-                        tuple(b.index for b in self._recent),
-                        tuple(round(r, 3) for r, _ in rr),
-                        None if irregularity is None else round(irregularity, 4),
-                    ),
-                    out,
-                    episode.confidence,
-                )
+                irregularity = _median(ordered) / typical
+        return irregularity
+
+    def _af_edge(self, threshold: float, onset: bool) -> float:
+        """Where AF began (onset) or ended, from the irregular pairs of the window.
+
+        A window's median crosses the threshold about half a window after the rhythm
+        changed, so the edge is placed at the irregular interval pair that bounds the
+        irregular part: at onset, the oldest irregular pair from which on at least half
+        the pairs are irregular; at the end, the newest irregular pair up to which at
+        least half are. Without such a pair, the middle of the window."""
+        marks = list(self._marks) if onset else list(self._marks)[::-1]
+        edge: float | None = None
+        k = 0
+        for n, (_, start_s, end_s, diff) in enumerate(reversed(marks), start=1):
+            if diff > threshold:
+                k += 1
+                if 2 * k >= n:
+                    edge = start_s if onset else end_s
+        return self._back().time_s if edge is None else edge
+
+    def _back(self) -> ClassifiedBeat:
+        """The beat half an AF window back."""
+        return self._recent[max(0, len(self._recent) - 1 - self.config.af_window // 2)]
+
+    def _on_af_beat(
+        self, beat: ClassifiedBeat, irregularity: float | None, out: list[Episode]
+    ) -> None:
+        cfg = self.config
+        if "af" not in self._open:
+            start = max(self._af_since, self._recent[0].time_s)
+            self._open["af"] = _Open(self._new_id(), "af", start, Evidence(), 0.0)
+        episode = self._open["af"]
+        if irregularity is not None:
+            conf = min(1.0, irregularity / (2 * cfg.af_on)) * (
+                self._recent_conf / len(self._recent)
+            )
+            episode.confidence = round(max(episode.confidence, conf), 3)
+        if not episode.confirmed and beat.time_s - self._af_found >= cfg.af_min_s:
+            self._confirm(
+                "af",
+                beat.time_s,
+                Evidence(
+                    tuple(b.index for b in self._recent),
+                    tuple(round(r, 3) for r, _ in self._rr),
+                    None if irregularity is None else round(irregularity, 4),
+                ),
+                out,
+                episode.confidence,
+            )
 
     def _end_af(self, at_s: float, out: list[Episode]) -> None:
         self._af_state = False
         if "af" in self._open:
-            self._close("af", max(at_s, self._open["af"].start_s), out)
+            at_s = max(at_s, self._open["af"].start_s)
+            self._close("af", at_s, out)
+        self._af_ended = max(self._af_ended, at_s)
 
-    def _update_rate(self, beat: ClassifiedBeat, out: list[Episode]) -> None:
+    def _update_rate(self, beat: ClassifiedBeat, bpm: float, out: list[Episode]) -> None:
+        """Brady/tachy, called when the rate is beyond a limit or one of them is open."""
         cfg = self.config
-        if len(self._rate_rr) < cfg.rate_beats:
-            return
-        bpm = 60.0 * len(self._rate_rr) / sum(self._rate_rr)
         first = self._recent[max(0, len(self._recent) - 1 - cfg.rate_beats)]
         for kind, beyond, back_in in (
-            ("brady", bpm < cfg.brady_bpm, bpm > cfg.brady_bpm + 2.0),
+            # Sinus bradycardia is a slow sinus rhythm: not AF with a slow response.
+            ("brady", bpm < cfg.brady_bpm and not self._af_state, bpm > cfg.brady_bpm + 2.0),
             ("tachy", bpm > cfg.tachy_bpm, bpm < cfg.tachy_bpm - 2.0),
         ):
             if kind not in self._open and beyond:
@@ -799,6 +905,38 @@ def _rate_bpm(run: _Run) -> float:
     if len(run.beats) < 2 or run.duration_s <= 0:
         return 0.0
     return 60.0 * (len(run.beats) - 1) / run.duration_s
+
+
+class _Window:
+    """The last `maxlen` values pushed (with the beat ordinal they came at), also kept
+    sorted, so that a median costs no sort per beat (the window moves by one value per
+    beat: one bisect insert and one delete)."""
+
+    __slots__ = ("items", "maxlen", "ordered")
+
+    def __init__(self, maxlen: int) -> None:
+        self.items: deque[tuple[int, float]] = deque()
+        self.ordered: list[float] = []
+        self.maxlen = maxlen
+
+    def push(self, ordinal: int, value: float) -> None:
+        items, ordered = self.items, self.ordered
+        if len(items) == self.maxlen:
+            del ordered[bisect.bisect_left(ordered, items.popleft()[1])]
+        items.append((ordinal, value))
+        bisect.insort(ordered, value)
+
+    def expire(self, before: int) -> None:
+        """Forget the values pushed at ordinals below `before`."""
+        items, ordered = self.items, self.ordered
+        while items and items[0][0] < before:
+            del ordered[bisect.bisect_left(ordered, items.popleft()[1])]
+
+    def median(self) -> float:
+        ordered = self.ordered
+        n = len(ordered)
+        mid = n // 2
+        return ordered[mid] if n % 2 else 0.5 * (ordered[mid - 1] + ordered[mid])
 
 
 def _median(values: Sequence[float]) -> float:
