@@ -33,11 +33,14 @@ Kinds and the rules behind them (all thresholds live in `RhythmConfig`):
   30 s are not reported, the minimum the ESC 2020 guidelines (Hindricks et al., Eur
   Heart J 42:373-498, 2021) require to call an episode AF.
 * ``brady`` / ``tachy``: mean rate over the last ``rate_beats`` N-N intervals below
-  ``brady_bpm`` (default 60/min) or above ``tachy_bpm`` (100/min) for at least
-  ``rate_min_s``; sinus bradycardia is a slow *sinus* rhythm, so a slow rate during
-  AF is not ``brady``. These are the conventional adult resting limits; the 2018
-  ACC/AHA/HRS bradycardia guideline (Kusumoto et al., Circulation 140:e382, 2019)
-  notes 50/min may be used for bradycardia, which the config allows.
+  ``brady_bpm`` (default 50/min) or above ``tachy_bpm`` (100/min) for at least
+  ``rate_min_s``. The 2018 ACC/AHA/HRS bradycardia guideline (Kusumoto et al.,
+  Circulation 140:e382-e482, 2019, section 2 definitions) defines sinus bradycardia
+  as a sinus rate below 50/min (the older convention, 60/min, flags many healthy
+  resting adults; set ``brady_bpm`` to 60 for it); 100/min is the conventional upper
+  resting limit. Sinus bradycardia is a slow *sinus* rhythm, so ``brady`` needs
+  regular N-N intervals (the AF irregularity known and below ``af_on``) and ends when
+  AF begins.
 * ``pause``: an RR interval longer than ``pause_s`` (2.0 s) between two analysed
   beats with nothing unreadable in between.
 * ventricular runs: ``couplet`` (2 V in a row), ``triplet`` (3), ``nsvt`` (4 or more,
@@ -113,7 +116,7 @@ VF_OVERRIDES = frozenset({"noise", "baseline wander"})
 class RhythmConfig:
     """Every threshold of the rhythm rules, with the defaults the module docstring cites."""
 
-    brady_bpm: float = 60.0
+    brady_bpm: float = 50.0
     tachy_bpm: float = 100.0
     rate_beats: int = 8
     rate_min_s: float = 10.0
@@ -259,6 +262,7 @@ class RhythmAnalyzer:
         self._af_found = 0.0  # where its window crossed the threshold, for af_min_s
         self._af_ended = -math.inf  # end of the last AF episode
         self._last_mark_s = 0.0  # end of the newest N-N interval pair
+        self._regular = False  # the N-N intervals are known and not irregular
 
     # -- public -----------------------------------------------------------------------
 
@@ -761,6 +765,9 @@ class RhythmAnalyzer:
             self._end_af(self._af_edge(cfg.af_off * typical, onset=False), out)
         if marks:
             self._last_mark_s = marks[-1][2]
+        self._regular = (
+            not self._af_state and irregularity is not None and irregularity <= cfg.af_on
+        )
         if self._af_state:
             self._on_af_beat(beat, irregularity, out)
 
@@ -840,8 +847,13 @@ class RhythmAnalyzer:
         cfg = self.config
         first = self._recent[max(0, len(self._recent) - 1 - cfg.rate_beats)]
         for kind, beyond, back_in in (
-            # Sinus bradycardia is a slow sinus rhythm: not AF with a slow response.
-            ("brady", bpm < cfg.brady_bpm and not self._af_state, bpm > cfg.brady_bpm + 2.0),
+            # Sinus bradycardia is a slow *sinus* rhythm: regular N-N intervals (the AF
+            # irregularity known and below its threshold), not AF with a slow response.
+            (
+                "brady",
+                bpm < cfg.brady_bpm and self._regular,
+                bpm > cfg.brady_bpm + 2.0 or self._af_state,
+            ),
             ("tachy", bpm > cfg.tachy_bpm, bpm < cfg.tachy_bpm - 2.0),
         ):
             if kind not in self._open and beyond:
