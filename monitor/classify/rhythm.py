@@ -51,6 +51,9 @@ Kinds and the rules behind them (all thresholds live in `RhythmConfig`):
 * ``svt``: three or more S beats in a row faster than ``tachy_bpm``.
 * ``bigeminy`` / ``trigeminy``: a V beat every 2nd / 3rd beat for at least
   ``pattern_cycles`` cycles in a row.
+* For all the ectopy rules above (runs, SVT, bigeminy/trigeminy) a V or S call the
+  beat classifier is less sure of than ``ectopy_min_confidence`` counts as unknown:
+  it ends a run or pattern rather than making one.
 * ``vf``: ventricular flutter/fibrillation, from `monitor.classify.vf` (no QRS
   detection involved); beats inside VF are not analysed. A VF-like second while the
   quality stage still sees QRS complexes standing out (peak ratio below
