@@ -321,13 +321,29 @@ class RhythmAnalyzer:
     def _advance_seconds(self, out: list[Episode], final: bool) -> None:
         known = self._known_until(final)
         lookahead = 0 if final or not self.expects_vf else CONFIRM_SECONDS - 1
+        quality, vf, status = self._quality, self._vf, self._status
+        expects_vf = self.expects_vf
         while self._next_second < known - lookahead:
             k = self._next_second
-            self._status[k] = self._settle(k)
-            self._next_second += 1
-            self._second_events(k, out)
-            self._quality.pop(k - CONFIRM_SECONDS, None)
-            self._vf.pop(k - CONFIRM_SECONDS, None)
+            q = quality.get(k)
+            v = vf.get(k)
+            if (
+                q is not None
+                and q.readable
+                and self._vf_run is None
+                and self._bad is None
+                and not (expects_vf and v is not None and v.vf_like)
+            ):
+                # The common case: a readable second, not VF-like, nothing in progress:
+                # `_settle` says "ok" and `_second_events` has nothing to close.
+                status[k] = "ok"
+                self._next_second = k + 1
+            else:
+                status[k] = self._settle(k)
+                self._next_second = k + 1
+                self._second_events(k, out)
+            quality.pop(k - CONFIRM_SECONDS, None)
+            vf.pop(k - CONFIRM_SECONDS, None)
 
     def _vf_like(self, k: int) -> bool:
         v = self._vf.get(k)
@@ -460,13 +476,135 @@ class RhythmAnalyzer:
         self._q_since_v = 0
 
     def _advance_beats(self, out: list[Episode], final: bool) -> None:
-        beats, floor, on_beat = self._beats, math.floor, self._on_beat
-        until = math.inf if final else self._next_second - self.config.noise_guard_s
+        beats, floor = self._beats, math.floor
+        cfg = self.config
+        until = math.inf if final else self._next_second - cfg.noise_guard_s
+        if cfg.noise_guard_s != 0:
+            while beats:
+                second = floor(beats[0].time_s)
+                if second >= until:
+                    return
+                self._on_beat(beats.popleft(), second, out)
+            return
+        status = self._status
+        pause_s = cfg.pause_s
+        long_rr = cfg.af_long_rr_factor
+        stale_span = cfg.af_stale_factor * cfg.af_window
+        min_pairs = cfg.af_min_pairs
+        af_on, af_off = cfg.af_on, cfg.af_off
+        brady_bpm, tachy_bpm = cfg.brady_bpm, cfg.tachy_bpm
+        bisect_left, insort = bisect.bisect_left, bisect.insort
         while beats:
-            second = floor(beats[0].time_s)
+            beat = beats[0]
+            t = beat.time_s
+            second = floor(t)
             if second >= until:
                 return
-            on_beat(beats.popleft(), second, out)
+            beats.popleft()
+            prev = self._prev
+            # The common case: a normal beat after a normal one, in the same or the next
+            # readable second, at most ``pause_s`` after it. No pause or gap can apply
+            # and the beat can only end a run or pattern, so this is `_on_beat` +
+            # `_on_interval` + `_update_af` inlined for it (same arithmetic in the same
+            # order). Why: it is most beats, and the general
+            # path's calls and checks were most of the analyzer's CPU time.
+            if (
+                prev is None
+                or beat.label != "N"
+                or prev.label != "N"
+                or beat.noisy
+                or beat.rr_before_s is None
+                or second - self._prev_second > 1
+                or t - prev.time_s > pause_s
+                or status.get(second) != "ok"
+            ):
+                self._on_beat(beat, second, out)
+                continue
+            rr = t - prev.time_s
+            # -- _on_interval (N-N, no pause)
+            self._rate_rr.append(rr)
+            normal = True
+            clean = self._clean_rr
+            c_items, c_ordered = clean.items, clean.ordered
+            if c_items and long_rr > 0:
+                n = len(c_ordered)
+                mid = n // 2
+                med = c_ordered[mid] if n % 2 else 0.5 * (c_ordered[mid - 1] + c_ordered[mid])
+                normal = rr <= long_rr * med
+            history = self._rr
+            ordinal = self._ordinal
+            marks = self._marks
+            lag1 = self._lag1
+            l_items, l_ordered = lag1.items, lag1.ordered
+            if normal:
+                if history:
+                    before, was_normal = history[-1]
+                    if was_normal:
+                        diff = abs(rr - before)
+                        if len(l_items) == lag1.maxlen:
+                            del l_ordered[bisect_left(l_ordered, l_items.popleft()[1])]
+                        l_items.append((ordinal, diff))
+                        insort(l_ordered, diff)
+                        marks.append((ordinal, prev.time_s - before, t, diff))
+                for lag, pairs in self._pairs.items():
+                    if len(history) >= lag and history[-lag][1]:
+                        pairs.append((ordinal, abs(rr - history[-lag][0])))
+                if len(c_items) == clean.maxlen:
+                    del c_ordered[bisect_left(c_ordered, c_items.popleft()[1])]
+                c_items.append((ordinal, rr))
+                insort(c_ordered, rr)
+                self._rr_normal += 1
+            if len(history) == history.maxlen and history[0][1]:
+                self._rr_normal -= 1
+            history.append((rr, normal))
+            # -- the rest of _on_beat
+            if self._vrun.beats or self._srun.beats or self._pattern_live:
+                self._on_label(beat, out)
+            recent = self._recent
+            if len(recent) == recent.maxlen:
+                self._recent_conf -= recent[0].confidence
+            recent.append(beat)
+            self._recent_conf += beat.confidence
+            self._prev = beat
+            self._prev_second = second
+            self._prev_edge = False
+            ordinal += 1
+            self._ordinal = ordinal
+            # -- _update_af, measuring part
+            fresh_from = ordinal - stale_span
+            if c_items and c_items[0][0] >= fresh_from:
+                n = len(c_ordered)
+                mid = n // 2
+                typical = c_ordered[mid] if n % 2 else 0.5 * (c_ordered[mid - 1] + c_ordered[mid])
+            else:
+                fresh = [v for o, v in c_items if o >= fresh_from]
+                typical = _median(fresh) if fresh else 0.0
+            while marks and marks[0][0] < fresh_from:
+                marks.popleft()
+            if l_items and l_items[0][0] < fresh_from:
+                lag1.expire(fresh_from)
+            n = len(l_ordered)
+            irregularity: float | None = None
+            if n >= min_pairs and typical > 0:
+                mid = n // 2
+                irregularity = (
+                    l_ordered[mid] if n % 2 else 0.5 * (l_ordered[mid - 1] + l_ordered[mid])
+                ) / typical
+                if irregularity >= af_off:
+                    irregularity = self._pattern_test(irregularity, typical, fresh_from)
+            if irregularity is not None and irregularity < af_off and not self._af_state:
+                # (not in AF and not irregular enough to start it: nothing to decide)
+                if marks:
+                    self._last_mark_s = marks[-1][2]
+                self._regular = irregularity <= af_on
+            else:
+                self._af_decide(beat, irregularity, typical, out)
+            rate_rr = self._rate_rr
+            if len(rate_rr) == rate_rr.maxlen:
+                bpm = 60.0 * len(rate_rr) / sum(rate_rr)
+                opened = self._open
+                if not (brady_bpm <= bpm <= tachy_bpm) or "brady" in opened or "tachy" in opened:
+                    self._update_rate(beat, bpm, out)
 
     def _last_time(self) -> float:
         return self._prev.time_s if self._prev is not None else 0.0
@@ -752,6 +890,14 @@ class RhythmAnalyzer:
             if irregularity >= cfg.af_off:
                 # (below af_off the pattern test could only lower it: no decision changes)
                 irregularity = self._pattern_test(irregularity, typical, fresh_from)
+        self._af_decide(beat, irregularity, typical, out)
+
+    def _af_decide(
+        self, beat: ClassifiedBeat, irregularity: float | None, typical: float, out: list[Episode]
+    ) -> None:
+        """AF onset and end from this beat's irregularity (see `_update_af`)."""
+        cfg = self.config
+        marks = self._marks
         if irregularity is None:
             if self._af_state:
                 # N-N intervals have been too few for a while: ectopy explains the RR
@@ -781,13 +927,17 @@ class RhythmAnalyzer:
                 pairs.popleft()
             if len(pairs) < cfg.af_min_pairs:
                 continue
-            ordered = sorted(d for _, d in pairs)
-            if _upper_quartile(ordered) / typical < cfg.af_pattern_ratio * irregularity:
+            ordered = sorted([d for _, d in pairs])
+            n = len(ordered)
+            upper = ordered[min(n - 1, (3 * n) // 4)]  # (_upper_quartile of sorted values)
+            if upper / typical < cfg.af_pattern_ratio * irregularity:
                 # Intervals k beats apart nearly all agree where successive ones do not:
                 # a repeating pattern (bigeminy, trigeminy, 2:1/3:2 conduction), not AF.
                 # (The upper quartile, not the median, so that a chance dip in AF's
                 # random series is not taken for a pattern.)
-                irregularity = _median(ordered) / typical
+                mid = n // 2
+                median = ordered[mid] if n % 2 else 0.5 * (ordered[mid - 1] + ordered[mid])
+                irregularity = median / typical
         return irregularity
 
     def _af_edge(self, threshold: float, onset: bool) -> float:
