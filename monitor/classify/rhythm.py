@@ -493,7 +493,19 @@ class RhythmAnalyzer:
         min_pairs = cfg.af_min_pairs
         af_on, af_off = cfg.af_on, cfg.af_off
         brady_bpm, tachy_bpm = cfg.brady_bpm, cfg.tachy_bpm
+        min_confidence = cfg.ectopy_min_confidence
+        rate_beats = cfg.rate_beats
+        recent_max = cfg.af_window + 1
         bisect_left, insort = bisect.bisect_left, bisect.insort
+        # (the beat machine's containers; `_on_beat` may replace them on a reset)
+        rate_rr, clean, history, marks, lag1, recent, opened = self._containers()
+        c_items, c_ordered, l_items, l_ordered = (
+            clean.items,
+            clean.ordered,
+            lag1.items,
+            lag1.ordered,
+        )
+        pair_list = list(self._pairs.items())
         while beats:
             beat = beats[0]
             t = beat.time_s
@@ -502,40 +514,40 @@ class RhythmAnalyzer:
                 return
             beats.popleft()
             prev = self._prev
-            # The common case: a normal beat after a normal one, in the same or the next
-            # readable second, at most ``pause_s`` after it. No pause or gap can apply
-            # and the beat can only end a run or pattern, so this is `_on_beat` +
-            # `_on_interval` + `_update_af` inlined for it (same arithmetic in the same
-            # order). Why: it is most beats, and the general
-            # path's calls and checks were most of the analyzer's CPU time.
+            if beat.noisy or status.get(second) != "ok":
+                continue  # (as `_on_beat`: not analysed)
+            # The common case: a beat in the same or the next readable second as the
+            # previous one, at most ``pause_s`` after it: no pause, gap or reset can
+            # apply, so this is `_on_beat` + `_on_interval` + `_update_af` inlined
+            # for it (the same arithmetic in the same order), and the run and pattern
+            # rules only when the beat can start or end one. Why: it is most beats, and
+            # the general path's calls and checks were most of the analyzer's CPU time.
             if (
                 prev is None
-                or beat.label != "N"
-                or prev.label != "N"
-                or beat.noisy
                 or beat.rr_before_s is None
                 or second - self._prev_second > 1
                 or t - prev.time_s > pause_s
-                or status.get(second) != "ok"
             ):
                 self._on_beat(beat, second, out)
+                rate_rr, clean, history, marks, lag1, recent, opened = self._containers()
+                c_items, c_ordered = clean.items, clean.ordered
+                l_items, l_ordered = lag1.items, lag1.ordered
+                pair_list = list(self._pairs.items())
                 continue
             rr = t - prev.time_s
-            # -- _on_interval (N-N, no pause)
-            self._rate_rr.append(rr)
-            normal = True
-            clean = self._clean_rr
-            c_items, c_ordered = clean.items, clean.ordered
-            if c_items and long_rr > 0:
+            # -- _on_interval (no pause)
+            a, label = prev.label, beat.label
+            if a == "N" and label == "N":
+                rate_rr.append(rr)
+                normal = True
+            else:
+                normal = a in AF_BEATS and label in AF_BEATS
+            if normal and c_items and long_rr > 0:
                 n = len(c_ordered)
                 mid = n // 2
                 med = c_ordered[mid] if n % 2 else 0.5 * (c_ordered[mid - 1] + c_ordered[mid])
                 normal = rr <= long_rr * med
-            history = self._rr
             ordinal = self._ordinal
-            marks = self._marks
-            lag1 = self._lag1
-            l_items, l_ordered = lag1.items, lag1.ordered
             if normal:
                 if history:
                     before, was_normal = history[-1]
@@ -546,7 +558,7 @@ class RhythmAnalyzer:
                         l_items.append((ordinal, diff))
                         insort(l_ordered, diff)
                         marks.append((ordinal, prev.time_s - before, t, diff))
-                for lag, pairs in self._pairs.items():
+                for lag, pairs in pair_list:
                     if len(history) >= lag and history[-lag][1]:
                         pairs.append((ordinal, abs(rr - history[-lag][0])))
                 if len(c_items) == clean.maxlen:
@@ -558,10 +570,11 @@ class RhythmAnalyzer:
                 self._rr_normal -= 1
             history.append((rr, normal))
             # -- the rest of _on_beat
-            if self._vrun.beats or self._srun.beats or self._pattern_live:
+            if label in ECTOPIC and beat.confidence < min_confidence:
+                self._on_label(replace(beat, label="Q"), out)
+            elif label != "N" or self._vrun.beats or self._srun.beats or self._pattern_live:
                 self._on_label(beat, out)
-            recent = self._recent
-            if len(recent) == recent.maxlen:
+            if len(recent) == recent_max:
                 self._recent_conf -= recent[0].confidence
             recent.append(beat)
             self._recent_conf += beat.confidence
@@ -599,12 +612,31 @@ class RhythmAnalyzer:
                 self._regular = irregularity <= af_on
             else:
                 self._af_decide(beat, irregularity, typical, out)
-            rate_rr = self._rate_rr
-            if len(rate_rr) == rate_rr.maxlen:
-                bpm = 60.0 * len(rate_rr) / sum(rate_rr)
-                opened = self._open
+            if len(rate_rr) == rate_beats:
+                bpm = 60.0 * rate_beats / sum(rate_rr)
                 if not (brady_bpm <= bpm <= tachy_bpm) or "brady" in opened or "tachy" in opened:
                     self._update_rate(beat, bpm, out)
+
+    def _containers(
+        self,
+    ) -> tuple[
+        deque[float],
+        _Window,
+        deque[tuple[float, bool]],
+        deque[tuple[int, float, float, float]],
+        _Window,
+        deque[ClassifiedBeat],
+        dict[str, _Open],
+    ]:
+        return (
+            self._rate_rr,
+            self._clean_rr,
+            self._rr,
+            self._marks,
+            self._lag1,
+            self._recent,
+            self._open,
+        )
 
     def _last_time(self) -> float:
         return self._prev.time_s if self._prev is not None else 0.0

@@ -129,14 +129,20 @@ def streams(
     )
 
 
-@pytest.mark.parametrize("guard", [0, 2])
-@settings(max_examples=120, deadline=None)
+CONFIGS = [
+    {},
+    {"noise_guard_s": 2},  # (the general per-beat path only)
+    {"af_window": 8, "af_min_pairs": 4, "rate_beats": 4, "af_long_rr_factor": 0.0},
+]
+
+
+@pytest.mark.parametrize("settings_", CONFIGS)
+@settings(max_examples=100, deadline=None)
 @given(stream=streams())
-def test_synthetic_streams_give_identical_events(stream, guard: int) -> None:
+def test_synthetic_streams_give_identical_events(stream, settings_: dict) -> None:
     beats, quality, vf, cuts, lag = stream
-    config = rhythm.RhythmConfig(noise_guard_s=guard)
-    new = rhythm.RhythmAnalyzer(config)
-    old = rhythm_oracle.RhythmAnalyzer(rhythm_oracle.RhythmConfig(noise_guard_s=guard))
+    new = rhythm.RhythmAnalyzer(rhythm.RhythmConfig(**settings_))
+    old = rhythm_oracle.RhythmAnalyzer(rhythm_oracle.RhythmConfig(**settings_))
     b = q = v = 0
     for t in [*cuts, beats[-1].time_s + 3]:
         nb = next((i for i, x in enumerate(beats) if x.time_s >= t), len(beats))
