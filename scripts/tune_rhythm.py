@@ -5,6 +5,9 @@ settings or for overrides (``--set name=value``, RhythmConfig fields):
 
 * ``af``: AF duration Se / specificity on the DS1 AF records (201, 203) and false AF
   episodes per 24 h on the other DS1 records, with reference or model beat labels;
+* ``ectopy``: episode Se / +P of 3+ V runs, couplets, bigeminy, trigeminy and SVT on
+  the DS1 records (``--labels model`` for the classifier-confidence cut
+  ``ectopy_min_confidence``);
 * ``vf``: CUDB VF onsets alerted within 5 s on the odd-numbered records, and VF
   episodes outside VF on the odd-numbered records, DS1 and the paced records 102
   and 107 (the even-numbered CUDB records, DS2, 104 and 217 are left for the report);
@@ -13,6 +16,7 @@ settings or for overrides (``--set name=value``, RhythmConfig fields):
   (scripts/tune_quality.py), against the same records' clean run and reference.
 
     python scripts/tune_rhythm.py af --data-dir ../shared/data --set af_pattern_ratio=1.3
+    python scripts/tune_rhythm.py ectopy --labels model --set ectopy_min_confidence=0.7
 """
 
 from __future__ import annotations
@@ -96,6 +100,29 @@ def tune_af(data: Path, labeller: ev.Labeller, config: RhythmConfig) -> None:
         f"AF on DS1: duration Se {ev.pct(tot.overlap_s, tot.ref_s)}%, specificity "
         f"{ev.pct(neg - false_s, neg)}% (201, 203); false AF {24 * n_false / hours:.1f} "
         f"per 24 h ({n_false} in {hours:.1f} h, other DS1 records)"
+    )
+
+
+ECTOPY_KINDS = ("vrun", "couplet", "bigeminy", "trigeminy", "svt")
+
+
+def tune_ectopy(data: Path, labeller: ev.Labeller, config: RhythmConfig) -> None:
+    tallies = {kind: ev.Tally() for kind in ECTOPY_KINDS}
+    for rec in DS1:
+        ref = load_reference(data / "mitdb" / rec)
+        x = resample_record(ref.samples_uv, ref.fs, WORKING_FS)
+        beats = labelled(x, ev.RefLike(ref.fs, ref.beat_samples, ref.beat_symbols), labeller)
+        _, episodes = analyse(x, beats, config)
+        truth = ev.rhythm_truth(ref.rhythm_samples, ref.rhythm_notes, ref.fs, ref.duration_s)
+        truth.update(ev.beat_truth(ref.beat_samples, ref.beat_symbols, ref.fs))
+        for kind, tally in tallies.items():
+            tally.add(truth.get(kind, []), ev.intervals(episodes, kind))
+    print(
+        "ectopy episodes on DS1 (Se / +P %): "
+        + ", ".join(
+            f"{kind} {ev.pct(t.ref_hit, t.ref_n)} / {ev.pct(t.det_hit, t.det_n)}"
+            for kind, t in tallies.items()
+        )
     )
 
 
@@ -193,7 +220,7 @@ def tune_noise(data: Path, labeller: ev.Labeller, config: RhythmConfig) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["af", "vf", "noise"])
+    parser.add_argument("what", choices=["af", "ectopy", "vf", "noise"])
     parser.add_argument("--data-dir", type=Path, default=default_data_dir())
     parser.add_argument("--labels", choices=["model", "reference"], default="reference")
     parser.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE")
@@ -202,6 +229,8 @@ def main() -> int:
     labeller = ev.reference_labeller if args.labels == "reference" else ev.model_labeller()
     if args.what == "af":
         tune_af(args.data_dir, labeller, config)
+    elif args.what == "ectopy":
+        tune_ectopy(args.data_dir, labeller, config)
     elif args.what == "vf":
         tune_vf(args.data_dir, config)
     else:

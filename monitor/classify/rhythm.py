@@ -25,14 +25,22 @@ Kinds and the rules behind them (all thresholds live in `RhythmConfig`):
   detector of Petrenas, Marozas and Sornmo, "Low-complexity detection of atrial
   fibrillation in continuous long-term monitoring", Comput. Biol. Med. 65:184-191
   (2015) (short window, ectopic beat handling, hysteresis), with a robust
-  median-based irregularity in place of their exact statistic. Episodes shorter than
+  median-based irregularity in place of their exact statistic. The window's median
+  crosses the threshold about half a window after the rhythm changed, so an episode's
+  start and end are put at the irregular interval pairs that bound it (see
+  `RhythmAnalyzer._af_edge`), and when N-N intervals run out (ectopy, paced or
+  unclassified beats) AF ends at the last pair of them. Episodes shorter than
   30 s are not reported, the minimum the ESC 2020 guidelines (Hindricks et al., Eur
   Heart J 42:373-498, 2021) require to call an episode AF.
 * ``brady`` / ``tachy``: mean rate over the last ``rate_beats`` N-N intervals below
-  ``brady_bpm`` (default 60/min) or above ``tachy_bpm`` (100/min) for at least
-  ``rate_min_s``. These are the conventional adult resting limits; the 2018
-  ACC/AHA/HRS bradycardia guideline (Kusumoto et al., Circulation 140:e382, 2019)
-  notes 50/min may be used for bradycardia, which the config allows.
+  ``brady_bpm`` (default 50/min) or above ``tachy_bpm`` (100/min) for at least
+  ``rate_min_s``. The 2018 ACC/AHA/HRS bradycardia guideline (Kusumoto et al.,
+  Circulation 140:e382-e482, 2019, section 2 definitions) defines sinus bradycardia
+  as a sinus rate below 50/min (the older convention, 60/min, flags many healthy
+  resting adults; set ``brady_bpm`` to 60 for it); 100/min is the conventional upper
+  resting limit. Sinus bradycardia is a slow *sinus* rhythm, so ``brady`` needs
+  regular N-N intervals (the AF irregularity known and below ``af_on``) and ends when
+  AF begins.
 * ``pause``: an RR interval longer than ``pause_s`` (2.0 s) between two analysed
   beats with nothing unreadable in between.
 * ventricular runs: ``couplet`` (2 V in a row), ``triplet`` (3), ``nsvt`` (4 or more,
@@ -43,6 +51,9 @@ Kinds and the rules behind them (all thresholds live in `RhythmConfig`):
 * ``svt``: three or more S beats in a row faster than ``tachy_bpm``.
 * ``bigeminy`` / ``trigeminy``: a V beat every 2nd / 3rd beat for at least
   ``pattern_cycles`` cycles in a row.
+* For all the ectopy rules above (runs, SVT, bigeminy/trigeminy) a V or S call the
+  beat classifier is less sure of than ``ectopy_min_confidence`` counts as unknown:
+  it ends a run or pattern rather than making one.
 * ``vf``: ventricular flutter/fibrillation, from `monitor.classify.vf` (no QRS
   detection involved); beats inside VF are not analysed. A VF-like second while the
   quality stage still sees QRS complexes standing out (peak ratio below
@@ -61,6 +72,7 @@ it lasts) and once when over (``final=True``); short ones only when over.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import math
 from collections import Counter, deque
@@ -96,6 +108,7 @@ hour without a beat is an interruption anyway)."""
 SUPRAVENTRICULAR = frozenset("NS")
 """Beats that may sit between the V beats of a bigeminy/trigeminy pattern; fusion (F)
 or unknown (Q) beats break it."""
+ECTOPIC = frozenset("VS")
 AF_BEATS = frozenset("NS")
 """Beats whose intervals enter the AF irregularity."""
 VF_OVERRIDES = frozenset({"noise", "baseline wander"})
@@ -106,7 +119,7 @@ VF_OVERRIDES = frozenset({"noise", "baseline wander"})
 class RhythmConfig:
     """Every threshold of the rhythm rules, with the defaults the module docstring cites."""
 
-    brady_bpm: float = 60.0
+    brady_bpm: float = 50.0
     tachy_bpm: float = 100.0
     rate_beats: int = 8
     rate_min_s: float = 10.0
@@ -147,6 +160,16 @@ class RhythmConfig:
     false alarms under noise (DS1 + NSTDB em, 6 dB, model labels) from 2.5 to 2.1 per
     hour (before triplets stopped alerting) but lost 23 points of V-run sensitivity on
     DS1 with reference labels (VT itself often reads as noise nearby)."""
+    ectopy_min_confidence: float = 0.7
+    """A V or S call the beat classifier is less sure of than this counts as unknown
+    (Q) for the ectopy rules (runs, couplets, bigeminy/trigeminy, SVT): it ends a run
+    or pattern instead of making one. AF and the rate are unaffected (V, S, Q are
+    treated there as before). The confidences depend on the beat model, so the cut is
+    chosen anew on DS1 (model labels) for each shipped model, as the one with the
+    largest Se + +P of 3+ V runs and couplets (`scripts/tune_rhythm.py ectopy`). For
+    the feature-version-5 model: cut 0 gives runs 84.6/77.8, couplets 95.4/90.4;
+    0.7 gives 84.6/92.1 and 95.9/92.0 (tied with 0.75; 0.8: 82.1/92.1, 94.7/93.5;
+    0.9: 76.9/97.2, 88.0/94.8)."""
     bridge_s: float = 10.0
     """An unreadable stretch shorter than this keeps the AF window (the RR spanning it
     is dropped); a longer one restarts the analysis from scratch."""
@@ -239,7 +262,11 @@ class RhythmAnalyzer:
         # beat machine
         self._reset_beats()
         self._af_state = False
-        self._af_since = 0.0
+        self._af_since = 0.0  # where the AF in progress began (its irregular edge)
+        self._af_found = 0.0  # where its window crossed the threshold, for af_min_s
+        self._af_ended = -math.inf  # end of the last AF episode
+        self._last_mark_s = 0.0  # end of the newest N-N interval pair
+        self._regular = False  # the N-N intervals are known and not irregular
 
     # -- public -----------------------------------------------------------------------
 
@@ -295,13 +322,29 @@ class RhythmAnalyzer:
     def _advance_seconds(self, out: list[Episode], final: bool) -> None:
         known = self._known_until(final)
         lookahead = 0 if final or not self.expects_vf else CONFIRM_SECONDS - 1
+        quality, vf, status = self._quality, self._vf, self._status
+        expects_vf = self.expects_vf
         while self._next_second < known - lookahead:
             k = self._next_second
-            self._status[k] = self._settle(k)
-            self._next_second += 1
-            self._second_events(k, out)
-            self._quality.pop(k - CONFIRM_SECONDS, None)
-            self._vf.pop(k - CONFIRM_SECONDS, None)
+            q = quality.get(k)
+            v = vf.get(k)
+            if (
+                q is not None
+                and q.readable
+                and self._vf_run is None
+                and self._bad is None
+                and not (expects_vf and v is not None and v.vf_like)
+            ):
+                # The common case: a readable second, not VF-like, nothing in progress:
+                # `_settle` says "ok" and `_second_events` has nothing to close.
+                status[k] = "ok"
+                self._next_second = k + 1
+            else:
+                status[k] = self._settle(k)
+                self._next_second = k + 1
+                self._second_events(k, out)
+            quality.pop(k - CONFIRM_SECONDS, None)
+            vf.pop(k - CONFIRM_SECONDS, None)
 
     def _vf_like(self, k: int) -> bool:
         v = self._vf.get(k)
@@ -409,29 +452,192 @@ class RhythmAnalyzer:
     def _reset_beats(self) -> None:
         cfg = self.config
         self._prev: ClassifiedBeat | None = None
+        self._prev_second = 0
         self._prev_edge = False
         self._recent: deque[ClassifiedBeat] = deque(maxlen=cfg.af_window + 1)
+        self._recent_conf = 0.0  # running sum of the confidences in _recent
         self._rr: deque[tuple[float, bool]] = deque(maxlen=cfg.af_window)
+        self._rr_normal = 0  # how many of _rr are N/S-N/S intervals
         self._pairs: dict[int, deque[tuple[int, float]]] = {
-            lag: deque(maxlen=cfg.af_window) for lag in cfg.af_lags
+            lag: deque(maxlen=cfg.af_window) for lag in cfg.af_lags[1:]
         }
-        self._clean_rr: deque[tuple[int, float]] = deque(maxlen=cfg.af_window)
+        """Lag-k differences (k > 1) for the pattern test, sorted only when it runs."""
+        self._lag1 = _Window(cfg.af_window)
+        self._marks: deque[tuple[int, float, float, float]] = deque(maxlen=cfg.af_window)
+        """Lag-1 pairs as (ordinal, start of the first interval, end of the second,
+        |difference|): where the irregular intervals are, for the AF episode edges."""
+        self._clean_rr = _Window(cfg.af_window)
         self._rate_rr: deque[float] = deque(maxlen=cfg.rate_beats)
         self._open: dict[str, _Open] = {}
         self._vrun = _Run()
         self._srun = _Run()
         self._patterns = {"bigeminy": _Pattern(2), "trigeminy": _Pattern(3)}
+        self._pattern_live = False  # some pattern has a chain going (else N beats skip it)
         self._ordinal = 0
         self._q_since_v = 0
 
     def _advance_beats(self, out: list[Episode], final: bool) -> None:
-        while self._beats:
-            beat = self._beats[0]
-            second = math.floor(beat.time_s)
-            if second + self.config.noise_guard_s >= self._next_second and not final:
+        beats, floor = self._beats, math.floor
+        cfg = self.config
+        until = math.inf if final else self._next_second - cfg.noise_guard_s
+        if cfg.noise_guard_s != 0:
+            while beats:
+                second = floor(beats[0].time_s)
+                if second >= until:
+                    return
+                self._on_beat(beats.popleft(), second, out)
+            return
+        status = self._status
+        pause_s = cfg.pause_s
+        long_rr = cfg.af_long_rr_factor
+        stale_span = cfg.af_stale_factor * cfg.af_window
+        min_pairs = cfg.af_min_pairs
+        af_on, af_off = cfg.af_on, cfg.af_off
+        brady_bpm, tachy_bpm = cfg.brady_bpm, cfg.tachy_bpm
+        min_confidence = cfg.ectopy_min_confidence
+        rate_beats = cfg.rate_beats
+        recent_max = cfg.af_window + 1
+        bisect_left, insort = bisect.bisect_left, bisect.insort
+        # (the beat machine's containers; `_on_beat` may replace them on a reset)
+        rate_rr, clean, history, marks, lag1, recent, opened = self._containers()
+        c_items, c_ordered, l_items, l_ordered = (
+            clean.items,
+            clean.ordered,
+            lag1.items,
+            lag1.ordered,
+        )
+        pair_list = list(self._pairs.items())
+        while beats:
+            beat = beats[0]
+            t = beat.time_s
+            second = floor(t)
+            if second >= until:
                 return
-            self._beats.popleft()
-            self._on_beat(beat, second, out)
+            beats.popleft()
+            prev = self._prev
+            if beat.noisy or status.get(second) != "ok":
+                continue  # (as `_on_beat`: not analysed)
+            # The common case: a beat in the same or the next readable second as the
+            # previous one, at most ``pause_s`` after it: no pause, gap or reset can
+            # apply, so this is `_on_beat` + `_on_interval` + `_update_af` inlined
+            # for it (the same arithmetic in the same order), and the run and pattern
+            # rules only when the beat can start or end one. Why: it is most beats, and
+            # the general path's calls and checks were most of the analyzer's CPU time.
+            if (
+                prev is None
+                or beat.rr_before_s is None
+                or second - self._prev_second > 1
+                or t - prev.time_s > pause_s
+            ):
+                self._on_beat(beat, second, out)
+                rate_rr, clean, history, marks, lag1, recent, opened = self._containers()
+                c_items, c_ordered = clean.items, clean.ordered
+                l_items, l_ordered = lag1.items, lag1.ordered
+                pair_list = list(self._pairs.items())
+                continue
+            rr = t - prev.time_s
+            # -- _on_interval (no pause)
+            a, label = prev.label, beat.label
+            if a == "N" and label == "N":
+                rate_rr.append(rr)
+                normal = True
+            else:
+                normal = a in AF_BEATS and label in AF_BEATS
+            if normal and c_items and long_rr > 0:
+                n = len(c_ordered)
+                mid = n // 2
+                med = c_ordered[mid] if n % 2 else 0.5 * (c_ordered[mid - 1] + c_ordered[mid])
+                normal = rr <= long_rr * med
+            ordinal = self._ordinal
+            if normal:
+                if history:
+                    before, was_normal = history[-1]
+                    if was_normal:
+                        diff = abs(rr - before)
+                        if len(l_items) == lag1.maxlen:
+                            del l_ordered[bisect_left(l_ordered, l_items.popleft()[1])]
+                        l_items.append((ordinal, diff))
+                        insort(l_ordered, diff)
+                        marks.append((ordinal, prev.time_s - before, t, diff))
+                for lag, pairs in pair_list:
+                    if len(history) >= lag and history[-lag][1]:
+                        pairs.append((ordinal, abs(rr - history[-lag][0])))
+                if len(c_items) == clean.maxlen:
+                    del c_ordered[bisect_left(c_ordered, c_items.popleft()[1])]
+                c_items.append((ordinal, rr))
+                insort(c_ordered, rr)
+                self._rr_normal += 1
+            if len(history) == history.maxlen and history[0][1]:
+                self._rr_normal -= 1
+            history.append((rr, normal))
+            # -- the rest of _on_beat
+            if label in ECTOPIC and beat.confidence < min_confidence:
+                self._on_label(replace(beat, label="Q"), out)
+            elif label != "N" or self._vrun.beats or self._srun.beats or self._pattern_live:
+                self._on_label(beat, out)
+            if len(recent) == recent_max:
+                self._recent_conf -= recent[0].confidence
+            recent.append(beat)
+            self._recent_conf += beat.confidence
+            self._prev = beat
+            self._prev_second = second
+            self._prev_edge = False
+            ordinal += 1
+            self._ordinal = ordinal
+            # -- _update_af, measuring part
+            fresh_from = ordinal - stale_span
+            if c_items and c_items[0][0] >= fresh_from:
+                n = len(c_ordered)
+                mid = n // 2
+                typical = c_ordered[mid] if n % 2 else 0.5 * (c_ordered[mid - 1] + c_ordered[mid])
+            else:
+                fresh = [v for o, v in c_items if o >= fresh_from]
+                typical = _median(fresh) if fresh else 0.0
+            while marks and marks[0][0] < fresh_from:
+                marks.popleft()
+            if l_items and l_items[0][0] < fresh_from:
+                lag1.expire(fresh_from)
+            n = len(l_ordered)
+            irregularity: float | None = None
+            if n >= min_pairs and typical > 0:
+                mid = n // 2
+                irregularity = (
+                    l_ordered[mid] if n % 2 else 0.5 * (l_ordered[mid - 1] + l_ordered[mid])
+                ) / typical
+                if irregularity >= af_off:
+                    irregularity = self._pattern_test(irregularity, typical, fresh_from)
+            if irregularity is not None and irregularity < af_off and not self._af_state:
+                # (not in AF and not irregular enough to start it: nothing to decide)
+                if marks:
+                    self._last_mark_s = marks[-1][2]
+                self._regular = irregularity <= af_on
+            else:
+                self._af_decide(beat, irregularity, typical, out)
+            if len(rate_rr) == rate_beats:
+                bpm = 60.0 * rate_beats / sum(rate_rr)
+                if not (brady_bpm <= bpm <= tachy_bpm) or "brady" in opened or "tachy" in opened:
+                    self._update_rate(beat, bpm, out)
+
+    def _containers(
+        self,
+    ) -> tuple[
+        deque[float],
+        _Window,
+        deque[tuple[float, bool]],
+        deque[tuple[int, float, float, float]],
+        _Window,
+        deque[ClassifiedBeat],
+        dict[str, _Open],
+    ]:
+        return (
+            self._rate_rr,
+            self._clean_rr,
+            self._rr,
+            self._marks,
+            self._lag1,
+            self._recent,
+            self._open,
+        )
 
     def _last_time(self) -> float:
         return self._prev.time_s if self._prev is not None else 0.0
@@ -452,31 +658,51 @@ class RhythmAnalyzer:
         return False
 
     def _on_beat(self, beat: ClassifiedBeat, second: int, out: list[Episode]) -> None:
-        if beat.noisy or not self._analysable(second):
+        status = self._status
+        if beat.noisy or status.get(second, NO_DATA) != "ok":
             return
-        edge = self._near_unreadable(second)
+        cfg = self.config
+        edge = cfg.noise_guard_s > 0 and self._near_unreadable(second)
         prev = self._prev
         if prev is not None:
-            span = range(math.floor(prev.time_s), second + 1)
-            clean = beat.rr_before_s is not None and all(self._analysable(s) for s in span)
-            if not clean:
-                self._interrupt(
-                    out, prev.time_s, keep_af=beat.time_s - prev.time_s < self.config.bridge_s
+            first = self._prev_second
+            # (the seconds of both beats are analysable: each was checked on arrival)
+            if beat.rr_before_s is None or (
+                first < second - 1
+                and not all(status.get(s, NO_DATA) == "ok" for s in range(first + 1, second))
+            ):
+                self._interrupt(out, prev.time_s, keep_af=beat.time_s - prev.time_s < cfg.bridge_s)
+            else:
+                self._on_interval(
+                    prev, beat, beat.time_s - prev.time_s, edge or self._prev_edge, out
                 )
-                prev = None
-        if prev is not None:
-            rr = beat.time_s - prev.time_s
-            self._on_interval(prev, beat, rr, out, edge or self._prev_edge)
         # Next to an unreadable stretch the beat's class is not trusted for the ectopy
         # rules (runs, bigeminy/trigeminy): it counts as unknown there, which ends any
         # run or pattern. RR-based rules (AF, rate) still use it.
-        self._on_label(replace(beat, label="Q") if edge else beat, out)
-        self._recent.append(beat)
+        if edge or (beat.label in ECTOPIC and beat.confidence < cfg.ectopy_min_confidence):
+            self._on_label(replace(beat, label="Q"), out)
+        elif beat.label != "N" or self._vrun.beats or self._srun.beats or self._pattern_live:
+            self._on_label(beat, out)
+        recent = self._recent
+        if len(recent) == recent.maxlen:
+            self._recent_conf -= recent[0].confidence
+        recent.append(beat)
+        self._recent_conf += beat.confidence
         self._prev = beat
+        self._prev_second = second
         self._prev_edge = edge
         self._ordinal += 1
         self._update_af(beat, out)
-        self._update_rate(beat, out)
+        rate_rr = self._rate_rr
+        if len(rate_rr) == rate_rr.maxlen:
+            bpm = 60.0 * len(rate_rr) / sum(rate_rr)
+            opened = self._open
+            if (
+                not (cfg.brady_bpm <= bpm <= cfg.tachy_bpm)
+                or "brady" in opened
+                or "tachy" in opened
+            ):
+                self._update_rate(beat, bpm, out)
 
     def _interrupt(self, out: list[Episode], at_s: float, keep_af: bool) -> None:
         """Close everything in progress at `at_s` (the last analysed beat)."""
@@ -486,26 +712,21 @@ class RhythmAnalyzer:
             self._close(kind, at_s, out)
         for name in self._patterns:
             self._end_pattern(name, at_s, out)
-        af_state, af_since = self._af_state, self._af_since
-        kept = (list(self._rr), dict(self._pairs), list(self._clean_rr), self._ordinal)
+        af_state, af_since, af_found = self._af_state, self._af_since, self._af_found
+        ordinal = self._ordinal
+        kept = (self._rr, self._rr_normal, self._pairs, self._lag1, self._marks, self._clean_rr)
         self._reset_beats()
         if keep_af:
-            self._rr.extend(kept[0])
-            self._pairs = kept[1]
-            self._clean_rr.extend(kept[2])
-            self._ordinal = kept[3]
-            self._af_state, self._af_since = af_state, af_since
+            self._rr, self._rr_normal, self._pairs, self._lag1, self._marks, self._clean_rr = kept
+            self._ordinal = ordinal
+            self._af_state, self._af_since, self._af_found = af_state, af_since, af_found
         else:
             self._af_state = False
 
     def _on_interval(
-        self,
-        prev: ClassifiedBeat,
-        beat: ClassifiedBeat,
-        rr: float,
-        out: list[Episode],
-        edge: bool = False,
+        self, prev: ClassifiedBeat, beat: ClassifiedBeat, rr: float, edge: bool, out: list[Episode]
     ) -> None:
+        """The interval `rr` from `prev` to `beat`: pauses, the rate and the AF series."""
         cfg = self.config
         if rr > cfg.pause_s and not edge:
             # (a long interval next to an unreadable stretch is most often a missed beat)
@@ -519,29 +740,44 @@ class RhythmAnalyzer:
                     Evidence((prev.index, beat.index), (round(rr, 3),), round(rr, 3)),
                 )
             )
-        if prev.label == "N" and beat.label == "N":
+        a, b = prev.label, beat.label
+        if a == "N" and b == "N":
             self._rate_rr.append(rr)
-        # For AF, intervals between supraventricular beats (N or S) count: AF itself makes
-        # conducted beats look premature, so a classifier calls many of them S, and an
-        # isolated S beat moves only two of the window's successive differences, which
-        # the median ignores. V, F and Q beats are left out.
-        normal = prev.label in AF_BEATS and beat.label in AF_BEATS
-        if normal and self._clean_rr and cfg.af_long_rr_factor > 0:
+            normal = True
+        else:
+            # For AF, intervals between supraventricular beats (N or S) count: AF itself
+            # makes conducted beats look premature, so a classifier calls many of them S,
+            # and an isolated S beat moves only two of the window's successive
+            # differences, which the median ignores. V, F and Q beats are left out.
+            normal = a in AF_BEATS and b in AF_BEATS
+        clean = self._clean_rr
+        if normal and clean.items and cfg.af_long_rr_factor > 0:
             # An N-N interval far longer than the recent ones is more likely a missed
             # beat than AF: it is not used for the irregularity (it still counts for
             # the rate, as sinus pauses in bradycardia should).
-            typical = _median([r for _, r in self._clean_rr])
-            normal = rr <= cfg.af_long_rr_factor * typical
+            normal = rr <= cfg.af_long_rr_factor * clean.median()
+        history = self._rr
         if normal:
+            ordinal = self._ordinal
+            if history and history[-1][1]:
+                before = history[-1][0]
+                diff = abs(rr - before)
+                self._lag1.push(ordinal, diff)
+                self._marks.append((ordinal, prev.time_s - before, beat.time_s, diff))
             for lag, pairs in self._pairs.items():
-                if len(self._rr) >= lag and self._rr[-lag][1]:
-                    pairs.append((self._ordinal, abs(rr - self._rr[-lag][0])))
-            self._clean_rr.append((self._ordinal, rr))
-        self._rr.append((rr, normal))
+                if len(history) >= lag and history[-lag][1]:
+                    pairs.append((ordinal, abs(rr - history[-lag][0])))
+            clean.push(ordinal, rr)
+            self._rr_normal += 1
+        if len(history) == history.maxlen and history[0][1]:
+            self._rr_normal -= 1
+        history.append((rr, normal))
 
     # -- ventricular / supraventricular runs and patterns -----------------------------
 
     def _on_label(self, beat: ClassifiedBeat, out: list[Episode]) -> None:
+        """Runs and patterns. (A normal beat with none in progress is skipped by the
+        caller: it could neither end nor start one.)"""
         if beat.label == "V":
             self._end_srun(out)
             self._vrun.beats.append(beat)
@@ -648,6 +884,7 @@ class RhythmAnalyzer:
                 p.chain = 0
         if beat.label == "V":
             self._q_since_v = 0
+        self._pattern_live = any(p.chain > 0 for p in self._patterns.values())
 
     def _end_pattern(self, name: str, at_s: float, out: list[Episode]) -> None:
         self._patterns[name].chain = 0
@@ -658,74 +895,151 @@ class RhythmAnalyzer:
 
     def _update_af(self, beat: ClassifiedBeat, out: list[Episode]) -> None:
         cfg = self.config
-        rr = list(self._rr)
         fresh_from = self._ordinal - cfg.af_stale_factor * cfg.af_window
-        normal = [r for o, r in self._clean_rr if o >= fresh_from]
-        typical = _median(normal) if normal else 0.0
+        clean = self._clean_rr
+        if clean.items and clean.items[0][0] >= fresh_from:
+            ordered = clean.ordered
+            n = len(ordered)
+            mid = n // 2
+            typical = ordered[mid] if n % 2 else 0.5 * (ordered[mid - 1] + ordered[mid])
+        else:
+            # (stale intervals still count for the missed-beat test, not for AF)
+            fresh = [v for o, v in clean.items if o >= fresh_from]
+            typical = _median(fresh) if fresh else 0.0
+        marks = self._marks
+        while marks and marks[0][0] < fresh_from:
+            marks.popleft()
         irregularity: float | None = None
-        for lag, lag_pairs in self._pairs.items():
-            pairs = [d for o, d in lag_pairs if o >= fresh_from]
-            if len(pairs) < cfg.af_min_pairs or typical <= 0:
-                if lag == 1:
-                    break
+        lag1 = self._lag1
+        if lag1.items and lag1.items[0][0] < fresh_from:
+            lag1.expire(fresh_from)
+        ordered = lag1.ordered
+        n = len(ordered)
+        if n >= cfg.af_min_pairs and typical > 0:
+            mid = n // 2
+            irregularity = (
+                ordered[mid] if n % 2 else 0.5 * (ordered[mid - 1] + ordered[mid])
+            ) / typical
+            if irregularity >= cfg.af_off:
+                # (below af_off the pattern test could only lower it: no decision changes)
+                irregularity = self._pattern_test(irregularity, typical, fresh_from)
+        self._af_decide(beat, irregularity, typical, out)
+
+    def _af_decide(
+        self, beat: ClassifiedBeat, irregularity: float | None, typical: float, out: list[Episode]
+    ) -> None:
+        """AF onset and end from this beat's irregularity (see `_update_af`)."""
+        cfg = self.config
+        marks = self._marks
+        if irregularity is None:
+            if self._af_state:
+                # N-N intervals have been too few for a while: ectopy explains the RR
+                # series, so AF is no longer claimed; it ended with the last pair of
+                # N-N intervals seen.
+                self._end_af(self._last_mark_s, out)
+        elif not self._af_state:
+            ectopic_share = 1.0 - self._rr_normal / len(self._rr) if self._rr else 1.0
+            if irregularity > cfg.af_on and ectopic_share <= cfg.af_max_ectopic_share:
+                self._af_state = True
+                self._af_since = max(self._af_ended, self._af_edge(cfg.af_on * typical, onset=True))
+                self._af_found = self._back().time_s
+        elif irregularity < cfg.af_off:
+            self._end_af(self._af_edge(cfg.af_off * typical, onset=False), out)
+        if marks:
+            self._last_mark_s = marks[-1][2]
+        self._regular = (
+            not self._af_state and irregularity is not None and irregularity <= cfg.af_on
+        )
+        if self._af_state:
+            self._on_af_beat(beat, irregularity, out)
+
+    def _pattern_test(self, irregularity: float, typical: float, fresh_from: int) -> float:
+        cfg = self.config
+        for pairs in self._pairs.values():
+            while pairs and pairs[0][0] < fresh_from:
+                pairs.popleft()
+            if len(pairs) < cfg.af_min_pairs:
                 continue
-            value = _median(pairs) / typical
-            if irregularity is None:
-                irregularity = value
-            elif _upper_quartile(pairs) / typical < cfg.af_pattern_ratio * irregularity:
+            ordered = sorted([d for _, d in pairs])
+            n = len(ordered)
+            upper = ordered[min(n - 1, (3 * n) // 4)]  # (_upper_quartile of sorted values)
+            if upper / typical < cfg.af_pattern_ratio * irregularity:
                 # Intervals k beats apart nearly all agree where successive ones do not:
                 # a repeating pattern (bigeminy, trigeminy, 2:1/3:2 conduction), not AF.
                 # (The upper quartile, not the median, so that a chance dip in AF's
                 # random series is not taken for a pattern.)
-                irregularity = value
-        ectopic_share = 1.0 - sum(ok for _, ok in rr) / len(rr) if rr else 1.0
-        back = self._recent[max(0, len(self._recent) - 1 - cfg.af_window // 2)]
-        if irregularity is None:
-            if self._af_state:
-                # N-N intervals have been too few for a while: ectopy explains the RR
-                # series, so AF is no longer claimed.
-                self._end_af(back.time_s, out)
-        elif not self._af_state:
-            if irregularity > cfg.af_on and ectopic_share <= cfg.af_max_ectopic_share:
-                self._af_state, self._af_since = True, back.time_s
-        elif irregularity < cfg.af_off:
-            self._end_af(back.time_s, out)
-        if self._af_state:
-            if "af" not in self._open:
-                start = max(self._af_since, self._recent[0].time_s)
-                self._open["af"] = _Open(self._new_id(), "af", start, Evidence(), 0.0)
-            episode = self._open["af"]
-            if irregularity is not None:
-                conf = min(1.0, irregularity / (2 * cfg.af_on)) * (
-                    sum(b.confidence for b in self._recent) / len(self._recent)
-                )
-                episode.confidence = round(max(episode.confidence, conf), 3)
-            if not episode.confirmed and beat.time_s - self._af_since >= cfg.af_min_s:
-                self._confirm(
-                    "af",
-                    beat.time_s,
-                    Evidence(
-                        tuple(b.index for b in self._recent),
-                        tuple(round(r, 3) for r, _ in rr),
-                        None if irregularity is None else round(irregularity, 4),
-                    ),
-                    out,
-                    episode.confidence,
-                )
+                mid = n // 2
+                median = ordered[mid] if n % 2 else 0.5 * (ordered[mid - 1] + ordered[mid])
+                irregularity = median / typical
+        return irregularity
+
+    def _af_edge(self, threshold: float, onset: bool) -> float:
+        """Where AF began (onset) or ended, from the irregular pairs of the window.
+
+        A window's median crosses the threshold about half a window after the rhythm
+        changed, so the edge is placed at the irregular interval pair that bounds the
+        irregular part: at onset, the oldest irregular pair from which on at least half
+        the pairs are irregular; at the end, the newest irregular pair up to which at
+        least half are. Without such a pair, the middle of the window."""
+        marks = list(self._marks) if onset else list(self._marks)[::-1]
+        edge: float | None = None
+        k = 0
+        for n, (_, start_s, end_s, diff) in enumerate(reversed(marks), start=1):
+            if diff > threshold:
+                k += 1
+                if 2 * k >= n:
+                    edge = start_s if onset else end_s
+        return self._back().time_s if edge is None else edge
+
+    def _back(self) -> ClassifiedBeat:
+        """The beat half an AF window back."""
+        return self._recent[max(0, len(self._recent) - 1 - self.config.af_window // 2)]
+
+    def _on_af_beat(
+        self, beat: ClassifiedBeat, irregularity: float | None, out: list[Episode]
+    ) -> None:
+        cfg = self.config
+        if "af" not in self._open:
+            start = max(self._af_since, self._recent[0].time_s)
+            self._open["af"] = _Open(self._new_id(), "af", start, Evidence(), 0.0)
+        episode = self._open["af"]
+        if irregularity is not None:
+            conf = min(1.0, irregularity / (2 * cfg.af_on)) * (
+                self._recent_conf / len(self._recent)
+            )
+            episode.confidence = round(max(episode.confidence, conf), 3)
+        if not episode.confirmed and beat.time_s - self._af_found >= cfg.af_min_s:
+            self._confirm(
+                "af",
+                beat.time_s,
+                Evidence(
+                    tuple(b.index for b in self._recent),
+                    tuple(round(r, 3) for r, _ in self._rr),
+                    None if irregularity is None else round(irregularity, 4),
+                ),
+                out,
+                episode.confidence,
+            )
 
     def _end_af(self, at_s: float, out: list[Episode]) -> None:
         self._af_state = False
         if "af" in self._open:
-            self._close("af", max(at_s, self._open["af"].start_s), out)
+            at_s = max(at_s, self._open["af"].start_s)
+            self._close("af", at_s, out)
+        self._af_ended = max(self._af_ended, at_s)
 
-    def _update_rate(self, beat: ClassifiedBeat, out: list[Episode]) -> None:
+    def _update_rate(self, beat: ClassifiedBeat, bpm: float, out: list[Episode]) -> None:
+        """Brady/tachy, called when the rate is beyond a limit or one of them is open."""
         cfg = self.config
-        if len(self._rate_rr) < cfg.rate_beats:
-            return
-        bpm = 60.0 * len(self._rate_rr) / sum(self._rate_rr)
         first = self._recent[max(0, len(self._recent) - 1 - cfg.rate_beats)]
         for kind, beyond, back_in in (
-            ("brady", bpm < cfg.brady_bpm, bpm > cfg.brady_bpm + 2.0),
+            # Sinus bradycardia is a slow *sinus* rhythm: regular N-N intervals (the AF
+            # irregularity known and below its threshold), not AF with a slow response.
+            (
+                "brady",
+                bpm < cfg.brady_bpm and self._regular,
+                bpm > cfg.brady_bpm + 2.0 or self._af_state,
+            ),
             ("tachy", bpm > cfg.tachy_bpm, bpm < cfg.tachy_bpm - 2.0),
         ):
             if kind not in self._open and beyond:
@@ -799,6 +1113,38 @@ def _rate_bpm(run: _Run) -> float:
     if len(run.beats) < 2 or run.duration_s <= 0:
         return 0.0
     return 60.0 * (len(run.beats) - 1) / run.duration_s
+
+
+class _Window:
+    """The last `maxlen` values pushed (with the beat ordinal they came at), also kept
+    sorted, so that a median costs no sort per beat (the window moves by one value per
+    beat: one bisect insert and one delete)."""
+
+    __slots__ = ("items", "maxlen", "ordered")
+
+    def __init__(self, maxlen: int) -> None:
+        self.items: deque[tuple[int, float]] = deque()
+        self.ordered: list[float] = []
+        self.maxlen = maxlen
+
+    def push(self, ordinal: int, value: float) -> None:
+        items, ordered = self.items, self.ordered
+        if len(items) == self.maxlen:
+            del ordered[bisect.bisect_left(ordered, items.popleft()[1])]
+        items.append((ordinal, value))
+        bisect.insort(ordered, value)
+
+    def expire(self, before: int) -> None:
+        """Forget the values pushed at ordinals below `before`."""
+        items, ordered = self.items, self.ordered
+        while items and items[0][0] < before:
+            del ordered[bisect.bisect_left(ordered, items.popleft()[1])]
+
+    def median(self) -> float:
+        ordered = self.ordered
+        n = len(ordered)
+        mid = n // 2
+        return ordered[mid] if n % 2 else 0.5 * (ordered[mid - 1] + ordered[mid])
 
 
 def _median(values: Sequence[float]) -> float:

@@ -68,6 +68,8 @@ def test_single_pause_at_start_up() -> None:
 def test_brady_and_tachy_use_the_configured_limits() -> None:
     slow = [e for e in analyse(beats_from_rr([1.25] * 40), 55) if e.final]
     assert [e.kind for e in slow] == ["brady"] and slow[0].evidence.measure == 48.0
+    # 55/min is below the old 60/min convention, not below the 2018 guideline's 50/min.
+    assert kinds(analyse(beats_from_rr([60 / 55] * 40), 50)) == []
     fast = [e for e in analyse(beats_from_rr([0.5] * 60), 35) if e.final]
     assert [e.kind for e in fast] == ["tachy"]
     assert kinds(analyse(beats_from_rr([0.8] * 60), 55)) == []
