@@ -629,7 +629,7 @@ WHY = """### Why goals are missed (causes found by looking at the episodes, not 
   remaining extra episodes are real rates below 50/min (many in 232 itself, split by
   its pauses, and 231's 2:1 block); at 50/min less of 232's `(SBR` (labelled at
   50-60/min) is covered (duration Se with reference labels unchanged at 58%, with
-  model labels 83 -> 37%).
+  model labels 83 -> 36%).
 - **Trigeminy / bigeminy +P**: the extra episodes are mostly in records with dense PVCs
   (208, 106, 233) whose ventricular patterns the annotators often left as `(N`; the rule
   needs only 3 cycles (4 cycles lost far more sensitivity than it gained on DS1).
