@@ -56,26 +56,31 @@ def kinds(events: Sequence[Episode], final: bool = True) -> list[str]:
     return [e.kind for e in events if e.final == final]
 
 
+def reference_labels(ref: Reference, peaks: np.ndarray) -> list[str]:
+    """The AAMI class of the reference beat nearest each detection (Q beyond 150 ms)."""
+    from monitor.evaluation import AAMI_CLASS
+
+    t = peaks / FS
+    rt = ref.beat_samples / ref.fs
+    j = np.clip(np.searchsorted(rt, t), 1, len(rt) - 1)
+    nearest = np.where(np.abs(t - rt[j - 1]) <= np.abs(t - rt[j]), j - 1, j)
+    ok = np.abs(rt[nearest] - t) <= 0.15
+    return [
+        AAMI_CLASS.get(str(ref.beat_symbols[k]), "Q") if good else "Q"
+        for k, good in zip(nearest, ok, strict=True)
+    ]
+
+
 @lru_cache(maxsize=16)
 def run_mitdb(folder: Path, record: str) -> tuple[tuple[Episode, ...], Reference]:
     """Detect, label with the reference classes and analyse one MIT-BIH record (cached)."""
-    from monitor.evaluation import AAMI_CLASS
     from monitor.signal.qrs import detect_qrs
     from monitor.signal.resample import resample_record
 
     ref = load_reference(folder / record)
     x = resample_record(ref.samples_uv, ref.fs, FS)
     peaks = detect_qrs(x, FS)
-    t = peaks / FS
-    rt = ref.beat_samples / ref.fs
-    j = np.clip(np.searchsorted(rt, t), 1, len(rt) - 1)
-    nearest = np.where(np.abs(t - rt[j - 1]) <= np.abs(t - rt[j]), j - 1, j)
-    ok = np.abs(rt[nearest] - t) <= 0.15
-    labels = [
-        AAMI_CLASS.get(str(ref.beat_symbols[k]), "Q") if good else "Q"
-        for k, good in zip(nearest, ok, strict=True)
-    ]
-    events = run_rhythm(x, FS, make_beats(peaks, labels, FS))
+    events = run_rhythm(x, FS, make_beats(peaks, reference_labels(ref, peaks), FS))
     return tuple(events), ref
 
 

@@ -21,11 +21,19 @@ from hypothesis import strategies as st
 from monitor.classify import rhythm
 from monitor.classify.beat import ClassifiedBeat
 from monitor.classify.vf import VfSecond
-from monitor.evaluation import AAMI_CLASS, load_reference
+from monitor.evaluation import load_reference
 from monitor.signal.quality import QualitySecond
 
 from . import rhythm_oracle
-from .helpers import FS, bad_seconds, good_seconds, quiet_vf, vf_quality, vf_seconds
+from .helpers import (
+    FS,
+    bad_seconds,
+    good_seconds,
+    quiet_vf,
+    reference_labels,
+    vf_quality,
+    vf_seconds,
+)
 
 
 def _same(a: list[rhythm.Episode], b: list[rhythm_oracle.Episode]) -> None:
@@ -45,16 +53,7 @@ def _record(folder: Path, name: str, labels: str) -> tuple[np.ndarray, list[Clas
         from monitor.signal.filters import filter_ecg
 
         return x, classify_beats(filter_ecg(x, FS), peaks, FS)
-    t = peaks / FS
-    rt = ref.beat_samples / ref.fs
-    j = np.clip(np.searchsorted(rt, t), 1, len(rt) - 1)
-    nearest = np.where(np.abs(t - rt[j - 1]) <= np.abs(t - rt[j]), j - 1, j)
-    ok = np.abs(rt[nearest] - t) <= 0.15
-    names = [
-        AAMI_CLASS.get(str(ref.beat_symbols[k]), "Q") if good else "Q"
-        for k, good in zip(nearest, ok, strict=True)
-    ]
-    return x, rhythm.make_beats(peaks, names, FS)
+    return x, rhythm.make_beats(peaks, reference_labels(ref, peaks), FS)
 
 
 def _oracle_config(**settings_: Any) -> rhythm_oracle.RhythmConfig:
