@@ -1,9 +1,12 @@
 """The encrypted log (monitor.store) as the daemon's log sink.
 
-Raw ECG goes into the log in blocks of BLOCK_S seconds, beats in batches with the
-blocks, episodes and alerts as they happen: one transaction per block instead of one
-per 73-sample notification. A crash loses at most the block being gathered. The
-writer needs public keys only.
+Raw ECG goes into the log in blocks of BLOCK_S seconds, with the beats and the episode
+updates of the same stretch in the same transaction: one durable commit (one fsync) per
+block instead of one per 73-sample notification and one per episode update. Alerts,
+device events and summaries are committed (and fsync'd) as they happen, together with
+any episode updates still waiting. A crash loses at most the block being gathered: its
+ECG, beats and episode updates (at most BLOCK_S seconds of them); everything written
+before that block's commit is on disk. The writer needs public keys only.
 
 When the disk is full the writer keeps sealed records in memory and retries; the
 sink reports that as the storage state "full" (the daemon raises the alert), and a
@@ -24,18 +27,29 @@ from monitor.frame import EcgFrame
 
 BLOCK_S = 10.0
 """Seconds of raw ECG per log record."""
+MAX_WAITING_EPISODES = 64
+"""Episode updates held for the next block's commit before they are committed alone
+(bounds memory, and the loss on a crash, should episodes come without ECG)."""
 
 
 class EncryptedLogSink:
     def __init__(self, writer: Any, stream_t0: Any, *, fsync_episodes: bool = True) -> None:
         """writer: a monitor.store LogWriter; stream_t0(): host ns of stream sample 0.
 
-        fsync_episodes=False commits episodes without an fsync (`LogWriter.append(...,
-        durable=False)`): each still survives a crash of the daemon as soon as
-        write_event returns, and a power loss from the next ECG block on (within
-        BLOCK_S), like the ECG and beats around it. The fsync is most of an episode's
-        cost: a day of MIT-BIH has ~3,200 episode updates against ~1,400 60 s blocks in
-        the end-to-end replay. Alerts, device events and summaries are always fsync'd.
+        By default an episode update waits in memory, like the beats, and is committed
+        with fsync in the next transaction: the ECG block's (within BLOCK_S), or an
+        alert's, device event's or summary's if one comes first, or close(). It is
+        durable (survives a crash of the daemon or the machine) when that commit
+        returns; a crash before then loses it with the block being gathered. A day of
+        MIT-BIH has ~2,600 episode updates against ~1,400 60 s blocks in the
+        end-to-end replay (8,640 10 s blocks live): one fsync each was most of the
+        log's cost.
+
+        fsync_episodes=False (opt-in, off by default) instead commits each episode at
+        once without an fsync (`LogWriter.append(..., durable=False)`): it survives a
+        crash of the daemon as soon as write_event returns, and a power loss from the
+        next durable commit on. Alerts, device events and summaries are always
+        committed at once and fsync'd.
         """
         self.writer = writer
         self._fsync_episodes = fsync_episodes
@@ -47,6 +61,8 @@ class EncryptedLogSink:
         self._expected_next: int | None = None
         self._beats: list[ClassifiedBeat] = []
         self._beats_t0: int | None = None
+        self._episodes: list[Any] = []
+        """Episode updates (store Events) waiting for the next commit, in call order."""
 
     @classmethod
     def open(
@@ -114,8 +130,16 @@ class EncryptedLogSink:
     ) -> None:
         from monitor.store.records import Event
 
-        durable = self._fsync_episodes or category != "episode"
-        self._check(self.writer.append(Event(category, kind, t_ns, end_ns, data), durable=durable))
+        event = Event(category, kind, t_ns, end_ns, data)
+        if category != "episode":
+            # Committed (with fsync) now, with the episode updates before it.
+            self._check(self.writer.append_many([*self._take_episodes(), event]))
+        elif not self._fsync_episodes:
+            self._check(self.writer.append(event, durable=False))
+        else:
+            self._episodes.append(event)
+            if len(self._episodes) >= MAX_WAITING_EPISODES:
+                self._check(self.writer.append_many(self._take_episodes()))
 
     def close(self) -> None:
         try:
@@ -135,6 +159,7 @@ class EncryptedLogSink:
             payloads.append(BeatBatch(self._beats_t0, self._block_fs or 130.0, tuple(self._beats)))
         self._block, self._block_n, self._block_t0 = [], 0, None
         self._beats = []
+        payloads += self._take_episodes()
         if payloads:
             self._check(self.writer.append_many(payloads))
 
@@ -144,7 +169,12 @@ class EncryptedLogSink:
         if self._beats and self._beats_t0 is not None:
             batch = BeatBatch(self._beats_t0, self._block_fs or 130.0, tuple(self._beats))
             self._beats = []
-            self._check(self.writer.append(batch))
+            self._check(self.writer.append_many([batch, *self._take_episodes()]))
+
+    def _take_episodes(self) -> list[Any]:
+        """The waiting episode updates (to commit now, after what the caller commits)."""
+        waiting, self._episodes = self._episodes, []
+        return waiting
 
     def _check(self, stored: bool) -> None:
         """The writer holds records in memory when it cannot write; the daemon reads

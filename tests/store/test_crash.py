@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.store import Identity, LogReader, LogWriter
+from monitor.store import EcgBlock, Event, Identity, LogReader, LogWriter
 from tests.store.conftest import ecg_block
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,6 +61,28 @@ def test_sigkill_mid_write_loses_no_acknowledged_record(
         report = reader.verify(patient)
     assert report.ok
     assert report.render().count("ended abruptly (writer crash)") == 3
+
+
+def test_sigkill_of_the_sink_loses_no_episode_whose_block_was_committed(
+    log_path: Path, patient: Identity
+) -> None:
+    """The daemon's sink holds an episode until the next ECG block's commit
+    (monitor/daemon/storage.py): once that returned, a SIGKILL loses neither."""
+    child = _child("sink", log_path, patient)
+    assert child.stdout is not None
+    acked = -1
+    for line in child.stdout:
+        acked = int(line.split()[1])
+        if acked >= 30:
+            break
+    child.send_signal(signal.SIGKILL)
+    child.wait(timeout=30)
+    assert acked >= 30, child.stderr.read() if child.stderr else ""
+    stored = _blocks(log_path, patient)  # opens, verifies intact
+    episodes = [p.data["i"] for p in stored if isinstance(p, Event)]
+    blocks = [p for p in stored if isinstance(p, EcgBlock)]
+    assert episodes[: acked + 1] == list(range(acked + 1))
+    assert blocks[: acked + 2] == [ecg_block(i) for i in range(acked + 2)]
 
 
 def test_disk_full_reported_kept_and_resumed(log_path: Path, patient: Identity) -> None:

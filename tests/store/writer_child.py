@@ -3,6 +3,9 @@
 python -m tests.store.writer_child kill LOG PUBKEY      append forever, print "ack i"
 python -m tests.store.writer_child kill-nosync LOG PUBKEY   the same with durable=False
 python -m tests.store.writer_child full LOG PUBKEY      fill a file-size limit, recover
+python -m tests.store.writer_child sink LOG PUBKEY      the daemon's sink: a 10 s frame then an
+                                                        episode, forever; "ack i" once episode
+                                                        i's commit (the next block's) returned
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import sys
 from pathlib import Path
 
 from monitor.store import LogWriter, Recipient
-from tests.store.conftest import ecg_block
+from tests.store.conftest import T0, ecg_block
 
 
 def run_until_killed(log: Path, recipient: Recipient, durable: bool = True) -> None:
@@ -22,6 +25,21 @@ def run_until_killed(log: Path, recipient: Recipient, durable: bool = True) -> N
     while True:
         if writer.append(ecg_block(i), durable=durable):
             print(f"ack {i}", flush=True)
+        i += 1
+
+
+def run_sink_until_killed(log: Path, recipient: Recipient) -> None:
+    from monitor.daemon.storage import EncryptedLogSink
+    from monitor.frame import EcgFrame
+
+    sink = EncryptedLogSink.open(log, [recipient], lambda: T0)
+    i = 0
+    while True:
+        block = ecg_block(i)
+        sink.write_frame(EcgFrame(block.t0_ns, block.fs, block.samples_uv.astype(float)))
+        if i and sink.state()[0] == "writing":
+            print(f"ack {i - 1}", flush=True)
+        sink.write_event("episode", "afib", block.t0_ns, None, {"i": i})
         i += 1
 
 
@@ -56,5 +74,7 @@ if __name__ == "__main__":
     target = Recipient.parse(key)
     if mode in ("kill", "kill-nosync"):
         run_until_killed(Path(log_arg), target, durable=mode == "kill")
+    elif mode == "sink":
+        run_sink_until_killed(Path(log_arg), target)
     else:
         fill_and_recover(Path(log_arg), target)
