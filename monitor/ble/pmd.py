@@ -381,6 +381,12 @@ class EcgDataFrame:
 
 _HEADER = struct.Struct("<BQB")
 _INT32LE = np.dtype("<i4")
+_LE_NATIVE = _INT32LE.isnative
+"""On little-endian hosts the shifted words are native int32 already (no conversion)."""
+_BYTE = np.int32(8)
+_ECG = int(MeasurementType.ECG)
+"""Plain ints: comparing with an IntEnum member or a Python int shift costs more per
+notification than the rest of the header checks."""
 
 
 def samples_per_frame(mtu: int) -> int:
@@ -407,7 +413,7 @@ def decode_ecg_frame(data: bytes | bytearray) -> EcgDataFrame:
     if len(data) < ECG_FRAME_HEADER + ECG_SAMPLE_BYTES:
         raise BleDecodeError(f"PMD data frame too short ({len(data)} bytes)")
     kind, sensor_ns, frame_type = _HEADER.unpack_from(data, 0)
-    if kind & 0x3F != MeasurementType.ECG:
+    if kind & 0x3F != _ECG:
         raise BleDecodeError(f"PMD data frame of measurement type {kind & 0x3F}, not ECG")
     if frame_type != 0:
         compressed = " delta-compressed" if frame_type & 0x80 else ""
@@ -425,8 +431,10 @@ def decode_ecg_frame(data: bytes | bytearray) -> EcgDataFrame:
     # per strap, so it is kept to a few microseconds per notification.
     n = body // ECG_SAMPLE_BYTES
     words = np.ndarray((n,), _INT32LE, buffer=data, offset=ECG_FRAME_HEADER - 1, strides=(3,))
-    values = words >> 8
-    return EcgDataFrame(int(sensor_ns), values.astype(np.int32, copy=False))
+    values = words >> _BYTE
+    if not _LE_NATIVE:
+        values = values.astype(np.int32)
+    return EcgDataFrame(sensor_ns, values)
 
 
 def sensor_to_unix_ns(sensor_ns: int) -> int:

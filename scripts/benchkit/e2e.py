@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchkit.chain import build_chain, frame_of, has
+from benchkit.chain import Chain, build_chain, frame_of, has
 from benchkit.corpus import WORKING_FS, Corpus
 from benchkit.machine import single_thread_env
 from benchkit.report import Section, Status, table
@@ -150,17 +150,82 @@ def _frames(data: Path, pmd: bool, fs: float) -> Iterator[tuple[int, np.ndarray]
 
         decode = decode_ecg_frame
     period_ns = 1e9 / fs
-    with data.open("rb") as src:
-        while header := src.read(_LEN.size):
-            payload = src.read(_LEN.unpack(header)[0])
-            if decode is not None:
-                frame = decode(payload)
-                values = frame.samples_uv
-                t0 = frame.sensor_ns + POLAR_EPOCH_NS - round((values.size - 1) * period_ns)
-            else:
-                values = np.frombuffer(payload, dtype="<i4")
-                t0 = 0  # set by the caller from the sample count
-            yield t0, values
+    epoch_ns = POLAR_EPOCH_NS
+    for payload in _notifications(data):
+        if decode is not None:
+            frame = decode(payload)
+            values = frame.samples_uv
+            yield frame.sensor_ns + epoch_ns - round((values.size - 1) * period_ns), values
+        else:
+            yield 0, np.frombuffer(payload, dtype="<i4")  # t0 set by the caller
+
+
+READ_CHUNK = 1 << 20
+"""Bytes read from the day file at a time: one read per ~4,500 notifications instead of
+two per notification (a buffer of 1 MB, not the day)."""
+
+
+def _notifications(data: Path) -> Iterator[bytes]:
+    """Each stored notification's bytes, in order (the file: length-prefixed payloads)."""
+    unpack = _LEN.unpack_from
+    head = _LEN.size
+    with data.open("rb", buffering=0) as src:
+        buf, pos, size = b"", 0, 0
+        while True:
+            start = pos + head
+            if start <= size:
+                end = start + unpack(buf, pos)[0]
+                if end <= size:
+                    yield buf[start:end]
+                    pos = end
+                    continue
+            more = src.read(READ_CHUNK)
+            if not more:
+                if pos < size:
+                    raise ValueError(f"{data}: truncated notification at the end")
+                return
+            buf, pos = buf[pos:] + more, 0
+            size = len(buf)
+
+
+def _feed_live(
+    chain: Chain, stream: Iterator[tuple[int, np.ndarray]], fs: float, _: int
+) -> tuple[int, int, int]:
+    """Every notification is its own frame (the daemon); (beats, samples, frames)."""
+    beats = samples = frames = 0
+    for t0, values in stream:
+        frame = frame_of(values, t0 or T0_NS + round(samples * 1e9 / fs), fs)
+        frames += 1
+        samples += values.size
+        beats += chain.feed(frame)
+    return beats, samples, frames
+
+
+def _feed_replay(
+    chain: Chain, stream: Iterator[tuple[int, np.ndarray]], fs: float, replay_n: int
+) -> tuple[int, int, int]:
+    """Notifications gathered into frames of replay_n samples or a little more (a
+    recording's replay); (beats, samples, frames). The loop body runs once per
+    notification, so it only appends and counts: the frame's start time is taken from
+    its first notification, and a frame is full when the running sample count passes
+    the next boundary."""
+    beats = samples = frames = 0
+    pending: list[np.ndarray] = []
+    pending_t0 = 0
+    boundary = replay_n
+    for t0, values in stream:
+        if not pending:
+            pending_t0 = t0 or T0_NS + round(samples * 1e9 / fs)
+        pending.append(values)
+        frames += 1
+        samples += values.size
+        if samples >= boundary:
+            beats += chain.feed(frame_of(np.concatenate(pending), pending_t0, fs))
+            pending = []
+            boundary = samples + replay_n
+    if pending:
+        beats += chain.feed(frame_of(np.concatenate(pending), pending_t0, fs))
+    return beats, samples, frames
 
 
 def worker(index_path: Path, mode: str) -> int:
@@ -172,27 +237,10 @@ def worker(index_path: Path, mode: str) -> int:
     with tempfile.TemporaryDirectory(prefix="ecgmon-bench-log-") as tmp:
         chain = build_chain(fs, Path(tmp), timed=mode == "replay")
         rss_imports = peak_rss_mb()
-        beats = samples = frames = pending_n = 0
-        pending: list[np.ndarray] = []
-        pending_t0 = 0
         c0, w0 = time.process_time(), time.perf_counter()
-        for t0, values in _frames(data, bool(index["pmd"]), fs):
-            if not t0:
-                t0 = T0_NS + round(samples * 1e9 / fs)
-            frames += 1
-            samples += values.size
-            if mode == "live":
-                beats += chain.feed(frame_of(values, t0, fs))
-                continue
-            if not pending:
-                pending_t0 = t0
-            pending.append(values)
-            pending_n += values.size  # a running count: re-summing the list cost 0.4 s a day
-            if pending_n >= replay_n:
-                beats += chain.feed(frame_of(np.concatenate(pending), pending_t0, fs))
-                pending, pending_n = [], 0
-        if pending:
-            beats += chain.feed(frame_of(np.concatenate(pending), pending_t0, fs))
+        stream = _frames(data, bool(index["pmd"]), fs)
+        feed = _feed_live if mode == "live" else _feed_replay
+        beats, samples, frames = feed(chain, stream, fs, replay_n)
         beats += chain.finish()
         chain.close()
         cpu, wall = time.process_time() - c0, time.perf_counter() - w0
