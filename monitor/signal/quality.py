@@ -42,10 +42,13 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import signal
 
-from monitor.signal.filters import bandpass_sos, check_fs
+from monitor.signal.filters import ECG_BAND_HZ, bandpass_sos, check_fs
 from monitor.signal.rounding import round_like_python
 from monitor.signal.sosbank import SosBank
 
+BAND_HZ = ECG_BAND_HZ
+"""The band the kurtosis, flat-line and power measures read: the runtime ECG filter's,
+so the pipeline's filtered trace can be handed over instead of filtered again."""
 FLAT_PTP_UV = 20.0
 """A second whose band-passed peak-to-peak is below this holds no ECG (MIT-BIH
 quantisation is 5 uV, the H10's about 1 uV; a P wave alone is ~100 uV)."""
@@ -194,14 +197,17 @@ class SignalQuality:
             raise ValueError("signal quality needs an integer sample rate (use the working rate)")
         self._first_index = int(first_index)
         hf_low = min(35.0, 0.35 * self.fs)
-        self._filters = SosBank(
-            [
-                bandpass_sos(self.fs, 0.5, 40.0, order=2),  # band
-                bandpass_sos(self.fs, 5.0, 18.0, order=2),  # QRS band (envelope)
-                bandpass_sos(self.fs, hf_low, 0.49 * self.fs, order=2),  # high frequencies
-                _lowpass_sos(self.fs, 0.7),  # baseline
-            ]
-        )
+        self._sections = [
+            bandpass_sos(self.fs, *BAND_HZ, order=2),  # band
+            bandpass_sos(self.fs, 5.0, 18.0, order=2),  # QRS band (envelope)
+            bandpass_sos(self.fs, hf_low, 0.49 * self.fs, order=2),  # high frequencies
+            _lowpass_sos(self.fs, 0.7),  # baseline
+        ]
+        self._filters = SosBank(self._sections)
+        # Whether the band comes with the samples (see `process`): decided by the
+        # stream's first samples.
+        self._given_band: bool | None = None
+        self._pending_band = np.empty(0)
         self._min_run = SATURATION_RUN_S * self.fs
         self._top = _top_count(WINDOW_S * self._per_second, PEAK_PERCENTILE)
         self._pending = np.empty(0)
@@ -220,20 +226,35 @@ class SignalQuality:
         """How long after a second ends its verdict is issued."""
         return float(CONTEXT_S)
 
-    def process(self, chunk: np.ndarray) -> list[QualitySecond]:
-        """Feed samples; return the verdicts of every second now judged."""
+    def process(self, chunk: np.ndarray, band: np.ndarray | None = None) -> list[QualitySecond]:
+        """Feed samples; return the verdicts of every second now judged.
+
+        band: optionally, the same samples through the ECG filter
+        (`monitor.signal.filters.ecg_filter`, started on this stream's first sample),
+        which is this stage's 0.5-40 Hz band to the bit (the same sections, input guard
+        and settled state): the pipeline filters every chunk for the classifier anyway,
+        so the stage need not filter it again. A stream gives it with every chunk or
+        with none.
+        """
         x = np.asarray(chunk, dtype=np.float64).ravel()
         if x.size:
+            self._take_band(x.size, band)
             self._pending = np.concatenate([self._pending, x]) if self._pending.size else x
         n = self._pending.size // self._per_second
         if n == 0:
             return []
-        whole = self._pending[: n * self._per_second]
-        self._pending = self._pending[n * self._per_second :].copy()
+        cut = n * self._per_second
+        whole = self._pending[:cut]
+        self._pending = self._pending[cut:].copy()
+        whole_band: np.ndarray | None = None
+        if self._given_band:
+            whole_band = self._pending_band[:cut]
+            self._pending_band = self._pending_band[cut:].copy()
         out: list[QualitySecond] = []
         for first in range(0, n, MEASURE_BLOCK):
-            block = whole[first * self._per_second : (first + MEASURE_BLOCK) * self._per_second]
-            self._append(self._measure(block, self._per_second))
+            span = slice(first * self._per_second, (first + MEASURE_BLOCK) * self._per_second)
+            block_band = whole_band[span] if whole_band is not None else None
+            self._append(self._measure(whole[span], self._per_second, block_band))
             ready = self._next_feature - CONTEXT_S
             while self._next_verdict < min(ready, CONTEXT_S):  # start of the stream
                 out.append(self._judge_one(final=False))
@@ -253,8 +274,10 @@ class SignalQuality:
         out: list[QualitySecond] = []
         tail: _Seconds | None = None
         if self._pending.size >= self._per_second // 2:
-            tail = self._measure(self._pending, self._pending.size)
+            tail_band = self._pending_band if self._given_band else None
+            tail = self._measure(self._pending, self._pending.size, tail_band)
         self._pending = np.empty(0)
+        self._pending_band = np.empty(0)
         end = self._next_feature + (1 if tail is not None else 0)
         while self._next_verdict < end:
             out.append(self._judge_one(final=True, tail=tail))
@@ -265,8 +288,26 @@ class SignalQuality:
 
     # -- measurement ------------------------------------------------------------------
 
-    def _measure(self, raw: np.ndarray, width: int) -> _Seconds:
-        """Features of consecutive seconds of `width` samples (raw.size a multiple)."""
+    def _take_band(self, size: int, band: np.ndarray | None) -> None:
+        """Keep the band given with `size` new samples (see `process`)."""
+        if self._given_band is None:
+            self._given_band = band is not None
+            if self._given_band:
+                self._filters = SosBank(self._sections[1:])  # the band is given
+        if (band is not None) != self._given_band:
+            raise ValueError("give the filtered band with every chunk of a stream or with none")
+        if band is None:
+            return
+        b = np.asarray(band, dtype=np.float64).ravel()
+        if b.size != size:
+            raise ValueError(f"{b.size} band samples for {size} samples")
+        self._pending_band = (
+            np.concatenate([self._pending_band, b]) if self._pending_band.size else b
+        )
+
+    def _measure(self, raw: np.ndarray, width: int, given_band: np.ndarray | None) -> _Seconds:
+        """Features of consecutive seconds of `width` samples (raw.size a multiple);
+        `given_band`: their 0.5-40 Hz band when it came with them."""
         n = raw.size // width
         with np.errstate(over="ignore", invalid="ignore"):
             all_finite = np.isfinite(np.add.reduce(raw))  # only then is the sum finite
@@ -278,7 +319,10 @@ class SignalQuality:
             missing = 1.0 - finite.reshape(n, width).mean(axis=1)
             x = raw if finite.all() else self._hold(raw, finite)
         self._last_finite = float(x[-1])  # the last finite sample, held to the end
-        band, qrs, hf, low = (y.reshape(n, width) for y in self._filters.process(x))
+        filtered = self._filters.process(x)
+        if given_band is not None:
+            filtered = [given_band, *filtered]
+        band, qrs, hf, low = (y.reshape(n, width) for y in filtered)
         envelope = np.abs(qrs)
         if width == self._per_second:  # seconds that full windows will read
             envelope.partition(width - self._top, axis=1)
