@@ -211,12 +211,13 @@ class VfDetector:
         # One verdict a second: made with all fields at once rather than through the
         # frozen dataclass's __init__ (equal in every way: tests/rhythm/test_vf_fast.py).
         new, set_dict = object.__new__, object.__setattr__
+        tcsc_r, conc_r, hf_r = round_like_python(np.stack([tcsc, conc, hf]), 4).tolist()
         for k, like, t, c, h, d in zip(
             range(first + early, first + count),
             vf_like.tolist(),
-            round_like_python(tcsc, 4).tolist(),
-            round_like_python(conc, 4).tolist(),
-            round_like_python(hf, 4).tolist(),
+            tcsc_r,
+            conc_r,
+            hf_r,
             dominant.tolist(),
             strict=True,
         ):

@@ -597,13 +597,14 @@ def _verdicts(start: int, centre: _Seconds, m: _Measures) -> list[QualitySecond]
     # (equal to QualitySecond(...) in every way: tests/signal/test_quality_fast.py).
     new, set_dict = object.__new__, object.__setattr__
     out = []
+    ratio, hf_share = round_like_python(np.stack([m.peak_ratio, m.hf_share]), 4).tolist()
     for i, ok, why, k, r, h in zip(
         range(start, start + code.size),
         (code < 0).tolist(),
         [reasons[c] for c in code.tolist()],
         round_like_python(m.kurtosis, 3).tolist(),
-        round_like_python(m.peak_ratio, 4).tolist(),
-        round_like_python(m.hf_share, 4).tolist(),
+        ratio,
+        hf_share,
         strict=True,
     ):
         q = new(QualitySecond)
