@@ -298,7 +298,7 @@ class SignalQuality:
             raise ValueError("give the filtered band with every chunk of a stream or with none")
         if band is None:
             return
-        b = np.asarray(band, dtype=np.float64).ravel()
+        b = np.array(band, dtype=np.float64).ravel()  # a copy: the caller's trace may change
         if b.size != size:
             raise ValueError(f"{b.size} band samples for {size} samples")
         self._pending_band = (
