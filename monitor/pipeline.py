@@ -130,7 +130,12 @@ class RhythmLayer(Protocol):
     @property
     def stream_time_s(self) -> float: ...
 
-    def process(self, samples: np.ndarray, beats: Sequence[ClassifiedBeat] = ()) -> Any: ...
+    def process(
+        self,
+        samples: np.ndarray,
+        beats: Sequence[ClassifiedBeat] = (),
+        filtered: np.ndarray | None = None,
+    ) -> Any: ...
 
     def gap(self, seconds: float, beats: Sequence[ClassifiedBeat] = ()) -> Any: ...
 
@@ -337,7 +342,8 @@ class Pipeline:
         if self._rhythm is not None:
             pending = beats
             if x.size or end is None:
-                quality, episodes, alerts = _parts(self._rhythm.process(x, pending))
+                # The ECG-filtered samples too: the quality stage's band (not filtered twice).
+                quality, episodes, alerts = _parts(self._rhythm.process(x, pending, filtered))
                 pending = []
             if end is not None:
                 tail = (

@@ -66,11 +66,22 @@ class RhythmStage:
         """Stream time of the next sample."""
         return self._offset_s + self._run_samples / self.fs
 
-    def process(self, samples: np.ndarray, beats: Iterable[ClassifiedBeat] = ()) -> StageOutput:
-        """Feed the next samples and the beats found so far (in stream time)."""
+    def process(
+        self,
+        samples: np.ndarray,
+        beats: Iterable[ClassifiedBeat] = (),
+        filtered: np.ndarray | None = None,
+    ) -> StageOutput:
+        """Feed the next samples and the beats found so far (in stream time).
+
+        filtered: optionally the samples through the runtime ECG filter, restarted
+        with this stage after every gap (as the pipeline runs it): the quality stage
+        then takes its 0.5-40 Hz band from it instead of filtering again (the same
+        values). Give it with every call between gaps or with none.
+        """
         x = np.asarray(samples, dtype=np.float64).ravel()
         self._run_samples += x.size
-        quality = self._quality.process(x)
+        quality = self._quality.process(x, filtered)
         vf = self._vf.process(x)
         return self._analyse(beats, quality, vf, final=False)
 

@@ -116,7 +116,8 @@ class VfDetector:
         self._taper = np.hanning(WINDOW_S * self._n)
         f = np.fft.rfftfreq(WINDOW_S * self._n, 1.0 / self.fs)
         self._f = f
-        self._search = (f >= 1.5) & (f <= DOMINANT_MAX_HZ)
+        search = np.flatnonzero((f >= 1.5) & (f <= DOMINANT_MAX_HZ))
+        self._search_bins = (int(search[0]), int(search[-1]) + 1)
         self._fixed, self._by_dominant = _band_weights(f)
 
     def process(self, chunk: np.ndarray) -> list[VfSecond]:
@@ -155,31 +156,40 @@ class VfDetector:
             return out
         # Window i ends (m - 1 - i) seconds before the end of buf: a strided view.
         tail = np.ascontiguousarray(buf[buf.size - (m - 1) * n - size :])
-        step = tail.strides[0]
-        windows = np.ndarray((m, size), tail.dtype, tail, strides=(n * step, step))
-        magnitude = np.abs(windows)
-        peak = magnitude.max(axis=1)
+        windows = _sliding(tail, m, n, size)
+        # |x| once per sample rather than once per window holding it; a window's peak
+        # is the largest of its seconds' peaks (exact: max only picks a value).
+        magnitude = np.abs(tail)
+        per_second = np.maximum.reduce(magnitude.reshape(m + WINDOW_S - 1, n), axis=1)
+        peak = per_second[:m].copy()
+        for k in range(1, WINDOW_S):
+            np.maximum(peak, per_second[k : k + m], out=peak)
         safe = np.where(peak > 0, peak, 1.0)
         # Means as numpy's mean computes them (sum, then division), minus its Python layer.
-        above_fifth = np.count_nonzero(magnitude > 0.2 * safe[:, None], axis=1) / size
+        above = _sliding(magnitude, m, n, size) > 0.2 * safe[:, None]
+        above_fifth = np.count_nonzero(above, axis=1) / size
         tcsc = np.where(peak > 0, above_fifth, 0.0)
         tapered = windows * self._taper
         tapered -= (np.add.reduce(tapered, axis=1) / size)[:, None]
         # The periodogram up to a constant factor (only ratios of band powers are used).
         spectrum = np.fft.rfft(tapered, axis=1)
         p = spectrum.real**2 + spectrum.imag**2
-        strongest = np.argmax(np.where(self._search, p, 0.0), axis=1)
+        # The first strongest bin of the search band (its bins are consecutive), or
+        # bin 0 when the band holds no power, as argmax over p zeroed outside it gives.
+        lo, hi = self._search_bins
+        strongest = np.argmax(p[:, lo:hi], axis=1) + lo
+        strongest[np.maximum.reduce(p[:, lo:hi], axis=1) <= 0] = 0
         dominant = self._f[strongest]
         # Band powers: p times the 0/1 weights of each band (equal to selecting the bins:
         # p is finite and >= 0), summed over all bins as the measures were defined.
         fixed, by_dominant = self._fixed, self._by_dominant
         total = (p * fixed[0]).sum(axis=1)
         hf_power = (p * fixed[1]).sum(axis=1)
-        near_1hz, near, below, above = ((p * w[strongest]).sum(axis=1) for w in by_dominant)
+        near_1hz, near, below, above_power = ((p * w[strongest]).sum(axis=1) for w in by_dominant)
         has_power = total > 0
         denominator = np.where(has_power, total, 1.0)
         conc = np.where(has_power, near_1hz / denominator, 0.0)
-        harmonic = np.minimum(below, above) / np.where(near > 0, near, 1.0)
+        harmonic = np.minimum(below, above_power) / np.where(near > 0, near, 1.0)
         periodic = harmonic > HARMONIC_MAX
         hf = np.where(has_power, hf_power / denominator, 1.0)
         fast = (
@@ -201,12 +211,13 @@ class VfDetector:
         # One verdict a second: made with all fields at once rather than through the
         # frozen dataclass's __init__ (equal in every way: tests/rhythm/test_vf_fast.py).
         new, set_dict = object.__new__, object.__setattr__
+        tcsc_r, conc_r, hf_r = round_like_python(np.stack([tcsc, conc, hf]), 4).tolist()
         for k, like, t, c, h, d in zip(
             range(first + early, first + count),
             vf_like.tolist(),
-            round_like_python(tcsc, 4).tolist(),
-            round_like_python(conc, 4).tolist(),
-            round_like_python(hf, 4).tolist(),
+            tcsc_r,
+            conc_r,
+            hf_r,
             dominant.tolist(),
             strict=True,
         ):
@@ -231,6 +242,12 @@ def _all_finite(x: np.ndarray) -> bool:
     """Whether every sample is finite: a sum is finite only then (one pass, no mask)."""
     with np.errstate(over="ignore", invalid="ignore"):
         return bool(np.isfinite(np.add.reduce(x)))
+
+
+def _sliding(x: np.ndarray, count: int, step: int, size: int) -> np.ndarray:
+    """(count, size) read-only view of contiguous `x`: row i is x[i * step : i * step + size]."""
+    stride = x.strides[0]
+    return np.ndarray((count, size), x.dtype, x, strides=(step * stride, stride))
 
 
 def _band_weights(f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

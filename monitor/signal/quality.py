@@ -42,10 +42,13 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import signal
 
-from monitor.signal.filters import bandpass_sos, check_fs
+from monitor.signal.filters import ECG_BAND_HZ, bandpass_sos, check_fs
 from monitor.signal.rounding import round_like_python
 from monitor.signal.sosbank import SosBank
 
+BAND_HZ = ECG_BAND_HZ
+"""The band the kurtosis, flat-line and power measures read: the runtime ECG filter's,
+so the pipeline's filtered trace can be handed over instead of filtered again."""
 FLAT_PTP_UV = 20.0
 """A second whose band-passed peak-to-peak is below this holds no ECG (MIT-BIH
 quantisation is 5 uV, the H10's about 1 uV; a P wave alone is ~100 uV)."""
@@ -122,7 +125,7 @@ class _Seconds:
     saturated: np.ndarray  # bool
     wander: np.ndarray  # bool
     band: np.ndarray  # (seconds, samples) 0.5-40 Hz
-    envelope: np.ndarray  # (seconds, samples) |QRS band|, each second sorted
+    envelope: np.ndarray  # (seconds, samples) |QRS band|, each second's top values last
     hf_power: np.ndarray
     band_power: np.ndarray
 
@@ -194,15 +197,19 @@ class SignalQuality:
             raise ValueError("signal quality needs an integer sample rate (use the working rate)")
         self._first_index = int(first_index)
         hf_low = min(35.0, 0.35 * self.fs)
-        self._filters = SosBank(
-            [
-                bandpass_sos(self.fs, 0.5, 40.0, order=2),  # band
-                bandpass_sos(self.fs, 5.0, 18.0, order=2),  # QRS band (envelope)
-                bandpass_sos(self.fs, hf_low, 0.49 * self.fs, order=2),  # high frequencies
-                _lowpass_sos(self.fs, 0.7),  # baseline
-            ]
-        )
+        self._sections = [
+            bandpass_sos(self.fs, *BAND_HZ, order=2),  # band
+            bandpass_sos(self.fs, 5.0, 18.0, order=2),  # QRS band (envelope)
+            bandpass_sos(self.fs, hf_low, 0.49 * self.fs, order=2),  # high frequencies
+            _lowpass_sos(self.fs, 0.7),  # baseline
+        ]
+        self._filters = SosBank(self._sections)
+        # Whether the band comes with the samples (see `process`): decided by the
+        # stream's first samples.
+        self._given_band: bool | None = None
+        self._pending_band = np.empty(0)
         self._min_run = SATURATION_RUN_S * self.fs
+        self._top = _top_count(WINDOW_S * self._per_second, PEAK_PERCENTILE)
         self._pending = np.empty(0)
         self._last_finite = 0.0
         self._run_value = np.nan
@@ -219,20 +226,35 @@ class SignalQuality:
         """How long after a second ends its verdict is issued."""
         return float(CONTEXT_S)
 
-    def process(self, chunk: np.ndarray) -> list[QualitySecond]:
-        """Feed samples; return the verdicts of every second now judged."""
+    def process(self, chunk: np.ndarray, band: np.ndarray | None = None) -> list[QualitySecond]:
+        """Feed samples; return the verdicts of every second now judged.
+
+        band: optionally, the same samples through the ECG filter
+        (`monitor.signal.filters.ecg_filter`, started on this stream's first sample),
+        which is this stage's 0.5-40 Hz band to the bit (the same sections, input guard
+        and settled state): the pipeline filters every chunk for the classifier anyway,
+        so the stage need not filter it again. A stream gives it with every chunk or
+        with none.
+        """
         x = np.asarray(chunk, dtype=np.float64).ravel()
         if x.size:
+            self._take_band(x.size, band)
             self._pending = np.concatenate([self._pending, x]) if self._pending.size else x
         n = self._pending.size // self._per_second
         if n == 0:
             return []
-        whole = self._pending[: n * self._per_second]
-        self._pending = self._pending[n * self._per_second :].copy()
+        cut = n * self._per_second
+        whole = self._pending[:cut]
+        self._pending = self._pending[cut:].copy()
+        whole_band: np.ndarray | None = None
+        if self._given_band:
+            whole_band = self._pending_band[:cut]
+            self._pending_band = self._pending_band[cut:].copy()
         out: list[QualitySecond] = []
         for first in range(0, n, MEASURE_BLOCK):
-            block = whole[first * self._per_second : (first + MEASURE_BLOCK) * self._per_second]
-            self._append(self._measure(block, self._per_second))
+            span = slice(first * self._per_second, (first + MEASURE_BLOCK) * self._per_second)
+            block_band = whole_band[span] if whole_band is not None else None
+            self._append(self._measure(whole[span], self._per_second, block_band))
             ready = self._next_feature - CONTEXT_S
             while self._next_verdict < min(ready, CONTEXT_S):  # start of the stream
                 out.append(self._judge_one(final=False))
@@ -252,8 +274,10 @@ class SignalQuality:
         out: list[QualitySecond] = []
         tail: _Seconds | None = None
         if self._pending.size >= self._per_second // 2:
-            tail = self._measure(self._pending, self._pending.size)
+            tail_band = self._pending_band if self._given_band else None
+            tail = self._measure(self._pending, self._pending.size, tail_band)
         self._pending = np.empty(0)
+        self._pending_band = np.empty(0)
         end = self._next_feature + (1 if tail is not None else 0)
         while self._next_verdict < end:
             out.append(self._judge_one(final=True, tail=tail))
@@ -264,8 +288,26 @@ class SignalQuality:
 
     # -- measurement ------------------------------------------------------------------
 
-    def _measure(self, raw: np.ndarray, width: int) -> _Seconds:
-        """Features of consecutive seconds of `width` samples (raw.size a multiple)."""
+    def _take_band(self, size: int, band: np.ndarray | None) -> None:
+        """Keep the band given with `size` new samples (see `process`)."""
+        if self._given_band is None:
+            self._given_band = band is not None
+            if self._given_band:
+                self._filters = SosBank(self._sections[1:])  # the band is given
+        if (band is not None) != self._given_band:
+            raise ValueError("give the filtered band with every chunk of a stream or with none")
+        if band is None:
+            return
+        b = np.array(band, dtype=np.float64).ravel()  # a copy: the caller's trace may change
+        if b.size != size:
+            raise ValueError(f"{b.size} band samples for {size} samples")
+        self._pending_band = (
+            np.concatenate([self._pending_band, b]) if self._pending_band.size else b
+        )
+
+    def _measure(self, raw: np.ndarray, width: int, given_band: np.ndarray | None) -> _Seconds:
+        """Features of consecutive seconds of `width` samples (raw.size a multiple);
+        `given_band`: their 0.5-40 Hz band when it came with them."""
         n = raw.size // width
         with np.errstate(over="ignore", invalid="ignore"):
             all_finite = np.isfinite(np.add.reduce(raw))  # only then is the sum finite
@@ -277,9 +319,13 @@ class SignalQuality:
             missing = 1.0 - finite.reshape(n, width).mean(axis=1)
             x = raw if finite.all() else self._hold(raw, finite)
         self._last_finite = float(x[-1])  # the last finite sample, held to the end
-        band, qrs, hf, low = (y.reshape(n, width) for y in self._filters.process(x))
+        filtered = self._filters.process(x)
+        if given_band is not None:
+            filtered = [given_band, *filtered]
+        band, qrs, hf, low = (y.reshape(n, width) for y in filtered)
         envelope = np.abs(qrs)
-        envelope.sort(axis=1)
+        if width == self._per_second:  # seconds that full windows will read
+            envelope.partition(width - self._top, axis=1)
         return _Seconds(
             missing=missing,
             flat=_ptp(band) < FLAT_PTP_UV,
@@ -307,12 +353,23 @@ class SignalQuality:
         new_run = np.empty(x.size, dtype=bool)
         new_run[0] = x[0] != self._run_value
         np.not_equal(x[1:], x[:-1], out=new_run[1:])
-        repeats = x.size - int(np.count_nonzero(new_run))
-        if self._run_length + repeats + 1 < self._min_run:
-            # No run can be long enough (the usual case): only carry the last run on.
-            from_end = int(new_run[::-1].argmax()) if repeats < x.size else x.size
+        starts = np.flatnonzero(new_run)
+        if starts.size == 0:
+            longest_run = last = self._run_length + x.size
+        else:
+            # Each run's length from where the next begins; the first run carries on
+            # the previous chunk's when it is its continuation (no start at sample 0).
+            ends = np.empty(starts.size, dtype=starts.dtype)
+            ends[:-1] = starts[1:]
+            ends[-1] = x.size
+            lengths = ends - starts
+            last = int(lengths[-1])
+            carried = int(starts[0]) + self._run_length if starts[0] else 0
+            longest_run = max(int(lengths.max()), carried)
+        if longest_run < self._min_run:
+            # No run is long enough (the usual case): only carry the last run on.
             self._run_value = float(x[-1])
-            self._run_length = from_end + 1 if repeats < x.size else self._run_length + x.size
+            self._run_length = last
             return np.zeros(n, dtype=bool)
         pos = np.arange(x.size)
         start = np.where(new_run, pos, -self._run_length)
@@ -350,10 +407,9 @@ class SignalQuality:
             count = min(JUDGE_BLOCK, stop - start)
             offset = start - CONTEXT_S - first  # kept row of the first window's start
             band = _windows(kept.band, offset, count)
-            envelope = _windows(kept.envelope, offset, count)
             hf_power = _window_sums(kept.hf_power, offset, count)
             band_power = _window_sums(kept.band_power, offset, count)
-            median, peak = _median_and_percentile(envelope, PEAK_PERCENTILE)
+            median, peak = _window_median_and_peak(kept.envelope, offset, count, self._top)
             measures = _measures(band, median, peak, hf_power, band_power)
             centre = kept.rows(offset + CONTEXT_S, offset + CONTEXT_S + count)
             out += _verdicts(start + self._first_index, centre, measures)
@@ -441,13 +497,55 @@ def _kurtosis_rows(x: np.ndarray) -> np.ndarray:
         return np.where(var <= 0, 0.0, fourth / (var * var))
 
 
+def _top_count(n: int, q: float) -> int:
+    """How many of the largest of n values the q-th percentile reads (both order
+    statistics it interpolates between are among them)."""
+    below, _, _ = _percentile_position(n, q)
+    return n - below
+
+
+def _window_median_and_peak(
+    envelope: np.ndarray, offset: int, count: int, top: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """`_median_and_percentile(windows, PEAK_PERCENTILE)` of `count` full windows of
+    envelope rows from row `offset`, to the bit, for less work.
+
+    Both are order statistics, so any exact selection gives the same values. The
+    median is one partition of each window at the lower middle rank; the upper middle
+    value is the smallest of what lies above it. The percentile reads two of the
+    window's `top` largest values, and those are among the `top` largest of each of
+    its seconds (which `_measure` put last in every row): it is selected from
+    WINDOW_S * top values instead of the whole window (70 instead of 650 at 130 Hz).
+    """
+    width = envelope.shape[1]
+    n = WINDOW_S * width
+    windows = _windows(envelope, offset, count)
+    half = n // 2
+    lower = half - 1 if n % 2 == 0 else half
+    part = np.partition(windows, lower, axis=1)
+    if n % 2 == 0:
+        # numpy's median: the mean of the two middle values, (a + b) / 2.
+        median = (part[:, lower] + np.minimum.reduce(part[:, half:], axis=1)) / 2
+    else:
+        median = part[:, half].copy()
+    below, above, gamma = _percentile_position(n, PEAK_PERCENTILE)
+    highest = _windows(envelope[:, width - top :], offset, count)
+    rank = WINDOW_S * top - (n - below)  # rank of order statistic `below` in `highest`
+    part = np.partition(highest, rank, axis=1)
+    low = part[:, rank]
+    high = np.minimum.reduce(part[:, rank + 1 :], axis=1) if above > below else low
+    peak = _interpolate(low, high, gamma)
+    nan = np.isnan(part).any(axis=1)  # NaN sorts last: a second's NaN is in its top
+    if nan.any():  # numpy's median and percentile are NaN when a NaN is present
+        median[nan] = np.nan
+        peak = np.where(nan, np.nan, peak)
+    return median, peak
+
+
 def _median_and_percentile(x: np.ndarray, q: float) -> tuple[np.ndarray, np.ndarray]:
     """Median and q-th percentile (linear interpolation) of each row, as numpy's
-    `median` and `percentile` give them, from one partition of the rows.
-
-    The envelope rows are windows of seconds each sorted when measured: partitioning
-    five sorted runs takes a third of the time of partitioning the raw samples.
-    """
+    `median` and `percentile` give them, from one partition of the rows (the windows
+    at the edges of a stream; full windows take `_window_median_and_peak`)."""
     n = x.shape[1]
     below, above, gamma = _percentile_position(n, q)
     half = n // 2
@@ -499,13 +597,14 @@ def _verdicts(start: int, centre: _Seconds, m: _Measures) -> list[QualitySecond]
     # (equal to QualitySecond(...) in every way: tests/signal/test_quality_fast.py).
     new, set_dict = object.__new__, object.__setattr__
     out = []
+    ratio, hf_share = round_like_python(np.stack([m.peak_ratio, m.hf_share]), 4).tolist()
     for i, ok, why, k, r, h in zip(
         range(start, start + code.size),
         (code < 0).tolist(),
         [reasons[c] for c in code.tolist()],
         round_like_python(m.kurtosis, 3).tolist(),
-        round_like_python(m.peak_ratio, 4).tolist(),
-        round_like_python(m.hf_share, 4).tolist(),
+        ratio,
+        hf_share,
         strict=True,
     ):
         q = new(QualitySecond)
