@@ -121,11 +121,10 @@ class BeatClassifier:
         new = np.asarray(peaks, dtype=np.int64).ravel()
         if new.size:
             newest = self._pending[-1] if self._pending else self._last
-            steps = np.diff(new)
             if newest is not None and new[0] <= newest:
                 raise ValueError(f"R-peak {int(new[0])} is not after the previous one ({newest})")
-            if steps.size and steps.min() <= 0:
-                k = int(np.argmax(steps <= 0))
+            if new.size > 1 and (back := new[1:] <= new[:-1]).any():
+                k = int(np.argmax(back))
                 raise ValueError(
                     f"R-peak {int(new[k + 1])} is not after the previous one ({int(new[k])})"
                 )
@@ -161,9 +160,9 @@ class BeatClassifier:
         if self.waits_for_next_peak:
             after = self._pending[count] if len(self._pending) > count else None
             rr_post = [*gaps, None if after is None else (after - peaks[-1]) / fs]
-        wave, context = self._featurizer.batch(
-            windows, log_std, _nan_for_none(rr_pre), _nan_for_none(rr_post)
-        )
+        pre = np.array([np.nan if first is None else first, *gaps])
+        post = _nan_for_none(rr_post) if self.waits_for_next_peak else np.full(count, np.nan)
+        wave, context = self._featurizer.batch(windows, log_std, pre, post)
         probs = _run(self.model, wave, context)
         out = _beats(self.model, peaks, probs, rr_pre, rr_post, fs)
         self._last = peaks[-1]

@@ -135,11 +135,17 @@ def normalize_windows(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     raw = np.asarray(raw, dtype=np.float64)
     if raw.ndim == 1:
         raw = raw[None, :]
-    if raw.size and not np.isnan(raw).any():  # np.median's value, without its overhead
+    if raw.size and not np.isnan(raw).any():
+        # np.median's and ndarray.std's values (the same partition, sums and divisions),
+        # without their per-call overhead: this runs once per chunk of beats.
         centred = raw - _median_full(raw)[:, None]
+        k = raw.shape[1]
+        dev = centred - np.add.reduce(centred, axis=1, keepdims=True) / k
+        std = np.sqrt(np.add.reduce(np.square(dev, out=dev), axis=1) / k)
     else:
         centred = raw - np.median(raw, axis=1, keepdims=True)
-    std = np.maximum(centred.std(axis=1), STD_FLOOR_UV)
+        std = centred.std(axis=1)
+    std = np.maximum(std, STD_FLOOR_UV)
     return (centred / std[:, None]).astype(np.float32), np.log(std)
 
 
@@ -221,14 +227,11 @@ def template_similarity(windows: np.ndarray, template: np.ndarray) -> tuple[np.n
     """
     w = np.asarray(windows, dtype=np.float64)
     t = np.asarray(template, dtype=np.float64)
-    corr, distance, _ = _segment_similarity(w, t, energy=False)
-    return corr, distance
+    return _correlation(w, t)[0], _distance(w, t)
 
 
-def _segment_similarity(
-    w: np.ndarray, t: np.ndarray, energy: bool = True
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(correlation, log RMS distance, log std ratio) of matching segments of w and t.
+def _correlation(w: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(correlation, sum of squares of w centred, of t centred) of matching rows.
 
     Runs once per chunk of beats: the sums are np.add.reduce (what np.sum and
     ndarray.sum run, so the same values) and the squares are taken in place.
@@ -240,11 +243,20 @@ def _segment_similarity(
     prod = wc * tc
     ww = add(np.square(wc, out=wc), axis=1)
     tt = add(np.square(tc, out=tc), axis=1)
-    corr = add(prod, axis=1) / np.maximum(np.sqrt(ww * tt), 1e-9)
-    diff = np.subtract(w, t, out=prod)
-    distance = np.log(np.sqrt(add(np.square(diff, out=diff), axis=1) / k) + 0.05)
-    ratio = 0.5 * np.log((ww + 0.01 * k) / (tt + 0.01 * k)) if energy else ww
-    return corr, distance, ratio
+    return add(prod, axis=1) / np.maximum(np.sqrt(ww * tt), 1e-9), ww, tt
+
+
+def _distance(w: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Log RMS distance of matching rows (0.05 keeps it finite for identical rows)."""
+    diff = w - t
+    return np.log(np.sqrt(np.add.reduce(np.square(diff, out=diff), axis=1) / w.shape[1]) + 0.05)
+
+
+def _segment_similarity(w: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(correlation, log RMS distance, log std ratio) of matching segments of w and t."""
+    corr, ww, tt = _correlation(w, t)
+    energy = 0.5 * np.log((ww + 0.01 * w.shape[1]) / (tt + 0.01 * w.shape[1]))
+    return corr, _distance(w, t), energy
 
 
 TEMPLATE_FEATURES: tuple[str, ...] = (
@@ -271,9 +283,10 @@ def template_features(
     if "p_corr" in names or "log_p_energy_over_template" in names:
         corr, _, energy = _segment_similarity(w[:, P_SEGMENT], t[:, P_SEGMENT])
         out["p_corr"], out["log_p_energy_over_template"] = corr, energy
-    if "qrs_corr" in names or "log_qrs_distance" in names:
-        corr, distance, _ = _segment_similarity(w[:, QRS_SEGMENT], t[:, QRS_SEGMENT])
-        out["qrs_corr"], out["log_qrs_distance"] = corr, distance
+    if "qrs_corr" in names:
+        out["qrs_corr"] = _correlation(w[:, QRS_SEGMENT], t[:, QRS_SEGMENT])[0]
+    if "log_qrs_distance" in names:
+        out["log_qrs_distance"] = _distance(w[:, QRS_SEGMENT], t[:, QRS_SEGMENT])
     return out
 
 
