@@ -13,6 +13,7 @@ the last also carries its RR after, which a live beat that did not wait lacks).
 from __future__ import annotations
 
 import bisect
+import itertools
 
 import numpy as np
 
@@ -36,6 +37,8 @@ def check_rate(model: BeatModel, fs: float) -> None:
 
 
 def _run(model: BeatModel, wave: np.ndarray, context: np.ndarray) -> np.ndarray:
+    if len(wave) <= BATCH:  # a live or replay chunk: one call, nothing to join
+        return model.predict(wave, context)
     return np.concatenate(
         [
             model.predict(wave[i : i + BATCH], context[i : i + BATCH])
@@ -46,26 +49,21 @@ def _run(model: BeatModel, wave: np.ndarray, context: np.ndarray) -> np.ndarray:
 
 def _beats(
     model: BeatModel,
-    peaks: np.ndarray,
+    peaks: list[int],
     probs: np.ndarray,
     rr_pre: list[float | None],
     rr_post: list[float | None],
     fs: float,
 ) -> list[ClassifiedBeat]:
     """One ClassifiedBeat per beat; the per-beat values are converted to Python objects
-    in bulk (tolist) first, so the loop only builds the beats."""
-    best = probs.argmax(axis=1)
-    confidence = np.take_along_axis(probs, best[:, None], axis=1)[:, 0].astype(np.float64)
+    in bulk (tolist) first, so the loop only builds the beats. The confidence is the
+    largest probability (the value at argmax, the same float)."""
     classes = model.classes
-    labels = [classes[k] for k in best.tolist()]
-    index = np.asarray(peaks, dtype=np.int64)
-    times = (index / fs).tolist()
-    return [
-        ClassifiedBeat(p, t, lab, c, b, a)
-        for p, t, lab, c, b, a in zip(
-            index.tolist(), times, labels, confidence.tolist(), rr_pre, rr_post, strict=True
-        )
-    ]
+    labels = [classes[k] for k in probs.argmax(axis=1).tolist()]
+    confidence = probs.max(axis=1).astype(np.float64).tolist()
+    times = [p / fs for p in peaks]  # int / float: the division numpy does, correctly rounded
+    rows = zip(peaks, times, labels, confidence, rr_pre, rr_post, strict=True)
+    return [ClassifiedBeat(p, t, lab, c, b, a) for p, t, lab, c, b, a in rows]
 
 
 def classify_beats(
@@ -85,7 +83,7 @@ def classify_beats(
     wave, context = feat.featurize(np.asarray(filtered, dtype=np.float64), peaks, fs)
     probs = _run(model, wave, context)
     rr = (np.diff(peaks) / fs).tolist()
-    return _beats(model, peaks, probs, [None, *rr], [*rr, None], fs)
+    return _beats(model, peaks.tolist(), probs, [None, *rr], [*rr, None], fs)
 
 
 class BeatClassifier:
@@ -123,11 +121,10 @@ class BeatClassifier:
         new = np.asarray(peaks, dtype=np.int64).ravel()
         if new.size:
             newest = self._pending[-1] if self._pending else self._last
-            steps = np.diff(new)
             if newest is not None and new[0] <= newest:
                 raise ValueError(f"R-peak {int(new[0])} is not after the previous one ({newest})")
-            if steps.size and steps.min() <= 0:
-                k = int(np.argmax(steps <= 0))
+            if new.size > 1 and (back := new[1:] <= new[:-1]).any():
+                k = int(np.argmax(back))
                 raise ValueError(
                     f"R-peak {int(new[k + 1])} is not after the previous one ({int(new[k])})"
                 )
@@ -149,23 +146,26 @@ class BeatClassifier:
     def _emit(self, count: int, final: bool) -> list[ClassifiedBeat]:
         if count == 0 or self._signal.size == 0:
             return []
-        peaks = np.asarray(self._pending[: count + 1], dtype=np.int64)
+        fs = self.fs
+        peaks = self._pending[:count]
         windows, log_std = feat.normalize_windows(
-            feat.cut_windows(self._signal, peaks[:count], offset=self._start)
+            feat.cut_windows(self._signal, np.array(peaks, dtype=np.int64), offset=self._start)
         )
-        before = np.asarray([self._last if self._last is not None else -1, *peaks[:count]])
-        rr_pre = np.diff(before) / self.fs
-        if self._last is None:
-            rr_pre[0] = np.nan
-        rr_post = np.full(count, np.nan)
+        # RR intervals as Python floats: (int - int) / fs is the same correctly rounded
+        # division as numpy's on the int64 differences, with None where unknown.
+        gaps = [(b - a) / fs for a, b in itertools.pairwise(peaks)]
+        first = None if self._last is None else (peaks[0] - self._last) / fs
+        rr_pre: list[float | None] = [first, *gaps]
+        rr_post: list[float | None] = [None] * count
         if self.waits_for_next_peak:
-            rr_post[: peaks.size - 1] = np.diff(peaks) / self.fs
-        wave, context = self._featurizer.batch(windows, log_std, rr_pre, rr_post)
+            after = self._pending[count] if len(self._pending) > count else None
+            rr_post = [*gaps, None if after is None else (after - peaks[-1]) / fs]
+        pre = np.array([np.nan if first is None else first, *gaps])
+        post = _nan_for_none(rr_post) if self.waits_for_next_peak else np.full(count, np.nan)
+        wave, context = self._featurizer.batch(windows, log_std, pre, post)
         probs = _run(self.model, wave, context)
-        out = _beats(
-            self.model, peaks[:count], probs, _optional(rr_pre), _optional(rr_post), self.fs
-        )
-        self._last = int(peaks[count - 1])
+        out = _beats(self.model, peaks, probs, rr_pre, rr_post, fs)
+        self._last = peaks[-1]
         del self._pending[:count]
         self._trim(final)
         return out
@@ -182,6 +182,6 @@ class BeatClassifier:
             self._start = keep_from
 
 
-def _optional(values: np.ndarray) -> list[float | None]:
-    """Floats, None for NaN (NaN is the one value not equal to itself)."""
-    return [None if v != v else v for v in np.asarray(values, dtype=np.float64).tolist()]
+def _nan_for_none(values: list[float | None]) -> np.ndarray:
+    """The featurizer's form of optional intervals: float64, NaN where unknown."""
+    return np.array([np.nan if v is None else v for v in values], dtype=np.float64)

@@ -135,8 +135,17 @@ def normalize_windows(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     raw = np.asarray(raw, dtype=np.float64)
     if raw.ndim == 1:
         raw = raw[None, :]
-    centred = raw - np.median(raw, axis=1, keepdims=True)
-    std = np.maximum(centred.std(axis=1), STD_FLOOR_UV)
+    if raw.size and not np.isnan(raw).any():
+        # np.median's and ndarray.std's values (the same partition, sums and divisions),
+        # without their per-call overhead: this runs once per chunk of beats.
+        centred = raw - _median_full(raw)[:, None]
+        k = raw.shape[1]
+        dev = centred - np.add.reduce(centred, axis=1, keepdims=True) / k
+        std = np.sqrt(np.add.reduce(np.square(dev, out=dev), axis=1) / k)
+    else:
+        centred = raw - np.median(raw, axis=1, keepdims=True)
+        std = centred.std(axis=1)
+    std = np.maximum(std, STD_FLOOR_UV)
     return (centred / std[:, None]).astype(np.float32), np.log(std)
 
 
@@ -153,10 +162,11 @@ def cut_windows(
     can reach before its start).
     """
     peaks = np.asarray(peaks, dtype=np.int64) - offset
-    idx = peaks[:, None] + np.arange(-before, after)[None, :]
     if signal.size == 0:
         raise ValueError("no signal to cut beat windows from")
-    np.clip(idx, 0, signal.size - 1, out=idx)
+    idx = peaks[:, None] + np.arange(-before, after)[None, :]
+    if peaks.size and (peaks.min() < before or peaks.max() + after > signal.size):
+        np.clip(idx, 0, signal.size - 1, out=idx)
     return np.asarray(signal, dtype=np.float64)[idx]
 
 
@@ -168,12 +178,18 @@ def _ema_before(
     `state` is the average so far (None: none yet, the first row starts it). Returns
     (averages before each row, shape of x; the average after the last row).
     """
+    every = _ema_all(x, alpha, state)
+    return every[:-1], every[-1]
+
+
+def _ema_all(x: np.ndarray, alpha: float, state: np.ndarray | None) -> np.ndarray:
+    """The exponential average before the first row of `x` and after each row: the
+    state carried in (or x[0] when None), then the state after each row, len(x) + 1 rows."""
     if state is None:
         state = x[0].astype(np.float64)
     zi = ((1.0 - alpha) * state)[None, ...]
     after, _ = lfilter([alpha], [1.0, alpha - 1.0], x, axis=0, zi=zi)
-    before = np.concatenate([state[None, ...], after[:-1]], axis=0)
-    return before, after[-1]
+    return np.concatenate([state[None, ...], after], axis=0)
 
 
 def _median_full(x: np.ndarray) -> np.ndarray:
@@ -189,10 +205,11 @@ def _median_full(x: np.ndarray) -> np.ndarray:
 
 def _rows_median(hist: np.ndarray) -> np.ndarray:
     """Median of each row ignoring NaN (NaN where a row has no value), vectorised."""
-    out = np.full(hist.shape[0], np.nan)
-    full = ~np.isnan(hist).any(axis=1)
-    if full.all():
+    nan = np.isnan(hist)
+    if not nan.any():
         return _median_full(hist)
+    out = np.full(hist.shape[0], np.nan)
+    full = ~nan.any(axis=1)
     if full.any():
         out[full] = _median_full(hist[full])
     for i in np.flatnonzero(~full):  # only the first beats of a stream
@@ -210,26 +227,36 @@ def template_similarity(windows: np.ndarray, template: np.ndarray) -> tuple[np.n
     """
     w = np.asarray(windows, dtype=np.float64)
     t = np.asarray(template, dtype=np.float64)
+    return _correlation(w, t)[0], _distance(w, t)
+
+
+def _correlation(w: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(correlation, sum of squares of w centred, of t centred) of matching rows.
+
+    Runs once per chunk of beats: the sums are np.add.reduce (what np.sum and
+    ndarray.sum run, so the same values) and the squares are taken in place.
+    """
+    add = np.add.reduce
     k = w.shape[1]
-    distance = np.log(np.sqrt(np.square(w - t).sum(axis=1) / k) + 0.05)
-    wc = w - w.sum(axis=1, keepdims=True) / k
-    tc = t - t.sum(axis=1, keepdims=True) / k
-    norm = np.sqrt(np.sum(wc**2, axis=1) * np.sum(tc**2, axis=1))
-    corr = np.sum(wc * tc, axis=1) / np.maximum(norm, 1e-9)
-    return corr, distance
+    wc = w - add(w, axis=1, keepdims=True) / k
+    tc = t - add(t, axis=1, keepdims=True) / k
+    prod = wc * tc
+    ww = add(np.square(wc, out=wc), axis=1)
+    tt = add(np.square(tc, out=tc), axis=1)
+    return add(prod, axis=1) / np.maximum(np.sqrt(ww * tt), 1e-9), ww, tt
+
+
+def _distance(w: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Log RMS distance of matching rows (0.05 keeps it finite for identical rows)."""
+    diff = w - t
+    return np.log(np.sqrt(np.add.reduce(np.square(diff, out=diff), axis=1) / w.shape[1]) + 0.05)
 
 
 def _segment_similarity(w: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(correlation, log RMS distance, log std ratio) of matching segments of w and t."""
-    k = w.shape[1]
-    wc = w - w.sum(axis=1, keepdims=True) / k
-    tc = t - t.sum(axis=1, keepdims=True) / k
-    ww = np.sum(wc**2, axis=1)
-    tt = np.sum(tc**2, axis=1)
-    corr = np.sum(wc * tc, axis=1) / np.maximum(np.sqrt(ww * tt), 1e-9)
-    distance = np.log(np.sqrt(np.square(w - t).sum(axis=1) / k) + 0.05)
+    corr, ww, tt = _correlation(w, t)
     energy = 0.5 * np.log((ww + 0.01 * w.shape[1]) / (tt + 0.01 * w.shape[1]))
-    return corr, distance, energy
+    return corr, _distance(w, t), energy
 
 
 TEMPLATE_FEATURES: tuple[str, ...] = (
@@ -256,9 +283,10 @@ def template_features(
     if "p_corr" in names or "log_p_energy_over_template" in names:
         corr, _, energy = _segment_similarity(w[:, P_SEGMENT], t[:, P_SEGMENT])
         out["p_corr"], out["log_p_energy_over_template"] = corr, energy
-    if "qrs_corr" in names or "log_qrs_distance" in names:
-        corr, distance, _ = _segment_similarity(w[:, QRS_SEGMENT], t[:, QRS_SEGMENT])
-        out["qrs_corr"], out["log_qrs_distance"] = corr, distance
+    if "qrs_corr" in names:
+        out["qrs_corr"] = _correlation(w[:, QRS_SEGMENT], t[:, QRS_SEGMENT])[0]
+    if "log_qrs_distance" in names:
+        out["log_qrs_distance"] = _distance(w[:, QRS_SEGMENT], t[:, QRS_SEGMENT])
     return out
 
 
@@ -298,57 +326,62 @@ class BeatFeaturizer:
         n = windows.shape[0]
         if n == 0:
             return np.empty((0, 2, WINDOW), np.float32), np.empty((0, len(self.names)), np.float32)
+        # One chunk of a live stream or replay holds ~1-80 beats, so the cost here is
+        # per numpy call, not per beat: the common case (every beat has its RR before,
+        # every beat updates the template) skips the index arrays the general one needs.
         windows64 = np.asarray(windows, dtype=np.float64)
         log_std = np.asarray(log_std, dtype=np.float64)
-        pre = np.clip(np.asarray(rr_pre, dtype=np.float64), RR_MIN_S, RR_MAX_S)
-        post = np.clip(np.asarray(rr_post, dtype=np.float64), RR_MIN_S, RR_MAX_S)
+        pre = np.minimum(np.maximum(np.asarray(rr_pre, dtype=np.float64), RR_MIN_S), RR_MAX_S)
+        post = np.minimum(np.maximum(np.asarray(rr_post, dtype=np.float64), RR_MIN_S), RR_MAX_S)
         have_pre = ~np.isnan(pre)
-        fallback = np.where(np.isnan(post), 0.8, post)
-        fallback = np.where(have_pre, pre, fallback)
+        every_pre = bool(have_pre.all())
 
         # Running RR averages before each beat (only beats with an RR before update them).
-        short = np.empty(n)
-        long = np.empty(n)
-        idx = np.flatnonzero(have_pre)
         # Rank of each beat among those with an RR before: the state it sees is the
         # one after the previous such beat.
-        seen = np.cumsum(have_pre) - have_pre  # updates strictly before beat i
+        if every_pre:
+            seen = np.arange(n)
+            rr_known = pre
+        else:
+            seen = np.cumsum(have_pre) - have_pre  # updates strictly before beat i
+            rr_known = pre[have_pre]
         short_prev, long_prev = st.rr_short, st.rr_long
-        s_all: np.ndarray
-        l_all: np.ndarray
-        if idx.size:
-            s_before, s_after = _ema_before(pre[idx], SHORT_ALPHA, st.rr_short)
-            l_before, l_after = _ema_before(pre[idx], LONG_ALPHA, st.rr_long)
-            s_all = np.concatenate([s_before, s_after[None]])
-            l_all = np.concatenate([l_before, l_after[None]])
-            st.rr_short, st.rr_long = s_after, l_after
+        if rr_known.size:
+            s_all = _ema_all(rr_known, SHORT_ALPHA, st.rr_short)
+            l_all = _ema_all(rr_known, LONG_ALPHA, st.rr_long)
+            st.rr_short, st.rr_long = s_all[-1], l_all[-1]
         else:
             s_all = np.array([np.nan if short_prev is None else float(short_prev)])
             l_all = np.array([np.nan if long_prev is None else float(long_prev)])
-        short[:] = s_all[seen]
-        long[:] = l_all[seen]
+        short = s_all[:n] if every_pre else s_all[seen]
+        long = l_all[:n] if every_pre else l_all[seen]
         # Before the very first update there is no average yet: the beat's own RR.
         if short_prev is None:
+            fallback = np.where(np.isnan(post), 0.8, post)
+            fallback = np.where(have_pre, pre, fallback)
+            short = short.copy()
             none_yet = np.isnan(short) | (seen == 0)
             short[none_yet] = fallback[none_yet]
         if long_prev is None:
+            long = long.copy()
             none_yet = np.isnan(long) | (seen == 0)
             long[none_yet] = short[none_yet]
-        pre_v = np.where(have_pre, pre, short)
+        pre_v = pre if every_pre else np.where(have_pre, pre, short)
         post_v = np.where(np.isnan(post), short, post)
 
         # The last RR intervals before each beat: previous RR, local median, irregularity.
-        hist = np.concatenate([st.rr_history, pre[have_pre]])
-        k = st.rr_history.size
-        pos = k + seen  # in hist, the RR intervals before beat i are hist[pos - LOCAL_RR:pos]
-        lags = np.arange(-LOCAL_RR, 0)
-        window_rr = hist[pos[:, None] + lags[None, :]]
+        hist = np.concatenate([st.rr_history, rr_known])
+        # In hist, the RR intervals before beat i are hist[pos - LOCAL_RR:pos].
+        first = seen + (st.rr_history.size - LOCAL_RR)
+        window_rr = hist[first[:, None] + np.arange(LOCAL_RR)]
         prev_rr = window_rr[:, -1]
         prev_rr = np.where(np.isnan(prev_rr), short, prev_rr)
         local = _rows_median(window_rr)
         local = np.where(np.isnan(local), short, local)
-        recent = window_rr[:, -IRREGULAR_RR:]
-        irregular = _rows_median(np.abs(np.diff(recent, axis=1)))
+        # |successive differences| of the last IRREGULAR_RR intervals, taken once on hist.
+        steps = np.abs(hist[1:] - hist[:-1])
+        lag = LOCAL_RR - IRREGULAR_RR
+        irregular = _rows_median(steps[(first + lag)[:, None] + np.arange(IRREGULAR_RR - 1)])
         irregular = np.where(np.isnan(irregular), 0.0, irregular) / local
         st.rr_history = hist[-LOCAL_RR:]
 
@@ -362,17 +395,20 @@ class BeatFeaturizer:
             qualifies[0] = True
         # t_all[m]: the template after the first m qualifying beats of this batch (m = 0:
         # the template carried in, or the first beat itself when there is none yet).
-        q = np.flatnonzero(qualifies)
-        if q.size:
-            t_before, t_after = _ema_before(windows64[q], TEMPLATE_ALPHA, st.template)
-            t_all = np.concatenate([t_before, t_after[None]])
+        if qualifies.all():
+            t_all = _ema_all(windows64, TEMPLATE_ALPHA, st.template)
+            template = t_all[:n]
+            st.template = t_all[-1]
+        elif qualifies.any():
+            q = np.flatnonzero(qualifies)
+            t_all = _ema_all(windows64[q], TEMPLATE_ALPHA, st.template)
             template = t_all[np.searchsorted(q, np.arange(n), side="left")]
-            st.template = t_after
+            st.template = t_all[-1]
         else:
             assert st.template is not None  # the first beat of a stream always qualifies
             template = np.broadcast_to(st.template, windows64.shape)
         # Running average of the usual RR: the RR before of the non-premature beats.
-        normal = short.copy()
+        normal = short
         if "log_rr_pre_over_normal" in self.names:
             normal = self._normal_rr(pre, have_pre & qualifies, short)
         table = {
@@ -395,7 +431,9 @@ class BeatFeaturizer:
         context = np.zeros((n, len(self.names)), np.float32)
         for i, name in enumerate(self.names):
             context[:, i] = shape[name] if name in shape else table[name]()
-        wave = np.stack([windows64, template], axis=1).astype(np.float32)
+        wave = np.empty((n, 2, WINDOW), np.float32)
+        wave[:, 0] = windows64
+        wave[:, 1] = template
         return wave, context
 
     def _normal_rr(self, pre: np.ndarray, usual: np.ndarray, short: np.ndarray) -> np.ndarray:
