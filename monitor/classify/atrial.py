@@ -28,7 +28,6 @@ stage reads the working-rate signal it already has and runs no second filter.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable
 
 import numpy as np
@@ -59,8 +58,8 @@ def pr_stretches(samples: np.ndarray, r_indices: np.ndarray, fs: float) -> np.nd
     t = np.linspace(-1.0, 1.0, offsets.size)
     # (element-wise products and row sums, not a matrix product: each row's result is
     # then the same whatever other rows share the call, so chunking changes nothing)
-    rows -= rows.mean(axis=1, keepdims=True)
-    rows -= ((rows * t).sum(axis=1) / float(t @ t))[:, None] * t
+    rows -= (rows.sum(axis=1) * (1.0 / offsets.size))[:, None]
+    rows -= ((rows * t).sum(axis=1) * (1.0 / float(t @ t)))[:, None] * t
     return rows
 
 
@@ -79,8 +78,8 @@ class AtrialActivity:
 
     `feed` the samples as they come, then `measure` the beats found so far (each
     beat's samples must have been fed): the answer for every beat is the coherence of
-    the last `WINDOW_BEATS` N/S beats up to it (None until there are that many). The
-    running sums make each beat O(stretch length). Results do not depend on chunking.
+    the last `WINDOW_BEATS` N/S beats up to it (None until there are that many).
+    Results do not depend on chunking.
     `restart` after a gap: stretches are never averaged across missing data.
     """
 
@@ -88,15 +87,22 @@ class AtrialActivity:
         self.fs = float(fs)
         self._keep = round(BUFFER_S * self.fs)
         self._before = round(PR_START_S * self.fs)
+        self._offsets = np.arange(-self._before, -round(PR_END_S * self.fs))
+        self._t = np.linspace(-1.0, 1.0, self._offsets.size)
+        self._inv_tt = 1.0 / float(self._t @ self._t)
         self.restart(first_index)
 
     def restart(self, first_index: int) -> None:
         """A new run of samples begins at stream sample `first_index`."""
         self._buffer = np.empty(0)
         self._start = first_index  # stream index of _buffer[0]
-        self._rows: deque[np.ndarray] = deque()
-        self._sum = np.zeros(round(PR_START_S * self.fs) - round(PR_END_S * self.fs))
+        # The window as running sums: the last WINDOW_BEATS stretches (zeros before
+        # the first), their sum and their summed energy, and how many have been seen.
+        self._last = np.zeros((WINDOW_BEATS, self._offsets.size))
+        self._last_energy = np.zeros(WINDOW_BEATS)
+        self._sum = np.zeros(self._offsets.size)
         self._energy = 0.0
+        self._seen = 0
         self._value: float | None = None
 
     def feed(self, samples: np.ndarray) -> None:
@@ -110,34 +116,55 @@ class AtrialActivity:
     def measure(self, beats: Iterable[ClassifiedBeat]) -> list[float | None]:
         """The coherence at each beat (in order), from the samples fed so far."""
         beats = list(beats)
+        lo, hi, start = self._start + self._before, self._start + self._buffer.size, self._start
         usable = [
-            b
-            for b in beats
-            if b.label in SUPRAVENTRICULAR
-            and self._start + self._before <= b.index < self._start + self._buffer.size
+            i for i, b in enumerate(beats) if b.label in SUPRAVENTRICULAR and lo <= b.index < hi
         ]
-        rows = iter(
-            pr_stretches(self._buffer, np.array([b.index - self._start for b in usable]), self.fs)
-            if usable
-            else ()
-        )
-        chosen = {id(b) for b in usable}
+        if not usable:
+            return [self._value] * len(beats)
+        values = self._push(np.array([beats[i].index - start for i in usable]))
+        if len(usable) == len(beats) and values[0] is not None:
+            self._value = values[-1]
+            return values  # (the common case: every beat measured, the window full)
         out: list[float | None] = []
-        for beat in beats:
-            if id(beat) in chosen:
-                self._push(next(rows))
+        k = 0
+        for i in range(len(beats)):
+            if k < len(usable) and usable[k] == i:
+                if values[k] is not None:
+                    self._value = values[k]
+                k += 1
             out.append(self._value)
         return out
 
-    def _push(self, row: np.ndarray) -> None:
-        self._rows.append(row)
-        self._sum += row
-        self._energy += float(row @ row)
-        if len(self._rows) > WINDOW_BEATS:
-            old = self._rows.popleft()
-            self._sum -= old
-            self._energy -= float(old @ old)
-        if len(self._rows) == WINDOW_BEATS:
-            energy = self._energy / WINDOW_BEATS
-            mean = self._sum / WINDOW_BEATS
-            self._value = float(mean @ mean) / energy if energy > 0.0 else 0.0
+    def _push(self, at: np.ndarray) -> list[float | None]:
+        """Add the stretches before buffer indices `at`; the coherence after each.
+
+        Why running sums built with `cumsum`: each stretch enters and (WINDOW_BEATS
+        later) leaves the sum in stream order, one addition at a time, so the result
+        is the same whether the beats come one per call or hundreds, and a call costs
+        a few array operations whatever its number of beats (what `pr_stretches` and
+        `p_wave_coherence` compute, in that form)."""
+        n = at.size
+        new = self._buffer[at[:, None] + self._offsets]
+        new -= (new.sum(axis=1) * (1.0 / self._offsets.size))[:, None]
+        new -= ((new * self._t).sum(axis=1) * self._inv_tt)[:, None] * self._t
+        energy = (new * new).sum(axis=1)
+        rows = np.concatenate([self._last, new])
+        energies = np.concatenate([self._last_energy, energy])
+        sums = np.cumsum(np.concatenate([self._sum[None, :], new - rows[:n]]), axis=0)[1:]
+        totals = np.cumsum(np.concatenate([[self._energy], energy - energies[:n]]))[1:]
+        self._last, self._last_energy = rows[n:], energies[n:]
+        self._sum, self._energy = sums[-1].copy(), float(totals[-1])
+        numerators = (sums * sums).sum(axis=1)
+        # (a flat line, zero energy, has no P wave: 0)
+        scaled = totals * WINDOW_BEATS
+        coherence: list[float | None] = (
+            numerators / np.where(scaled > 0.0, scaled, np.inf)
+        ).tolist()
+        first = self._seen
+        self._seen += n
+        missing = min(n, max(0, WINDOW_BEATS - 1 - first))
+        if not missing:
+            return coherence
+        head: list[float | None] = [None] * missing
+        return head + coherence[missing:]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from monitor.classify.atrial import (
     WINDOW_BEATS,
@@ -80,6 +81,9 @@ def test_streaming_coherence_does_not_depend_on_chunking() -> None:
     assert all(v is not None and v > 0.8 for v in whole[WINDOW_BEATS:])
     assert _measure_in_chunks(x, peaks, 73) == whole
     assert _measure_in_chunks(x, peaks, 1300) == whole
+    # The running sums give what the pure functions give on the last 12 stretches.
+    last = p_wave_coherence(pr_stretches(x, peaks[-WINDOW_BEATS:], FS))
+    assert whole[-1] == pytest.approx(last, rel=1e-9)
 
 
 def test_ectopic_beats_do_not_enter_and_restart_forgets() -> None:
