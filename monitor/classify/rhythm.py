@@ -332,6 +332,12 @@ class RhythmAnalyzer:
         limit = max(limit - self.config.noise_guard_s, self._next_second - STATUS_MEMORY_S)
         for old in [s for s in self._status if s < limit]:
             del self._status[old]
+        # Atrial values of beats already analysed: only the newest one can still count
+        # (in sinus rhythm `_af_decide`, which takes them, is not called for most beats).
+        atrial = self._atrial
+        pending = self._beats[0].index if self._beats else math.inf
+        while atrial and atrial[0][0] < pending:
+            self._p = atrial.popleft()[1]
 
     def flush(self) -> list[Episode]:
         """End of the stream: settle every second and beat, close every episode."""

@@ -145,3 +145,27 @@ def test_p_waves_separate_af_from_sinus_on_record_201(mitdb: Path) -> None:
     cfg = RhythmConfig()
     assert median_in({"(AFIB"}) < cfg.af_p_absent
     assert median_in({"(N"}) > cfg.af_p_clear
+
+
+def test_analyzer_keeps_no_atrial_values_of_analysed_beats() -> None:
+    """In regular sinus rhythm AF is not decided beat by beat; the atrial values of
+    analysed beats must still be let go (memory stays flat over a day)."""
+    from monitor.classify.rhythm import RhythmAnalyzer
+
+    from .helpers import beats_from_rr, good_seconds, quiet_vf
+
+    beats = beats_from_rr([0.8] * 2000)
+    analyzer = RhythmAnalyzer()
+    seconds = int(beats[-1].time_s) + 5
+    for k in range(0, len(beats), 100):
+        chunk = beats[k : k + 100]
+        first, last = int(chunk[0].time_s), int(chunk[-1].time_s) + 1
+        analyzer.process(
+            chunk,
+            good_seconds(first, min(last, seconds)),
+            quiet_vf(first, min(last, seconds)),
+            [(b.index, 0.9) for b in chunk],
+        )
+        assert len(analyzer._atrial) <= 110
+    analyzer.process([], good_seconds(last, seconds), quiet_vf(last, seconds))
+    assert len(analyzer._atrial) == 0
