@@ -637,25 +637,28 @@ WHY = """### Why goals are missed (causes found by looking at the episodes, not 
   removal, plus a test for regularly irregular series (intervals 2 or 3 beats apart
   agree: bigeminy, trigeminy, missed ectopy), chosen on DS1. An episode's start and end
   are the irregular interval pairs that bound it, not half a window from where the
-  window's median crossed the threshold (on DS1, reference labels: duration Se 93.6 ->
-  92.8%, specificity 85.8 -> 91.9%; on all 8 AF records Se 73.7 -> 75.4%, specificity
-  88.7 -> 89.0%). Sensitivity is lost mostly in 210 (10.5 min missed: AF whose median
-  |dRR| / RR is about 0.10, at the threshold that DS1 needs to keep sinus arrhythmia and
-  ectopy in 108 and 115 from reading as AF: 0.08-0.09 made false AF there, and a window
-  of 24-32 beats cost specificity in 201), 222 (8 min: flutter with a fixed block is
-  regular, which RR irregularity cannot see, and its AF/flutter/nodal stretches last
-  seconds), 221 (5.4 min: AF with a PVC every 3-5 beats; in the stretches looked at, its
-  N-N intervals are nearly as regular as in 210) and 217 (3.9 min: paced, the paced
-  beats are class Q so their intervals are not N-N, the AF stretches between paced runs
-  are short, and 40% of it reads as noise). False AF time is mostly in 222 (5 min in
-  nodal and sinus stretches of a few seconds between AF and flutter), 219 (sinus
-  interruptions of 10-20 s, shorter than the window resolves), 201 and 202 (irregular
-  sinus stretches next to AF). Specificity in 203, 210 and 221 is over a minute or less
-  of `(VT`, `(B` and `(T` labelled inside AF, during which AF goes on. Episode Se is low
-  because many reference AF/AFL episodes are shorter than the 30 s an AF episode needs.
-  The false AF episodes outside AF records are in 200 (sinus rhythm broken by bigeminy:
-  the N-N intervals between the V beats vary), 113 (sinus arrhythmia near the threshold)
-  and, with model labels, 228.
+  window's median crossed the threshold. Atrial activity is the second source of
+  evidence (`monitor/classify/atrial.py`): the coherence of the PR stretches of the
+  last 12 N/S beats aligned on R (on DS1 per beat: AF median 0.08, elsewhere 0.81).
+  Clear P waves (>= 0.45) veto AF and end it; absent P waves (< 0.25) lower the
+  irregularity thresholds from 0.10/0.07 to 0.08/0.05 (all four chosen on DS1). With
+  model labels this took AF duration Se on the 8 AF records from 75.7 to 86.4% and
+  specificity from 91.6 to 92.3% (210: Se 64 -> 95%, its AF at |dRR| / RR of about
+  0.10 has no P waves; 221: 82 -> 98%, AF with a PVC every 3-5 beats and fairly
+  regular N-N intervals; 219: specificity 77 -> 92%, where the sinus interruptions
+  of 10-20 s were read as AF). Sensitivity is still lost in 222 (flutter with a fixed block is
+  regular, and its flutter waves, locked to the QRS, are as coherent as P waves; its
+  AF/flutter/nodal stretches last seconds, shorter than the 30 s an episode needs),
+  202 (115 s of AF at 1176-1292 s whose N-N irregularity, about 0.065, is below even
+  the no-P-wave threshold, and 48 s of flutter with a coherence of 0.7) and 217
+  (paced: paced beats are class Q, so their intervals and PR stretches are not used,
+  and 40% of it reads as noise). Specificity in 203, 210 and 221 is over a minute or
+  less of `(VT`, `(B` and `(T` labelled inside AF, during which AF goes on. Episode Se
+  is low because many reference AF/AFL episodes are shorter than 30 s. The false AF
+  episodes outside AF records are in 200 (sinus rhythm broken by bigeminy: the N-N
+  intervals between the V beats vary, and its P waves are too faint in this lead at
+  130 Hz for the veto: coherence outside AF has a 10th percentile of 0.12) and, with
+  model labels, 107 (paced).
 - **VF (CUDB)**: a 3 s window (4 s made onsets late) and a harmonic test (paced rhythms
   have lines at half and one and a half times their strongest frequency) took the
   odd-numbered records from 20 to 23 of 23 and paced false VF from 73 episodes to 1
@@ -737,7 +740,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "), not on the NSTDB 118/119 test files; the VF detector (window, spectral limits, "
         "harmonic test) on the odd-numbered CUDB records, DS1 and the paced records 102 and "
         "107 (the even-numbered CUDB records are reported apart as held out); AF "
-        "irregularity, its RR-pattern test, the 3+ V run rate, the bigeminy/trigeminy "
+        "irregularity, its RR-pattern test, the P-wave coherence limits and the lower "
+        "irregularity thresholds used without P waves, the 3+ V run rate, the "
+        "bigeminy/trigeminy "
         "cycle count and the classifier-confidence cut of the ectopy rules on DS1; the VF "
         "veto by standing-out QRS, the VF concentration needed below 3.2 Hz and which "
         "short episodes alert on DS1 records mixed with the NSTDB `em` recording at 12 "

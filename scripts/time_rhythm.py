@@ -8,6 +8,12 @@ another implementation (e.g. ``tests.rhythm.rhythm_oracle``), runs alternate
 between the two (the machine is shared: alternating keeps the conditions alike), the
 best of ``--repeats`` is printed for each, and their events are checked identical.
 
+The analyzer is timed on beats and verdicts alone (as the oracle takes them) and
+again with the atrial evidence (P-wave coherence per beat, which changes AF
+decisions), and `monitor.classify.atrial.AtrialActivity` itself (feeding the samples
+and measuring the beats, 10 s chunks) is timed apart: the rhythm stage's added cost
+is the difference of the first two plus the third.
+
     python scripts/time_rhythm.py --data-dir ../shared/data --compare tests.rhythm.rhythm_oracle
 """
 
@@ -71,20 +77,57 @@ def build(data_dir: Path, labels: str, chunk_sizes: Sequence[float]) -> dict[str
     return cache
 
 
-def replay(module: Any, cache: dict[str, Chunks]) -> tuple[float, dict[str, list[Any]]]:
-    """CPU seconds of all records through `module.RhythmAnalyzer`, and their events."""
+Atrial = dict[str, list[list[tuple[int, float | None]]]]
+
+
+def replay(
+    module: Any, cache: dict[str, Chunks], atrial: Atrial | None = None
+) -> tuple[float, dict[str, list[Any]]]:
+    """CPU seconds of all records through `module.RhythmAnalyzer`, and their events
+    (with `atrial`: each chunk's (beat index, P-wave coherence) pairs fed too)."""
     events: dict[str, list[Any]] = {}
     spent = 0.0
     for key, chunks in cache.items():
         analyzer = module.RhythmAnalyzer()
         got: list[Any] = []
+        pairs = atrial[key] if atrial is not None else None
         t0 = time.process_time()
-        for beats, quality, vf in chunks:
-            got += analyzer.process(beats, quality, vf)
+        for i, (beats, quality, vf) in enumerate(chunks):
+            if pairs is None:
+                got += analyzer.process(beats, quality, vf)
+            else:
+                got += analyzer.process(beats, quality, vf, pairs[i])
         got += analyzer.flush()
         spent += time.process_time() - t0
         events[key] = got
     return spent, events
+
+
+def atrial_inputs(data_dir: Path, cache: dict[str, Chunks]) -> tuple[float, Atrial]:
+    """CPU seconds of `AtrialActivity` over every record (samples in the chunks of
+    each cached run), and the (beat index, coherence) pairs per chunk."""
+    from monitor.classify.atrial import AtrialActivity
+    from monitor.classify.rhythm import atrial_pairs
+
+    spent = 0.0
+    pairs: Atrial = {}
+    signals: dict[str, np.ndarray] = {}
+    for key, chunks in cache.items():
+        rec, size = key.split("@")
+        if rec not in signals:
+            ref = load_reference(data_dir / "mitdb" / rec)
+            signals = {rec: resample_record(ref.samples_uv, ref.fs, WORKING_FS)}
+        x = signals[rec]
+        step = max(1, round(float(size) * WORKING_FS))
+        atrial = AtrialActivity(WORKING_FS)
+        got: list[list[tuple[int, float | None]]] = []
+        t0 = time.process_time()
+        for i, (beats, _, _) in enumerate(chunks):
+            atrial.feed(x[i * step : (i + 1) * step])
+            got.append(atrial_pairs(atrial, beats))
+        spent += time.process_time() - t0
+        pairs[key] = got
+    return spent, pairs
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -119,6 +162,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{len(cache)} record x chunk-size runs, {hours:.2f} h of ECG in all")
     for name in modules:
         print(f"{name}: {best[name]:.3f} CPU s (best of {args.repeats})")
+    atrial_s, atrial = atrial_inputs(args.data_dir, cache)
+    with_atrial = min(replay(loaded[0], cache, atrial)[0] for _ in range(args.repeats))
+    print(f"{args.module} with the atrial evidence: {with_atrial:.3f} CPU s")
+    print(f"AtrialActivity (feed + measure): {atrial_s:.3f} CPU s (once)")
     if args.compare:
         a, b = (results[m] for m in modules)
         differ = [k for k in a if repr(a[k]) != repr(b[k])]

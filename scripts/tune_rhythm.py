@@ -4,7 +4,9 @@ What each threshold was chosen on, and what this script prints for the current
 settings or for overrides (``--set name=value``, RhythmConfig fields):
 
 * ``af``: AF duration Se / specificity on the DS1 AF records (201, 203) and false AF
-  episodes per 24 h on the other DS1 records, with reference or model beat labels;
+  episodes per 24 h on the other DS1 records, with reference or model beat labels
+  (also for the P-wave settings ``af_p_clear``, ``af_p_absent``, ``af_on_no_p`` and
+  ``af_off_no_p``; ``--set af_p_clear=inf af_p_absent=0`` is RR irregularity alone);
 * ``ectopy``: episode Se / +P of 3+ V runs, couplets, bigeminy, trigeminy and SVT on
   the DS1 records (``--labels model`` for the classifier-confidence cut
   ``ectopy_min_confidence``);
@@ -223,7 +225,8 @@ def main() -> int:
     parser.add_argument("what", choices=["af", "ectopy", "vf", "noise"])
     parser.add_argument("--data-dir", type=Path, default=default_data_dir())
     parser.add_argument("--labels", choices=["model", "reference"], default="reference")
-    parser.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE")
+    # (extend: `--set a=1 --set b=2` keeps both; "*" kept only the last --set)
+    parser.add_argument("--set", nargs="*", action="extend", default=[], metavar="NAME=VALUE")
     args = parser.parse_args()
     config = parse_overrides(args.set)
     labeller = ev.reference_labeller if args.labels == "reference" else ev.model_labeller()

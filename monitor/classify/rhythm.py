@@ -29,7 +29,15 @@ Kinds and the rules behind them (all thresholds live in `RhythmConfig`):
   crosses the threshold about half a window after the rhythm changed, so an episode's
   start and end are put at the irregular interval pairs that bound it (see
   `RhythmAnalyzer._af_edge`), and when N-N intervals run out (ectopy, paced or
-  unclassified beats) AF ends at the last pair of them. Episodes shorter than
+  unclassified beats) AF ends at the last pair of them.
+  Atrial activity is the second source of evidence: the P-wave coherence of the last
+  supraventricular beats (`monitor.classify.atrial`, fed by the rhythm stage from the
+  signal). With clear P waves (``af_p_clear``) an irregular RR series is sinus
+  arrhythmia or ectopy: no AF begins and AF in progress ends; with P waves absent
+  (``af_p_absent``) AF begins above ``af_on_no_p`` and ends below ``af_off_no_p``,
+  lower than ``af_on`` / ``af_off``, which catches AF with a fairly regular response.
+  Without the signal (beats alone) AF is decided on the RR series as before.
+  Episodes shorter than
   30 s are not reported, the minimum the ESC 2020 guidelines (Hindricks et al., Eur
   Heart J 42:373-498, 2021) require to call an episode AF.
 * ``brady`` / ``tachy``: mean rate over the last ``rate_beats`` N-N intervals below
@@ -81,6 +89,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from monitor.classify.atrial import AtrialActivity
 from monitor.classify.beat import ClassifiedBeat
 from monitor.classify.vf import CONFIRM_SECONDS, HOLD_SECONDS, VfSecond
 from monitor.signal.quality import QualitySecond
@@ -149,6 +158,23 @@ class RhythmConfig:
     statistic (a missed beat doubles an interval); 0 disables."""
     af_stale_factor: int = 4
     """N-N intervals older than this many windows of beats no longer count for AF."""
+    af_p_clear: float = 0.45
+    """P-wave coherence (`monitor.classify.atrial`) at or above which P waves are
+    clear: irregular RR is then sinus arrhythmia or ectopy, so no AF begins and AF in
+    progress ends. ``math.inf`` disables."""
+    af_p_absent: float = 0.25
+    """P-wave coherence below which P waves are absent: AF then begins above
+    ``af_on_no_p`` and ends below ``af_off_no_p`` instead of ``af_on`` / ``af_off``.
+    0 disables."""
+    af_on_no_p: float = 0.08
+    af_off_no_p: float = 0.05
+    """The four atrial settings were chosen on DS1 (scripts/tune_rhythm.py af, model
+    labels: 201, 203 and the other DS1 records for false AF). The coherence limits lie
+    in the gap between DS1's per-beat AF 90th percentile (0.18) and non-AF 10th
+    percentile (0.46); 0.4-0.5 and 0.25-0.35 gave the same Se (0.2 lost 0.9 points).
+    ``af_on_no_p`` 0.06 and ``af_off_no_p`` 0.04 each made a false AF episode in 220,
+    ``af_off_no_p`` 0.07 lost 2 points of Se in 203; 0.07-0.10 and 0.05-0.06 tied:
+    0.08 (the middle) and 0.05."""
     vf_min_peak_ratio: float = 0.15
     """A VF-like second whose QRS-band envelope has median / 98th percentile below this
     (the quality stage's peak ratio: QRS complexes stand out) is not VF. Real VF
@@ -267,6 +293,8 @@ class RhythmAnalyzer:
         self._af_ended = -math.inf  # end of the last AF episode
         self._last_mark_s = 0.0  # end of the newest N-N interval pair
         self._regular = False  # the N-N intervals are known and not irregular
+        self._atrial: deque[tuple[int, float | None]] = deque()  # (beat index, coherence)
+        self._p: float | None = None  # P-wave coherence at the last AF decision
 
     # -- public -----------------------------------------------------------------------
 
@@ -275,9 +303,15 @@ class RhythmAnalyzer:
         beats: Iterable[ClassifiedBeat] = (),
         quality: Iterable[QualitySecond] = (),
         vf: Iterable[VfSecond] = (),
+        atrial: Iterable[tuple[int, float | None]] = (),
     ) -> list[Episode]:
-        """Feed what has arrived (each stream in time order); return the episodes decided."""
+        """Feed what has arrived (each stream in time order); return the episodes decided.
+
+        atrial: (beat index, P-wave coherence at that beat) from
+        `monitor.classify.atrial.AtrialActivity`, in beat order; without it AF is
+        decided from the RR series alone."""
         self._beats.extend(beats)
+        self._atrial.extend(atrial)
         for q in quality:
             self._quality[q.index] = q
         for v in vf:
@@ -298,6 +332,12 @@ class RhythmAnalyzer:
         limit = max(limit - self.config.noise_guard_s, self._next_second - STATUS_MEMORY_S)
         for old in [s for s in self._status if s < limit]:
             del self._status[old]
+        # Atrial values of beats already analysed: only the newest one can still count
+        # (in sinus rhythm `_af_decide`, which takes them, is not called for most beats).
+        atrial = self._atrial
+        pending = self._beats[0].index if self._beats else math.inf
+        while atrial and atrial[0][0] < pending:
+            self._p = atrial.popleft()[1]
 
     def flush(self) -> list[Episode]:
         """End of the stream: settle every second and beat, close every episode."""
@@ -493,6 +533,7 @@ class RhythmAnalyzer:
         stale_span = cfg.af_stale_factor * cfg.af_window
         min_pairs = cfg.af_min_pairs
         af_on, af_off = cfg.af_on, cfg.af_off
+        quiet = min(af_off, cfg.af_on_no_p)  # (below it no AF decision can change)
         brady_bpm, tachy_bpm = cfg.brady_bpm, cfg.tachy_bpm
         min_confidence = cfg.ectopy_min_confidence
         rate_beats = cfg.rate_beats
@@ -604,9 +645,9 @@ class RhythmAnalyzer:
                 irregularity = (
                     l_ordered[mid] if n % 2 else 0.5 * (l_ordered[mid - 1] + l_ordered[mid])
                 ) / typical
-                if irregularity >= af_off:
+                if irregularity >= quiet:
                     irregularity = self._pattern_test(irregularity, typical, fresh_from)
-            if irregularity is not None and irregularity < af_off and not self._af_state:
+            if irregularity is not None and irregularity < quiet and not self._af_state:
                 # (not in AF and not irregular enough to start it: nothing to decide)
                 if marks:
                     self._last_mark_s = marks[-1][2]
@@ -920,8 +961,8 @@ class RhythmAnalyzer:
             irregularity = (
                 ordered[mid] if n % 2 else 0.5 * (ordered[mid - 1] + ordered[mid])
             ) / typical
-            if irregularity >= cfg.af_off:
-                # (below af_off the pattern test could only lower it: no decision changes)
+            if irregularity >= min(cfg.af_off, cfg.af_on_no_p):
+                # (below that the pattern test could only lower it: no decision changes)
                 irregularity = self._pattern_test(irregularity, typical, fresh_from)
         self._af_decide(beat, irregularity, typical, out)
 
@@ -931,6 +972,14 @@ class RhythmAnalyzer:
         """AF onset and end from this beat's irregularity (see `_update_af`)."""
         cfg = self.config
         marks = self._marks
+        atrial = self._atrial
+        while atrial and atrial[0][0] <= beat.index:
+            self._p = atrial.popleft()[1]
+        p = self._p
+        # P waves: clear ones mean sinus rhythm (irregular RR is ectopy or sinus
+        # arrhythmia), absent ones make AF likely at a lower RR irregularity.
+        clear = p is not None and p >= cfg.af_p_clear
+        absent = p is not None and p < cfg.af_p_absent
         if irregularity is None:
             if self._af_state:
                 # N-N intervals have been too few for a while: ectopy explains the RR
@@ -939,12 +988,18 @@ class RhythmAnalyzer:
                 self._end_af(self._last_mark_s, out)
         elif not self._af_state:
             ectopic_share = 1.0 - self._rr_normal / len(self._rr) if self._rr else 1.0
-            if irregularity > cfg.af_on and ectopic_share <= cfg.af_max_ectopic_share:
+            on = cfg.af_on_no_p if absent else cfg.af_on
+            if irregularity > on and not clear and ectopic_share <= cfg.af_max_ectopic_share:
                 self._af_state = True
-                self._af_since = max(self._af_ended, self._af_edge(cfg.af_on * typical, onset=True))
+                self._af_since = max(self._af_ended, self._af_edge(on * typical, onset=True))
                 self._af_found = self._back().time_s
-        elif irregularity < cfg.af_off:
-            self._end_af(self._af_edge(cfg.af_off * typical, onset=False), out)
+        else:
+            off = cfg.af_off_no_p if absent else cfg.af_off
+            if irregularity < off:
+                self._end_af(self._af_edge(off * typical, onset=False), out)
+            elif clear:
+                # (still irregular: the coherence rose about half its window back)
+                self._end_af(self._back().time_s, out)
         if marks:
             self._last_mark_s = marks[-1][2]
         self._regular = (
@@ -1208,6 +1263,7 @@ def run_rhythm(
 
     quality = SignalQuality(fs)
     vf = VfDetector(fs)
+    atrial = AtrialActivity(fs)
     analyzer = RhythmAnalyzer(config)
     step = max(1, round(chunk_s * fs))
     ordered = sorted(beats, key=lambda b: b.time_s)
@@ -1220,7 +1276,22 @@ def run_rhythm(
         first = b
         while b < len(ordered) and ordered[b].time_s < end_s:
             b += 1
-        events += analyzer.process(ordered[first:b], quality.process(chunk), vf.process(chunk))
-    events += analyzer.process(ordered[b:], quality.flush(), vf.flush())
+        atrial.feed(chunk)
+        events += analyzer.process(
+            ordered[first:b],
+            quality.process(chunk),
+            vf.process(chunk),
+            atrial_pairs(atrial, ordered[first:b]),
+        )
+    events += analyzer.process(
+        ordered[b:], quality.flush(), vf.flush(), atrial_pairs(atrial, ordered[b:])
+    )
     events += analyzer.flush()
     return events
+
+
+def atrial_pairs(
+    atrial: AtrialActivity, beats: Sequence[ClassifiedBeat]
+) -> list[tuple[int, float | None]]:
+    """(beat index, P-wave coherence) for `RhythmAnalyzer.process`."""
+    return list(zip([b.index for b in beats], atrial.measure(beats), strict=True))

@@ -22,8 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from monitor.classify.alerts import DEFAULT_POLICIES, Alert, AlertManager, AlertPolicy
+from monitor.classify.atrial import AtrialActivity
 from monitor.classify.beat import ClassifiedBeat
-from monitor.classify.rhythm import Episode, RhythmAnalyzer, RhythmConfig
+from monitor.classify.rhythm import Episode, RhythmAnalyzer, RhythmConfig, atrial_pairs
 from monitor.classify.vf import VfDetector
 from monitor.signal import WORKING_FS
 from monitor.signal.quality import QualitySecond, SignalQuality
@@ -58,6 +59,8 @@ class RhythmStage:
         # their verdicts are in stream time without a copy of each.
         self._quality = SignalQuality(self.fs, first_index=offset_s)
         self._vf = VfDetector(self.fs, first_index=offset_s)
+        # atrial hook: P waves before each beat, from the samples (monitor.classify.atrial)
+        self._atrial = AtrialActivity(self.fs, first_index=round(offset_s * self.fs))
         self._offset_s = offset_s
         self._run_samples = 0
 
@@ -81,6 +84,7 @@ class RhythmStage:
         """
         x = np.asarray(samples, dtype=np.float64).ravel()
         self._run_samples += x.size
+        self._atrial.feed(x)  # atrial hook
         quality = self._quality.process(x, filtered)
         vf = self._vf.process(x)
         return self._analyse(beats, quality, vf, final=False)
@@ -102,7 +106,9 @@ class RhythmStage:
     def _analyse(
         self, beats: Iterable[ClassifiedBeat], quality: list[QualitySecond], vf: list, final: bool
     ) -> StageOutput:
-        events = self.analyzer.process(beats, quality, vf)
+        beats = list(beats)
+        atrial = atrial_pairs(self._atrial, beats)  # atrial hook
+        events = self.analyzer.process(beats, quality, vf, atrial)
         if final:
             events += self.analyzer.flush()
         return StageOutput(events, self.alerts.process(events), quality)
