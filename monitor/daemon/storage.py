@@ -4,9 +4,11 @@ Raw ECG goes into the log in blocks of BLOCK_S seconds, with the beats and the e
 updates of the same stretch in the same transaction: one durable commit (one fsync) per
 block instead of one per 73-sample notification and one per episode update. Alerts,
 device events and summaries are committed (and fsync'd) as they happen, together with
-any episode updates still waiting. A crash loses at most the block being gathered: its
-ECG, beats and episode updates (at most BLOCK_S seconds of them); everything written
-before that block's commit is on disk. The writer needs public keys only.
+any episode updates still waiting. A crash loses at most the block being gathered:
+its ECG, beats and episode updates (those of at most BLOCK_S seconds of ECG, or of one
+longer frame; while no ECG arrives they wait with the unfinished block, until ECG
+resumes, an alert or device event is written, or close()). Everything written before
+that block's commit is on disk. The writer needs public keys only.
 
 When the disk is full the writer keeps sealed records in memory and retries; the
 sink reports that as the storage state "full" (the daemon raises the alert), and a
@@ -37,7 +39,7 @@ class EncryptedLogSink:
         """writer: a monitor.store LogWriter; stream_t0(): host ns of stream sample 0.
 
         By default an episode update waits in memory, like the beats, and is committed
-        with fsync in the next transaction: the ECG block's (within BLOCK_S), or an
+        with fsync in the next transaction: the ECG block's (within BLOCK_S of ECG), or an
         alert's, device event's or summary's if one comes first, or close(). It is
         durable (survives a crash of the daemon or the machine) when that commit
         returns; a crash before then loses it with the block being gathered. A day of
