@@ -68,9 +68,13 @@ def test_daemon_without_a_source_is_one_clear_error(
 
 
 def test_headless_demo_prints_status_lines_and_cleans_up(
-    synthetic_csv: Path, capsys: pytest.CaptureFixture[str]
+    synthetic_csv: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    before = set(Path(tempfile.gettempdir()).glob("ecgmon-demo-*"))
+    # A temporary folder of this test's own (short: the demo puts its socket there), so
+    # another process's demo folders in /tmp cannot come or go during the check.
+    own_tmp = Path(tempfile.mkdtemp(prefix="ecgt-", dir="/tmp"))
+    monkeypatch.setattr(tempfile, "tempdir", str(own_tmp))
+    before = set(own_tmp.glob("ecgmon-demo-*"))
     assert main(["demo", str(synthetic_csv), "--headless", "--duration", "3", "--speed", "10"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     status = [line for line in lines if line.startswith("t=")]
@@ -78,7 +82,8 @@ def test_headless_demo_prints_status_lines_and_cleans_up(
     assert any("hr=75" in line for line in status)
     # Counts per class (N..Q from the classifier, ? without one) and the log's state.
     assert re.search(r"N=\d+ S=\d+ V=\d+ F=\d+ Q=\d+ \?=\d+ log=(off|writing) ", status[-1])
-    assert set(Path(tempfile.gettempdir()).glob("ecgmon-demo-*")) == before
+    assert set(own_tmp.glob("ecgmon-demo-*")) == before == set()
+    own_tmp.rmdir()  # nothing else was left in it either
 
 
 def test_demo_refuses_a_missing_recording(capsys: pytest.CaptureFixture[str]) -> None:
