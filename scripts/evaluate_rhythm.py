@@ -346,11 +346,11 @@ def af_section(results: list[RecordResult]) -> list[str]:
         "### AF",
         "",
         "| record | ref AF min | detected AF min | duration Se % | specificity % | "
-        "+P dur % | unreadable % |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "+P dur % | unreadable % | ref AF unreadable % |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     tot = Tally()
-    non_af_time = false_time = 0.0
+    non_af_time = false_time = af_unreadable = 0.0
     for r in results:
         if r.name not in AF_RECORDS:
             continue
@@ -362,17 +362,22 @@ def af_section(results: list[RecordResult]) -> list[str]:
         false = t.det_s - t.overlap_s
         non_af_time += neg
         false_time += false
+        # (reference AF the quality stage called unreadable: lost to the signal
+        # verdict, not to the AF rule, which never runs there)
+        lost = _overlap_total(ref, intervals(r.episodes, "unreadable"))
+        af_unreadable += lost
         lines.append(
             f"| {r.name} | {t.ref_s / 60:.1f} | {t.det_s / 60:.1f} | "
             f"{pct(t.overlap_s, t.ref_s)} | {pct(neg - false, neg)} | "
-            f"{pct(t.overlap_s, t.det_s)} | {pct(r.unreadable_s, r.duration_s)} |"
+            f"{pct(t.overlap_s, t.det_s)} | {pct(r.unreadable_s, r.duration_s)} | "
+            f"{pct(lost, t.ref_s)} |"
         )
     n_af = sum(r.name in AF_RECORDS for r in results)
     lines.append(
         f"| **all {n_af}** | {tot.ref_s / 60:.1f} | {tot.det_s / 60:.1f} | "
         f"**{pct(tot.overlap_s, tot.ref_s)}** | "
         f"**{pct(non_af_time - false_time, non_af_time)}** | "
-        f"{pct(tot.overlap_s, tot.det_s)} | |"
+        f"{pct(tot.overlap_s, tot.det_s)} | | {pct(af_unreadable, tot.ref_s)} |"
     )
     others = [r for r in results if r.name not in AF_RECORDS]
     hours = sum(r.duration_s for r in others) / 3600.0

@@ -3,8 +3,10 @@
 What each threshold was chosen on, and what this script prints for the current
 settings or for overrides (``--set name=value``, RhythmConfig fields):
 
-* ``af``: AF duration Se / specificity on the DS1 AF records (201, 203) and false AF
-  episodes per 24 h on the other DS1 records, with reference or model beat labels
+* ``af``: AF duration Se / specificity on the DS1 AF records (201, 203), per record
+  too with the share of their reference AF the quality stage called unreadable and
+  the `(AFL` flutter covered, and false AF episodes per 24 h on the other DS1
+  records, with reference or model beat labels
   (also for the P-wave settings ``af_p_clear``, ``af_p_absent``, ``af_on_no_p`` and
   ``af_off_no_p``; ``--set af_p_clear=inf af_p_absent=0`` is RR irregularity alone);
 * ``ectopy``: episode Se / +P of 3+ V runs, couplets, bigeminy, trigeminy and SVT on
@@ -79,7 +81,12 @@ def labelled(x: np.ndarray, ref: ev.RefLike, labeller: ev.Labeller) -> list[Clas
 
 
 def tune_af(data: Path, labeller: ev.Labeller, config: RhythmConfig) -> None:
-    tot, neg, false_s, n_false, hours = ev.Tally(), 0.0, 0.0, 0, 0.0
+    """AF figures on DS1, per AF record too: where its AF time goes (detected, lost to
+    unreadable verdicts, missed by the rule) and how much flutter (`(AFL`) is covered."""
+    tot, afl, neg, false_s, n_false, hours = ev.Tally(), ev.Tally(), 0.0, 0.0, 0, 0.0
+    lost_s = 0.0
+    rows: list[str] = []
+    false_where: list[str] = []
     for rec in DS1:
         ref = load_reference(data / "mitdb" / rec)
         x = resample_record(ref.samples_uv, ref.fs, WORKING_FS)
@@ -87,22 +94,45 @@ def tune_af(data: Path, labeller: ev.Labeller, config: RhythmConfig) -> None:
         _, episodes = analyse(x, beats, config)
         det = ev.intervals(episodes, "af")
         if rec in ev.AF_RECORDS:
-            truth = ev.rhythm_truth(
-                ref.rhythm_samples, ref.rhythm_notes, ref.fs, ref.duration_s
-            ).get("af", [])
-            t = ev.Tally()
+            truths = ev.rhythm_truth(ref.rhythm_samples, ref.rhythm_notes, ref.fs, ref.duration_s)
+            truth = truths.get("af", [])
+            t, f = ev.Tally(), ev.Tally()
             t.add(truth, det)
+            f.add(truths.get("afl_only", []), det)
             tot.add(truth, det)
-            neg += ref.duration_s - t.ref_s
-            false_s += t.det_s - t.overlap_s
+            afl.add(truths.get("afl_only", []), det)
+            lost = ev._overlap_total(truth, ev.intervals(episodes, "unreadable"))
+            lost_s += lost
+            rec_neg = ref.duration_s - t.ref_s
+            rec_false = t.det_s - t.overlap_s
+            neg += rec_neg
+            false_s += rec_false
+            rows.append(
+                f"  {rec}: Se {ev.pct(t.overlap_s, t.ref_s)}%, specificity "
+                f"{ev.pct(rec_neg - rec_false, rec_neg)}%, reference AF unreadable "
+                f"{ev.pct(lost, t.ref_s)}%"
+                + (
+                    f", (AFL covered {ev.pct(f.overlap_s, f.ref_s)}% of {f.ref_s:.0f} s"
+                    if f.ref_s
+                    else ""
+                )
+            )
         else:
             n_false += len(det)
             hours += ref.duration_s / 3600.0
+            if det:
+                false_where.append(f"{rec} ({len(det)})")
     print(
         f"AF on DS1: duration Se {ev.pct(tot.overlap_s, tot.ref_s)}%, specificity "
         f"{ev.pct(neg - false_s, neg)}% (201, 203); false AF {24 * n_false / hours:.1f} "
-        f"per 24 h ({n_false} in {hours:.1f} h, other DS1 records)"
+        f"per 24 h ({n_false} in {hours:.1f} h, other DS1 records"
+        + (f": {', '.join(false_where)})" if false_where else ")")
     )
+    print(
+        f"  reference AF called unreadable: {ev.pct(lost_s, tot.ref_s)}%; (AFL covered: "
+        f"{ev.pct(afl.overlap_s, afl.ref_s)}% of {afl.ref_s:.0f} s)"
+    )
+    print("\n".join(rows))
 
 
 ECTOPY_KINDS = ("vrun", "couplet", "bigeminy", "trigeminy", "svt")
