@@ -656,9 +656,9 @@ WHY = """### Why goals are missed (causes found by looking at the episodes, not 
   table; on DS1 that is 3.6 of the 4.9 points 203 and 201 miss, all in 203, mostly in
   its flutter, where the QRS-band envelope's median / 98th-percentile ratio is over
   its 0.12 limit (median 0.13) with a median kurtosis of 6.7, a peaked trace rather
-  than Gaussian noise; `python
-  scripts/tune_rhythm.py af --labels model` prints it per DS1 record). Such time can
-  only be won back in the quality stage, against its noise goals. There is no
+  than Gaussian noise; `python scripts/tune_rhythm.py af --labels model` prints it
+  per DS1 record). Such time can only be won back in the quality stage, against its
+  noise goals. There is no
   detector of flutter waves: DS1 holds no flutter with a fixed block (203's `(AFL`
   conducts irregularly; 80% of it is inside AF episodes, most of the rest unreadable),
   so none could be chosen or checked on the tuning data. Sensitivity is still lost in

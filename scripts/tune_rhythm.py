@@ -112,7 +112,7 @@ def tune_af(data: Path, labeller: ev.Labeller, config: RhythmConfig) -> None:
                 f"{ev.pct(rec_neg - rec_false, rec_neg)}%, reference AF unreadable "
                 f"{ev.pct(lost, t.ref_s)}%"
                 + (
-                    f", (AFL covered {ev.pct(f.overlap_s, f.ref_s)}% of {f.ref_s:.0f} s"
+                    f", flutter ((AFL) covered {ev.pct(f.overlap_s, f.ref_s)}% of {f.ref_s:.0f} s"
                     if f.ref_s
                     else ""
                 )
@@ -129,8 +129,8 @@ def tune_af(data: Path, labeller: ev.Labeller, config: RhythmConfig) -> None:
         + (f": {', '.join(false_where)})" if false_where else ")")
     )
     print(
-        f"  reference AF called unreadable: {ev.pct(lost_s, tot.ref_s)}%; (AFL covered: "
-        f"{ev.pct(afl.overlap_s, afl.ref_s)}% of {afl.ref_s:.0f} s)"
+        f"  reference AF called unreadable: {ev.pct(lost_s, tot.ref_s)}%; flutter ((AFL) "
+        f"covered: {ev.pct(afl.overlap_s, afl.ref_s)}% of {afl.ref_s:.0f} s"
     )
     print("\n".join(rows))
 
