@@ -651,14 +651,22 @@ WHY = """### Why goals are missed (causes found by looking at the episodes, not 
   specificity from 91.6 to 92.3% (210: Se 64 -> 95%, its AF at |dRR| / RR of about
   0.10 has no P waves; 221: 82 -> 98%, AF with a PVC every 3-5 beats and fairly
   regular N-N intervals; 219: specificity 77 -> 92%, where the sinus interruptions
-  of 10-20 s were read as AF). A share of the AF time missed is never seen by the AF
+  of 10-20 s were read as AF). Beats more than 10% early (RR below 0.9 times the
+  median of the 8 intervals before) are left out of the coherence whatever their
+  label: a PVC the classifier calls N has no P wave and its stretch holds the previous
+  T wave, which made sinus rhythm with ectopy read as "P waves absent". Chosen on DS1,
+  also on each DS1 record's second lead (V1 in most, where the classifier, trained on
+  MLII, calls more V beats N; `scripts/tune_rhythm.py af --second-lead`): AF
+  specificity on 201/203 with model labels 92.6 -> 94.8% on MLII and 71.6 -> 90.0% on
+  the second lead, Se unchanged; on all 8 AF records specificity 92.3 -> 94.8%, Se
+  86.4 -> 86.3%. A share of the AF time missed is never seen by the AF
   rule: the quality stage calls it unreadable (column "ref AF unreadable %" of the AF
   table; on DS1 that is 3.6 of the 4.9 points 203 and 201 miss, all in 203, mostly in
   its flutter, where the QRS-band envelope's median / 98th-percentile ratio is over
   its 0.12 limit (median 0.13) with a median kurtosis of 6.7, a peaked trace rather
   than Gaussian noise; `python scripts/tune_rhythm.py af --labels model` prints it
   per DS1 record). Such time can only be won back in the quality stage, against its
-  noise goals. There is no
+  noise goals (on the DS1 second leads it is worse: 85% of 203's AF in V1). There is no
   detector of flutter waves: DS1 holds no flutter with a fixed block (203's `(AFL`
   conducts irregularly; 80% of it is inside AF episodes, most of the rest unreadable),
   so none could be chosen or checked on the tuning data. Sensitivity is still lost in
