@@ -3,10 +3,13 @@
 What each threshold was chosen on, and what this script prints for the current
 settings or for overrides (``--set name=value``, RhythmConfig fields):
 
-* ``af``: AF duration Se / specificity on the DS1 AF records (201, 203) and false AF
-  episodes per 24 h on the other DS1 records, with reference or model beat labels
+* ``af``: AF duration Se / specificity on the DS1 AF records (201, 203), per record
+  too with the share of their reference AF the quality stage called unreadable and
+  the `(AFL` flutter covered, and false AF episodes per 24 h on the other DS1
+  records, with reference or model beat labels
   (also for the P-wave settings ``af_p_clear``, ``af_p_absent``, ``af_on_no_p`` and
-  ``af_off_no_p``; ``--set af_p_clear=inf af_p_absent=0`` is RR irregularity alone);
+  ``af_off_no_p``; ``--set af_p_clear=inf af_p_absent=0`` is RR irregularity alone;
+  ``--second-lead`` runs it on each DS1 record's other lead, V1 in most);
 * ``ectopy``: episode Se / +P of 3+ V runs, couplets, bigeminy, trigeminy and SVT on
   the DS1 records (``--labels model`` for the classifier-confidence cut
   ``ectopy_min_confidence``);
@@ -18,6 +21,7 @@ settings or for overrides (``--set name=value``, RhythmConfig fields):
   (scripts/tune_quality.py), against the same records' clean run and reference.
 
     python scripts/tune_rhythm.py af --data-dir ../shared/data --set af_pattern_ratio=1.3
+    python scripts/tune_rhythm.py af --data-dir ../shared/data --second-lead
     python scripts/tune_rhythm.py ectopy --labels model --set ectopy_min_confidence=0.7
 """
 
@@ -78,31 +82,80 @@ def labelled(x: np.ndarray, ref: ev.RefLike, labeller: ev.Labeller) -> list[Clas
     return labeller(x, detect_qrs(x, WORKING_FS), ref)
 
 
-def tune_af(data: Path, labeller: ev.Labeller, config: RhythmConfig) -> None:
-    tot, neg, false_s, n_false, hours = ev.Tally(), 0.0, 0.0, 0, 0.0
+def other_lead(data: Path, rec: str, ref_fs: float) -> tuple[np.ndarray, str]:
+    """The record's lead that is not MLII (V1, V2, V4 or V5 in DS1), at the working rate.
+
+    The rules were chosen on MLII; a chest strap's lead is only close to it, so the
+    DS1 records' second lead is a check of how the AF evidence carries over to
+    another lead without touching the reported records."""
+    wfdb = import_wfdb("reading the second lead")
+    record = wfdb.rdrecord(str(data / "mitdb" / rec))
+    names = list(record.sig_name)
+    channel = next(i for i, n in enumerate(names) if n != "MLII")
+    x = np.asarray(record.p_signal[:, channel], dtype=np.float64) * 1000.0
+    return resample_record(x, ref_fs, WORKING_FS), names[channel]
+
+
+def tune_af(
+    data: Path, labeller: ev.Labeller, config: RhythmConfig, second_lead: bool = False
+) -> None:
+    """AF figures on DS1, per AF record too: where its AF time goes (detected, lost to
+    unreadable verdicts, missed by the rule) and how much flutter (`(AFL`) is covered.
+    With `second_lead`, on each record's other lead instead of MLII."""
+    tot, afl, neg, false_s, n_false, hours = ev.Tally(), ev.Tally(), 0.0, 0.0, 0, 0.0
+    lost_s = 0.0
+    rows: list[str] = []
+    false_where: list[str] = []
     for rec in DS1:
         ref = load_reference(data / "mitdb" / rec)
-        x = resample_record(ref.samples_uv, ref.fs, WORKING_FS)
+        lead = "MLII"
+        if second_lead:
+            x, lead = other_lead(data, rec, ref.fs)
+        else:
+            x = resample_record(ref.samples_uv, ref.fs, WORKING_FS)
         beats = labelled(x, ev.RefLike(ref.fs, ref.beat_samples, ref.beat_symbols), labeller)
         _, episodes = analyse(x, beats, config)
         det = ev.intervals(episodes, "af")
         if rec in ev.AF_RECORDS:
-            truth = ev.rhythm_truth(
-                ref.rhythm_samples, ref.rhythm_notes, ref.fs, ref.duration_s
-            ).get("af", [])
-            t = ev.Tally()
+            truths = ev.rhythm_truth(ref.rhythm_samples, ref.rhythm_notes, ref.fs, ref.duration_s)
+            truth = truths.get("af", [])
+            t, f = ev.Tally(), ev.Tally()
             t.add(truth, det)
+            f.add(truths.get("afl_only", []), det)
             tot.add(truth, det)
-            neg += ref.duration_s - t.ref_s
-            false_s += t.det_s - t.overlap_s
+            afl.add(truths.get("afl_only", []), det)
+            lost = ev._overlap_total(truth, ev.intervals(episodes, "unreadable"))
+            lost_s += lost
+            rec_neg = ref.duration_s - t.ref_s
+            rec_false = t.det_s - t.overlap_s
+            neg += rec_neg
+            false_s += rec_false
+            rows.append(
+                f"  {rec} ({lead}): Se {ev.pct(t.overlap_s, t.ref_s)}%, specificity "
+                f"{ev.pct(rec_neg - rec_false, rec_neg)}%, reference AF unreadable "
+                f"{ev.pct(lost, t.ref_s)}%"
+                + (
+                    f", flutter ((AFL) covered {ev.pct(f.overlap_s, f.ref_s)}% of {f.ref_s:.0f} s"
+                    if f.ref_s
+                    else ""
+                )
+            )
         else:
             n_false += len(det)
             hours += ref.duration_s / 3600.0
+            if det:
+                false_where.append(f"{rec} {lead} ({len(det)})")
     print(
         f"AF on DS1: duration Se {ev.pct(tot.overlap_s, tot.ref_s)}%, specificity "
         f"{ev.pct(neg - false_s, neg)}% (201, 203); false AF {24 * n_false / hours:.1f} "
-        f"per 24 h ({n_false} in {hours:.1f} h, other DS1 records)"
+        f"per 24 h ({n_false} in {hours:.1f} h, other DS1 records"
+        + (f": {', '.join(false_where)})" if false_where else ")")
     )
+    print(
+        f"  reference AF called unreadable: {ev.pct(lost_s, tot.ref_s)}%; flutter ((AFL) "
+        f"covered: {ev.pct(afl.overlap_s, afl.ref_s)}% of {afl.ref_s:.0f} s"
+    )
+    print("\n".join(rows))
 
 
 ECTOPY_KINDS = ("vrun", "couplet", "bigeminy", "trigeminy", "svt")
@@ -225,13 +278,18 @@ def main() -> int:
     parser.add_argument("what", choices=["af", "ectopy", "vf", "noise"])
     parser.add_argument("--data-dir", type=Path, default=default_data_dir())
     parser.add_argument("--labels", choices=["model", "reference"], default="reference")
+    parser.add_argument(
+        "--second-lead",
+        action="store_true",
+        help="af: run on each DS1 record's lead other than MLII (a check of other leads)",
+    )
     # (extend: `--set a=1 --set b=2` keeps both; "*" kept only the last --set)
     parser.add_argument("--set", nargs="*", action="extend", default=[], metavar="NAME=VALUE")
     args = parser.parse_args()
     config = parse_overrides(args.set)
     labeller = ev.reference_labeller if args.labels == "reference" else ev.model_labeller()
     if args.what == "af":
-        tune_af(args.data_dir, labeller, config)
+        tune_af(args.data_dir, labeller, config, args.second_lead)
     elif args.what == "ectopy":
         tune_ectopy(args.data_dir, labeller, config)
     elif args.what == "vf":

@@ -6,8 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from monitor.classify.atrial import (
+    PREMATURE_SHARE,
+    RR_BEATS,
+    RR_MIN,
     WINDOW_BEATS,
     AtrialActivity,
     p_wave_coherence,
@@ -62,6 +67,17 @@ def test_pr_stretches_remove_baseline_wander() -> None:
     np.testing.assert_allclose(rows, 0.0, atol=1e-9)
 
 
+def _timely(peaks: np.ndarray) -> np.ndarray:
+    """Which beats are not premature, straight from the definition in atrial.py."""
+    rr = np.diff(peaks)
+    keep = np.ones(peaks.size, dtype=bool)
+    for i in range(1, peaks.size):
+        before = rr[max(0, i - 1 - RR_BEATS) : i - 1]
+        if before.size >= RR_MIN:
+            keep[i] = rr[i - 1] >= (1.0 - PREMATURE_SHARE) * float(np.median(before))
+    return keep
+
+
 def _measure_in_chunks(x: np.ndarray, peaks: np.ndarray, chunk: int) -> list[float | None]:
     beats = make_beats(peaks, ["N"] * len(peaks), FS)
     atrial = AtrialActivity(FS)
@@ -81,8 +97,11 @@ def test_streaming_coherence_does_not_depend_on_chunking() -> None:
     assert all(v is not None and v > 0.8 for v in whole[WINDOW_BEATS:])
     assert _measure_in_chunks(x, peaks, 73) == whole
     assert _measure_in_chunks(x, peaks, 1300) == whole
-    # The running sums give what the pure functions give on the last 12 stretches.
-    last = p_wave_coherence(pr_stretches(x, peaks[-WINDOW_BEATS:], FS))
+    # The running sums give what the pure functions give on the last 12 stretches
+    # of beats that are not premature.
+    timely = peaks[_timely(peaks)]
+    assert timely.size < peaks.size  # (the series holds premature beats)
+    last = p_wave_coherence(pr_stretches(x, timely[-WINDOW_BEATS:], FS))
     assert whole[-1] == pytest.approx(last, rel=1e-9)
 
 
@@ -169,3 +188,102 @@ def test_analyzer_keeps_no_atrial_values_of_analysed_beats() -> None:
         assert len(analyzer._atrial) <= 110
     analyzer.process([], good_seconds(last, seconds), quiet_vf(last, seconds))
     assert len(analyzer._atrial) == 0
+
+
+def _sinus_with_unlabelled_ectopy(every: int = 4) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sinus rhythm at 0.8 s with P waves, every `every`-th beat replaced by an early
+    beat without one (0.45 s after the beat before, full compensatory pause): PVCs, as
+    a classifier that calls them N would hand them over. Samples, R-peak indices and
+    which beats are ectopic."""
+    times, ectopic, t = [], [], 0.6
+    for k in range(80):
+        ectopic.append(k % every == every - 1)
+        times.append(t - 0.35 if ectopic[-1] else t)
+        t += 0.8
+    r_times = np.array(times)
+    x = np.random.default_rng(4).normal(0.0, 6.0, round((t + 0.5) * FS))
+    tt = np.arange(x.size) / FS
+    for r, ect in zip(r_times, ectopic, strict=True):
+        near = np.abs(tt - r) < 0.6
+        d = tt[near] - r
+        x[near] += 1200.0 * np.exp(-0.5 * (d / 0.012) ** 2)
+        x[near] += 300.0 * np.exp(-0.5 * ((d - 0.28) / 0.05) ** 2)
+        if not ect:
+            x[near] += 150.0 * np.exp(-0.5 * ((d + 0.16) / 0.025) ** 2)
+    return x, np.round(r_times * FS).astype(np.int64), np.array(ectopic)
+
+
+def test_premature_beats_labelled_n_stay_out_of_the_coherence() -> None:
+    """PVCs the classifier calls N have no P wave; being early, they stay out: the
+    coherence is that of the sinus beats alone (clear P waves, no AF)."""
+    x, peaks, ectopic = _sinus_with_unlabelled_ectopy()
+    atrial = AtrialActivity(FS)
+    atrial.feed(x)
+    values = atrial.measure(make_beats(peaks, ["N"] * len(peaks), FS))
+    sinus = peaks[~ectopic]
+    assert values[-1] == pytest.approx(
+        p_wave_coherence(pr_stretches(x, sinus[-WINDOW_BEATS:], FS)), rel=1e-9
+    )
+    assert min(v for v in values if v is not None) > RhythmConfig().af_p_clear
+
+
+def test_restart_forgets_the_rr_intervals() -> None:
+    """After a gap the rate may differ: the intervals before it are not the reference
+    for what is premature (else every beat at a faster rate would be left out)."""
+    x, peaks = ecg(np.full(30, 1.0), p_waves=True)
+    atrial = AtrialActivity(FS)
+    atrial.feed(x)
+    atrial.measure(make_beats(peaks, ["N"] * len(peaks), FS))
+    fast, fast_peaks = ecg(np.full(30, 0.5), p_waves=True, seed=6)
+    atrial.restart(x.size + 10 * round(FS))
+    atrial.feed(fast)
+    values = atrial.measure(make_beats(fast_peaks + x.size + 10 * round(FS), ["N"] * 31, FS))
+    assert values[WINDOW_BEATS - 1] is not None and values[-1] is not None
+    assert values[-1] > RhythmConfig().af_p_clear
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    chunk=st.integers(1, 2000),
+    every=st.integers(2, 6),
+)
+def test_coherence_with_premature_beats_does_not_depend_on_chunking(
+    seed: int, chunk: int, every: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    rr = 0.8 * (1.0 + 0.08 * rng.standard_normal(50))
+    rr[every::every] *= 0.55  # (early beats)
+    x, peaks = ecg(np.clip(rr, 0.35, None), p_waves=bool(seed % 2), seed=seed)
+    assert _measure_in_chunks(x, peaks, chunk) == _measure_in_chunks(x, peaks, x.size)
+
+
+def test_ectopy_labelled_n_on_record_119_keeps_its_p_waves(
+    mitdb: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DS1 record 119 (sinus rhythm with ventricular bigeminy), its V beats handed over
+    as N, as a classifier on another lead does: with premature beats left out, the
+    coherence still reads P waves (measured: median 0.82, none below af_p_absent;
+    letting them in: 0.37, 26% below af_p_absent, where the AF thresholds drop)."""
+    from monitor.evaluation import load_reference
+    from monitor.signal.qrs import detect_qrs
+    from monitor.signal.resample import resample_record
+
+    ref = load_reference(mitdb / "119")
+    x = resample_record(ref.samples_uv, ref.fs, FS)
+    peaks = detect_qrs(x, FS)
+    labels = ["N" if c == "V" else c for c in reference_labels(ref, peaks)]
+    assert labels.count("N") > 0.95 * len(labels)
+    beats = make_beats(peaks, labels, FS)
+
+    def coherence() -> np.ndarray:
+        atrial = AtrialActivity(FS)
+        atrial.feed(x)
+        return np.array([np.nan if v is None else v for v in atrial.measure(beats)])
+
+    cfg = RhythmConfig()
+    values = coherence()
+    assert np.nanmedian(values) > cfg.af_p_clear
+    assert np.nanmean(values < cfg.af_p_absent) < 0.02
+    monkeypatch.setattr("monitor.classify.atrial.PREMATURE_SHARE", 0.0)
+    assert np.nanmedian(coherence()) < cfg.af_p_clear
