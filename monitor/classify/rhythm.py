@@ -50,7 +50,10 @@ Kinds and the rules behind them (all thresholds live in `RhythmConfig`):
   regular N-N intervals (the AF irregularity known and below ``af_on``) and ends when
   AF begins.
 * ``pause``: an RR interval longer than ``pause_s`` (2.0 s) between two analysed
-  beats with nothing unreadable in between.
+  beats with nothing unreadable in between, and, when the signal is given, a quiet
+  gap: a QRS-like deflection in it at ``pause_missed_beat_ratio`` of the patient's
+  recent beats or more (`monitor.classify.pause_check`) means a beat the detector
+  likely missed (or artefact), so the pause is not confirmed and not reported.
 * ventricular runs: ``couplet`` (2 V in a row), ``triplet`` (3), ``nsvt`` (4 or more,
   shorter than ``sustained_vt_s``), ``vt`` (sustained: ``sustained_vt_s`` = 30 s or
   longer, reported as soon as it reaches that length). Runs of 3 or more count only
@@ -91,6 +94,7 @@ import numpy as np
 
 from monitor.classify.atrial import AtrialActivity
 from monitor.classify.beat import ClassifiedBeat
+from monitor.classify.pause_check import GapActivity
 from monitor.classify.vf import CONFIRM_SECONDS, HOLD_SECONDS, VfSecond
 from monitor.signal.quality import QualitySecond
 
@@ -133,6 +137,13 @@ class RhythmConfig:
     rate_beats: int = 8
     rate_min_s: float = 10.0
     pause_s: float = 2.0
+    pause_missed_beat_ratio: float = 0.25
+    """Gap activity (`monitor.classify.pause_check`: the largest QRS-band deflection
+    in the gap over the median of the last beats) at or above which a long interval
+    is a likely missed beat, not a pause. Chosen on DS1 (`scripts/tune_rhythm.py
+    pause`, the largest Se + +P of pause episodes; ties to the highest ratio, which
+    suppresses the fewest real pauses). ``math.inf`` disables (every long interval a
+    pause, as without the signal)."""
     sustained_vt_s: float = 30.0
     pattern_cycles: int = 3
     vrun_min_bpm: float = 75.0
@@ -295,6 +306,7 @@ class RhythmAnalyzer:
         self._regular = False  # the N-N intervals are known and not irregular
         self._atrial: deque[tuple[int, float | None]] = deque()  # (beat index, coherence)
         self._p: float | None = None  # P-wave coherence at the last AF decision
+        self._gaps: dict[int, float] = {}  # beat index -> gap activity before it
 
     # -- public -----------------------------------------------------------------------
 
@@ -304,14 +316,19 @@ class RhythmAnalyzer:
         quality: Iterable[QualitySecond] = (),
         vf: Iterable[VfSecond] = (),
         atrial: Iterable[tuple[int, float | None]] = (),
+        gaps: Iterable[tuple[int, float]] = (),
     ) -> list[Episode]:
         """Feed what has arrived (each stream in time order); return the episodes decided.
 
         atrial: (beat index, P-wave coherence at that beat) from
         `monitor.classify.atrial.AtrialActivity`, in beat order; without it AF is
-        decided from the RR series alone."""
+        decided from the RR series alone.
+        gaps: (beat index, gap activity of the interval before it) from
+        `monitor.classify.pause_check.GapActivity`; a long interval without a value
+        is a pause unchecked."""
         self._beats.extend(beats)
         self._atrial.extend(atrial)
+        self._gaps.update(gaps)
         for q in quality:
             self._quality[q.index] = q
         for v in vf:
@@ -338,6 +355,10 @@ class RhythmAnalyzer:
         pending = self._beats[0].index if self._beats else math.inf
         while atrial and atrial[0][0] < pending:
             self._p = atrial.popleft()[1]
+        # Gap values of beats already analysed are no longer needed (few: long RR only).
+        if self._gaps:
+            for index in [i for i in self._gaps if i < pending]:
+                del self._gaps[index]
 
     def flush(self) -> list[Episode]:
         """End of the stream: settle every second and beat, close every episode."""
@@ -769,7 +790,12 @@ class RhythmAnalyzer:
     ) -> None:
         """The interval `rr` from `prev` to `beat`: pauses, the rate and the AF series."""
         cfg = self.config
-        if rr > cfg.pause_s and not edge:
+        if (
+            rr > cfg.pause_s
+            and not edge
+            # (a QRS-like deflection in the gap: a likely missed beat, not a pause)
+            and self._gaps.get(beat.index, -math.inf) < cfg.pause_missed_beat_ratio
+        ):
             # (a long interval next to an unreadable stretch is most often a missed beat)
             out.append(
                 Episode(
@@ -1265,6 +1291,7 @@ def run_rhythm(
     vf = VfDetector(fs)
     atrial = AtrialActivity(fs)
     analyzer = RhythmAnalyzer(config)
+    gaps = GapActivity(fs, analyzer.config.pause_s)
     step = max(1, round(chunk_s * fs))
     ordered = sorted(beats, key=lambda b: b.time_s)
     events: list[Episode] = []
@@ -1277,14 +1304,20 @@ def run_rhythm(
         while b < len(ordered) and ordered[b].time_s < end_s:
             b += 1
         atrial.feed(chunk)
+        gaps.feed(chunk)
         events += analyzer.process(
             ordered[first:b],
             quality.process(chunk),
             vf.process(chunk),
             atrial_pairs(atrial, ordered[first:b]),
+            gaps.measure(ordered[first:b]),
         )
     events += analyzer.process(
-        ordered[b:], quality.flush(), vf.flush(), atrial_pairs(atrial, ordered[b:])
+        ordered[b:],
+        quality.flush(),
+        vf.flush(),
+        atrial_pairs(atrial, ordered[b:]),
+        gaps.measure(ordered[b:]),
     )
     events += analyzer.flush()
     return events
