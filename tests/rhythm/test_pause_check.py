@@ -50,7 +50,7 @@ def test_missed_beat_fills_the_gap_real_pause_does_not() -> None:
 
 
 @settings(max_examples=30, deadline=None)
-@given(cuts=st.lists(st.integers(0, 21 * FS), max_size=8), beat_cut=st.integers(0, 19))
+@given(cuts=st.lists(st.integers(0, round(21 * FS)), max_size=8), beat_cut=st.integers(0, 19))
 def test_chunking_changes_nothing(cuts: list[int], beat_cut: int) -> None:
     """Samples in any chunks, beats in any split (each after its samples): the same."""
     detected = [t for k, t in enumerate(TIMES) if k != MISSED]
