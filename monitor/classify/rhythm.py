@@ -48,7 +48,9 @@ Kinds and the rules behind them (all thresholds live in `RhythmConfig`):
   resting adults; set ``brady_bpm`` to 60 for it); 100/min is the conventional upper
   resting limit. Sinus bradycardia is a slow *sinus* rhythm, so ``brady`` needs
   regular N-N intervals (the AF irregularity known and below ``af_on``) and ends when
-  AF begins.
+  AF begins, or once the rate has been back above the limit for ``brady_end_s``
+  (10 s, as long as it must be below to begin), so that pauses inside a sinus
+  bradycardia do not split it into many episodes.
 * ``pause``: an RR interval longer than ``pause_s`` (2.0 s) between two analysed
   beats with nothing unreadable in between, and, when the signal is given, a quiet
   gap: a QRS-like deflection in it at ``pause_missed_beat_ratio`` of the patient's
@@ -136,6 +138,13 @@ class RhythmConfig:
     tachy_bpm: float = 100.0
     rate_beats: int = 8
     rate_min_s: float = 10.0
+    brady_end_s: float = 10.0
+    """A confirmed sinus bradycardia ends once the rate has been back above
+    ``brady_bpm`` + 2 for this long (then at the beat where it rose): the same time
+    ``rate_min_s`` asks below the limit to begin one, so a sinus pause or a few faster
+    beats inside the rhythm do not split it (sinus arrest inside bradycardia is one
+    clinical episode). Set up front by that symmetry, not tuned (DS1 has no sinus
+    bradycardia label); 0 ends it at the first faster rate, as before."""
     pause_s: float = 2.0
     pause_missed_beat_ratio: float = 0.25
     """Gap activity (`monitor.classify.pause_check`: the largest QRS-band deflection
@@ -530,6 +539,7 @@ class RhythmAnalyzer:
         self._clean_rr = _Window(cfg.af_window)
         self._rate_rr: deque[float] = deque(maxlen=cfg.rate_beats)
         self._open: dict[str, _Open] = {}
+        self._brady_leaving: float | None = None  # when the rate rose above brady_bpm
         self._vrun = _Run()
         self._srun = _Run()
         self._patterns = {"bigeminy": _Pattern(2), "trigeminy": _Pattern(3)}
@@ -1125,7 +1135,11 @@ class RhythmAnalyzer:
         ):
             if kind not in self._open and beyond:
                 self._open[kind] = _Open(self._new_id(), kind, first.time_s, Evidence(), 1.0)
+            elif kind == "brady" and self._brady_leaving is not None and beyond:
+                self._brady_leaving = None  # (slow again within brady_end_s: one episode)
             elif kind in self._open and back_in:
+                if kind == "brady" and self._brady_debounce(beat.time_s, out):
+                    continue
                 self._close(kind, beat.time_s, out)
                 continue
             episode = self._open.get(kind)
@@ -1145,6 +1159,22 @@ class RhythmAnalyzer:
                     out,
                     1.0,
                 )
+
+    def _brady_debounce(self, now_s: float, out: list[Episode]) -> bool:
+        """A confirmed sinus bradycardia ends only once the rate has been back above
+        the limit for ``brady_end_s`` (then at the beat where it went back), as it
+        began only after ``rate_min_s`` below: a pause or a few faster beats inside it
+        do not split one episode into many. AF ends it at once (not sinus any more).
+        True while the end is pending (the episode stays open)."""
+        episode = self._open["brady"]
+        if self._af_state or not episode.confirmed:
+            return False
+        if self._brady_leaving is None:
+            self._brady_leaving = now_s
+        if now_s - self._brady_leaving < self.config.brady_end_s:
+            return True
+        self._close("brady", self._brady_leaving, out)
+        return True
 
     # -- episode bookkeeping ----------------------------------------------------------
 
@@ -1166,6 +1196,11 @@ class RhythmAnalyzer:
 
     def _close(self, kind: str, end_s: float, out: list[Episode]) -> None:
         episode = self._open.pop(kind)
+        if kind == "brady":
+            # (an interruption while its end was pending: it ended where the rate rose)
+            if self._brady_leaving is not None:
+                end_s = min(end_s, self._brady_leaving)
+            self._brady_leaving = None
         if episode.confirmed:
             out.append(
                 Episode(

@@ -138,3 +138,32 @@ def test_ds1_missed_beats_go_and_reference_pauses_stay(mitdb: Path, record: str)
         assert not truth and len(unchecked) == 2 and not false
     else:
         assert len(truth) >= 10
+
+
+def test_live_stage_checks_pauses_as_the_batch_run_does(mitdb: Path) -> None:
+    """`RhythmStage` (the daemon's path, odd-sized chunks, beats a chunk late) keeps and
+    drops the same long intervals of DS1 record 108 as `run_rhythm`."""
+    from monitor.classify.rhythm_stage import RhythmStage
+    from monitor.evaluation import load_reference
+    from monitor.signal.qrs import detect_qrs
+    from monitor.signal.resample import resample_record
+
+    ref = load_reference(mitdb / "108")
+    x = resample_record(ref.samples_uv, ref.fs, FS)[: round(1700 * FS)]
+    peaks = detect_qrs(x, FS)
+    beats = make_beats(peaks, ["N"] * len(peaks), FS)
+    want = [(e.start_s, e.end_s) for e in run_rhythm(x, FS, beats) if e.kind == "pause"]
+    unchecked = RhythmConfig(pause_missed_beat_ratio=math.inf)
+    assert len(want) < len([e for e in run_rhythm(x, FS, beats, unchecked) if e.kind == "pause"])
+    stage = RhythmStage(FS)
+    events = []
+    step, b, start = 97, 0, 0
+    while start < x.size:
+        chunk = x[start : start + step]
+        end = b
+        while end < len(beats) and beats[end].index < start:  # (a chunk late)
+            end += 1
+        events += stage.process(chunk, beats[b:end]).episodes
+        b, start, step = end, start + chunk.size, 97 if step == 1301 else 1301
+    events += stage.flush(beats[b:]).episodes
+    assert [(e.start_s, e.end_s) for e in events if e.kind == "pause"] == want
