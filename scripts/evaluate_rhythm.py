@@ -641,7 +641,8 @@ WHY = """### Why goals are missed (causes found by looking at the episodes, not 
   sinus bradycardia now ends only after its rate has been back above the limit for
   10 s (`brady_end_s`, the same 10 s it must last to begin), so sinus arrest and a
   few faster beats inside it no longer split one episode into many (model labels:
-  86 -> 44 episodes, +P 20.9 -> 31.8%; 232 18 -> 14, 123 37 -> 8, 117 7 -> 3). 232's
+  86 -> 44 episodes, +P 20.9 -> 31.8%; 232 18 -> 14, 123 37 -> 8, 117 7 -> 3;
+  reference labels: 78 -> 37 episodes, +P 3.8 -> 8.1%, 232 has 3). 232's
   episodes are still several: between its clusters of pauses its sinus rate is
   52-64/min, above the 50/min definition, for a minute or more. The other extra
   episodes are real rates below 50/min that the reference labels `(N` (117, 123: long
