@@ -16,6 +16,10 @@ settings or for overrides (``--set name=value``, RhythmConfig fields):
 * ``vf``: CUDB VF onsets alerted within 5 s on the odd-numbered records, and VF
   episodes outside VF on the odd-numbered records, DS1 and the paced records 102
   and 107 (the even-numbered CUDB records, DS2, 104 and 217 are left for the report);
+* ``pause``: pause episode Se / +P on the DS1 records for a range of
+  ``pause_missed_beat_ratio`` (the gap activity of `monitor.classify.pause_check` at
+  which a long interval is a likely missed beat), and each pause with its gap
+  activity and whether the reference has it (RR > 2 s between reference beats);
 * ``noise``: false alarms per hour on DS1 records (not 118/119) mixed with the NSTDB
   ``em`` noise recording at 12 and 6 dB, the way the NSTDB records are built
   (scripts/tune_quality.py), against the same records' clean run and reference.
@@ -23,13 +27,14 @@ settings or for overrides (``--set name=value``, RhythmConfig fields):
     python scripts/tune_rhythm.py af --data-dir ../shared/data --set af_pattern_ratio=1.3
     python scripts/tune_rhythm.py af --data-dir ../shared/data --second-lead
     python scripts/tune_rhythm.py ectopy --labels model --set ectopy_min_confidence=0.7
+    python scripts/tune_rhythm.py pause
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +46,7 @@ from tune_quality import noise_mask, qrs_power
 
 from monitor.classify.alerts import AlertManager
 from monitor.classify.beat import ClassifiedBeat
+from monitor.classify.pause_check import GapActivity
 from monitor.classify.rhythm import (
     Episode,
     RhythmConfig,
@@ -181,6 +187,48 @@ def tune_ectopy(data: Path, labeller: ev.Labeller, config: RhythmConfig) -> None
     )
 
 
+PAUSE_RATIOS = (0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 0.8, 1.0, float("inf"))
+
+
+def tune_pause(data: Path, labeller: ev.Labeller, config: RhythmConfig) -> None:
+    """Every long interval the rules see (the check off), with its gap activity; then
+    pause Se / +P on DS1 as if each ratio in PAUSE_RATIOS were the setting."""
+    unchecked = replace(config, pause_missed_beat_ratio=float("inf"))
+    found: list[tuple[str, float, float, float, bool]] = []
+    truths: dict[str, list[ev.Interval]] = {}
+    for rec in DS1:
+        ref = load_reference(data / "mitdb" / rec)
+        x = resample_record(ref.samples_uv, ref.fs, WORKING_FS)
+        beats = labelled(x, ev.RefLike(ref.fs, ref.beat_samples, ref.beat_symbols), labeller)
+        gaps = GapActivity(WORKING_FS, config.pause_s)
+        gaps.feed(x)
+        activity = dict(gaps.measure(beats))
+        truth = ev.beat_truth(ref.beat_samples, ref.beat_symbols, ref.fs)["pause"]
+        vf = ev.rhythm_truth(ref.rhythm_samples, ref.rhythm_notes, ref.fs, ref.duration_s).get(
+            "vf", []
+        )
+        truths[rec] = [p for p in truth if not any(ev._overlaps(p, v) for v in vf)]
+        for e in analyse(x, beats, unchecked)[1]:
+            if e.kind == "pause":
+                value = activity.get(e.evidence.beat_indices[-1], -1.0)
+                hit = any(ev._overlaps((e.start_s, e.end_s), r) for r in truths[rec])
+                found.append((rec, e.start_s, e.end_s, value, hit))
+    for rec, start, end, value, hit in found:
+        print(
+            f"  {rec} {start:8.2f} s RR {end - start:.2f} s gap activity {value:.2f} "
+            f"{'reference pause' if hit else 'not in the reference'}"
+        )
+    for ratio in PAUSE_RATIOS:
+        t = ev.Tally()
+        for rec, ref_pauses in truths.items():
+            t.add(ref_pauses, [(a, b) for r, a, b, v, _ in found if r == rec and v < ratio])
+        print(
+            f"pause_missed_beat_ratio {ratio}: DS1 pause episodes Se "
+            f"{ev.pct(t.ref_hit, t.ref_n)}% ({t.ref_hit}/{t.ref_n}), +P "
+            f"{ev.pct(t.det_hit, t.det_n)}% ({t.det_hit}/{t.det_n})"
+        )
+
+
 def tune_vf(data: Path, config: RhythmConfig) -> None:
     wfdb = import_wfdb("reading cudb")
     folder = data / "cudb"
@@ -275,7 +323,7 @@ def tune_noise(data: Path, labeller: ev.Labeller, config: RhythmConfig) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["af", "ectopy", "vf", "noise"])
+    parser.add_argument("what", choices=["af", "ectopy", "vf", "noise", "pause"])
     parser.add_argument("--data-dir", type=Path, default=default_data_dir())
     parser.add_argument("--labels", choices=["model", "reference"], default="reference")
     parser.add_argument(
@@ -292,6 +340,8 @@ def main() -> int:
         tune_af(args.data_dir, labeller, config, args.second_lead)
     elif args.what == "ectopy":
         tune_ectopy(args.data_dir, labeller, config)
+    elif args.what == "pause":
+        tune_pause(args.data_dir, labeller, config)
     elif args.what == "vf":
         tune_vf(args.data_dir, config)
     else:

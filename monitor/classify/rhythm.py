@@ -48,9 +48,14 @@ Kinds and the rules behind them (all thresholds live in `RhythmConfig`):
   resting adults; set ``brady_bpm`` to 60 for it); 100/min is the conventional upper
   resting limit. Sinus bradycardia is a slow *sinus* rhythm, so ``brady`` needs
   regular N-N intervals (the AF irregularity known and below ``af_on``) and ends when
-  AF begins.
+  AF begins, or once the rate has been back above the limit for ``brady_end_s``
+  (10 s, as long as it must be below to begin), so that pauses inside a sinus
+  bradycardia do not split it into many episodes.
 * ``pause``: an RR interval longer than ``pause_s`` (2.0 s) between two analysed
-  beats with nothing unreadable in between.
+  beats with nothing unreadable in between, and, when the signal is given, a quiet
+  gap: a QRS-like deflection in it at ``pause_missed_beat_ratio`` of the patient's
+  recent beats or more (`monitor.classify.pause_check`) means a beat the detector
+  likely missed (or artefact), so the pause is not confirmed and not reported.
 * ventricular runs: ``couplet`` (2 V in a row), ``triplet`` (3), ``nsvt`` (4 or more,
   shorter than ``sustained_vt_s``), ``vt`` (sustained: ``sustained_vt_s`` = 30 s or
   longer, reported as soon as it reaches that length). Runs of 3 or more count only
@@ -91,6 +96,7 @@ import numpy as np
 
 from monitor.classify.atrial import AtrialActivity
 from monitor.classify.beat import ClassifiedBeat
+from monitor.classify.pause_check import GapActivity
 from monitor.classify.vf import CONFIRM_SECONDS, HOLD_SECONDS, VfSecond
 from monitor.signal.quality import QualitySecond
 
@@ -132,7 +138,21 @@ class RhythmConfig:
     tachy_bpm: float = 100.0
     rate_beats: int = 8
     rate_min_s: float = 10.0
+    brady_end_s: float = 10.0
+    """A confirmed sinus bradycardia ends once the rate has been back above
+    ``brady_bpm`` + 2 for this long (then at the beat where it rose): the same time
+    ``rate_min_s`` asks below the limit to begin one, so a sinus pause or a few faster
+    beats inside the rhythm do not split it (sinus arrest inside bradycardia is one
+    clinical episode). Set up front by that symmetry, not tuned (DS1 has no sinus
+    bradycardia label); 0 ends it at the first faster rate, as before."""
     pause_s: float = 2.0
+    pause_missed_beat_ratio: float = 0.25
+    """Gap activity (`monitor.classify.pause_check`: the largest QRS-band deflection
+    in the gap over the median of the last beats) at or above which a long interval
+    is a likely missed beat, not a pause. Chosen on DS1 (`scripts/tune_rhythm.py
+    pause`, the largest Se + +P of pause episodes; ties to the highest ratio, which
+    suppresses the fewest real pauses). ``math.inf`` disables (every long interval a
+    pause, as without the signal)."""
     sustained_vt_s: float = 30.0
     pattern_cycles: int = 3
     vrun_min_bpm: float = 75.0
@@ -295,6 +315,7 @@ class RhythmAnalyzer:
         self._regular = False  # the N-N intervals are known and not irregular
         self._atrial: deque[tuple[int, float | None]] = deque()  # (beat index, coherence)
         self._p: float | None = None  # P-wave coherence at the last AF decision
+        self._gaps: dict[int, float] = {}  # beat index -> gap activity before it
 
     # -- public -----------------------------------------------------------------------
 
@@ -304,14 +325,19 @@ class RhythmAnalyzer:
         quality: Iterable[QualitySecond] = (),
         vf: Iterable[VfSecond] = (),
         atrial: Iterable[tuple[int, float | None]] = (),
+        gaps: Iterable[tuple[int, float]] = (),
     ) -> list[Episode]:
         """Feed what has arrived (each stream in time order); return the episodes decided.
 
         atrial: (beat index, P-wave coherence at that beat) from
         `monitor.classify.atrial.AtrialActivity`, in beat order; without it AF is
-        decided from the RR series alone."""
+        decided from the RR series alone.
+        gaps: (beat index, gap activity of the interval before it) from
+        `monitor.classify.pause_check.GapActivity`; a long interval without a value
+        is a pause unchecked."""
         self._beats.extend(beats)
         self._atrial.extend(atrial)
+        self._gaps.update(gaps)
         for q in quality:
             self._quality[q.index] = q
         for v in vf:
@@ -338,6 +364,10 @@ class RhythmAnalyzer:
         pending = self._beats[0].index if self._beats else math.inf
         while atrial and atrial[0][0] < pending:
             self._p = atrial.popleft()[1]
+        # Gap values of beats already analysed are no longer needed (few: long RR only).
+        if self._gaps:
+            for index in [i for i in self._gaps if i < pending]:
+                del self._gaps[index]
 
     def flush(self) -> list[Episode]:
         """End of the stream: settle every second and beat, close every episode."""
@@ -509,6 +539,7 @@ class RhythmAnalyzer:
         self._clean_rr = _Window(cfg.af_window)
         self._rate_rr: deque[float] = deque(maxlen=cfg.rate_beats)
         self._open: dict[str, _Open] = {}
+        self._brady_leaving: float | None = None  # when the rate rose above brady_bpm
         self._vrun = _Run()
         self._srun = _Run()
         self._patterns = {"bigeminy": _Pattern(2), "trigeminy": _Pattern(3)}
@@ -769,7 +800,12 @@ class RhythmAnalyzer:
     ) -> None:
         """The interval `rr` from `prev` to `beat`: pauses, the rate and the AF series."""
         cfg = self.config
-        if rr > cfg.pause_s and not edge:
+        if (
+            rr > cfg.pause_s
+            and not edge
+            # (a QRS-like deflection in the gap: a likely missed beat, not a pause)
+            and self._gaps.get(beat.index, -math.inf) < cfg.pause_missed_beat_ratio
+        ):
             # (a long interval next to an unreadable stretch is most often a missed beat)
             out.append(
                 Episode(
@@ -1099,7 +1135,11 @@ class RhythmAnalyzer:
         ):
             if kind not in self._open and beyond:
                 self._open[kind] = _Open(self._new_id(), kind, first.time_s, Evidence(), 1.0)
+            elif kind == "brady" and self._brady_leaving is not None and beyond:
+                self._brady_leaving = None  # (slow again within brady_end_s: one episode)
             elif kind in self._open and back_in:
+                if kind == "brady" and self._brady_debounce(beat.time_s, out):
+                    continue
                 self._close(kind, beat.time_s, out)
                 continue
             episode = self._open.get(kind)
@@ -1119,6 +1159,22 @@ class RhythmAnalyzer:
                     out,
                     1.0,
                 )
+
+    def _brady_debounce(self, now_s: float, out: list[Episode]) -> bool:
+        """A confirmed sinus bradycardia ends only once the rate has been back above
+        the limit for ``brady_end_s`` (then at the beat where it went back), as it
+        began only after ``rate_min_s`` below: a pause or a few faster beats inside it
+        do not split one episode into many. AF ends it at once (not sinus any more).
+        True while the end is pending (the episode stays open)."""
+        episode = self._open["brady"]
+        if self._af_state or not episode.confirmed:
+            return False
+        if self._brady_leaving is None:
+            self._brady_leaving = now_s
+        if now_s - self._brady_leaving < self.config.brady_end_s:
+            return True
+        self._close("brady", self._brady_leaving, out)
+        return True
 
     # -- episode bookkeeping ----------------------------------------------------------
 
@@ -1140,6 +1196,11 @@ class RhythmAnalyzer:
 
     def _close(self, kind: str, end_s: float, out: list[Episode]) -> None:
         episode = self._open.pop(kind)
+        if kind == "brady":
+            # (an interruption while its end was pending: it ended where the rate rose)
+            if self._brady_leaving is not None:
+                end_s = min(end_s, self._brady_leaving)
+            self._brady_leaving = None
         if episode.confirmed:
             out.append(
                 Episode(
@@ -1265,6 +1326,7 @@ def run_rhythm(
     vf = VfDetector(fs)
     atrial = AtrialActivity(fs)
     analyzer = RhythmAnalyzer(config)
+    gaps = GapActivity(fs, analyzer.config.pause_s)
     step = max(1, round(chunk_s * fs))
     ordered = sorted(beats, key=lambda b: b.time_s)
     events: list[Episode] = []
@@ -1277,14 +1339,20 @@ def run_rhythm(
         while b < len(ordered) and ordered[b].time_s < end_s:
             b += 1
         atrial.feed(chunk)
+        gaps.feed(chunk)
         events += analyzer.process(
             ordered[first:b],
             quality.process(chunk),
             vf.process(chunk),
             atrial_pairs(atrial, ordered[first:b]),
+            gaps.measure(ordered[first:b]),
         )
     events += analyzer.process(
-        ordered[b:], quality.flush(), vf.flush(), atrial_pairs(atrial, ordered[b:])
+        ordered[b:],
+        quality.flush(),
+        vf.flush(),
+        atrial_pairs(atrial, ordered[b:]),
+        gaps.measure(ordered[b:]),
     )
     events += analyzer.flush()
     return events

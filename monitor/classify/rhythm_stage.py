@@ -24,6 +24,7 @@ import numpy as np
 from monitor.classify.alerts import DEFAULT_POLICIES, Alert, AlertManager, AlertPolicy
 from monitor.classify.atrial import AtrialActivity
 from monitor.classify.beat import ClassifiedBeat
+from monitor.classify.pause_check import GapActivity
 from monitor.classify.rhythm import Episode, RhythmAnalyzer, RhythmConfig, atrial_pairs
 from monitor.classify.vf import VfDetector
 from monitor.signal import WORKING_FS
@@ -61,6 +62,10 @@ class RhythmStage:
         self._vf = VfDetector(self.fs, first_index=offset_s)
         # atrial hook: P waves before each beat, from the samples (monitor.classify.atrial)
         self._atrial = AtrialActivity(self.fs, first_index=round(offset_s * self.fs))
+        # pause hook: is the gap of a long interval quiet? (monitor.classify.pause_check)
+        self._gaps = GapActivity(
+            self.fs, self.analyzer.config.pause_s, first_index=round(offset_s * self.fs)
+        )
         self._offset_s = offset_s
         self._run_samples = 0
 
@@ -85,6 +90,7 @@ class RhythmStage:
         x = np.asarray(samples, dtype=np.float64).ravel()
         self._run_samples += x.size
         self._atrial.feed(x)  # atrial hook
+        self._gaps.feed(x)  # pause hook
         quality = self._quality.process(x, filtered)
         vf = self._vf.process(x)
         return self._analyse(beats, quality, vf, final=False)
@@ -108,7 +114,8 @@ class RhythmStage:
     ) -> StageOutput:
         beats = list(beats)
         atrial = atrial_pairs(self._atrial, beats)  # atrial hook
-        events = self.analyzer.process(beats, quality, vf, atrial)
+        gaps = self._gaps.measure(beats)  # pause hook
+        events = self.analyzer.process(beats, quality, vf, atrial, gaps)
         if final:
             events += self.analyzer.flush()
         return StageOutput(events, self.alerts.process(events), quality)
