@@ -9,7 +9,8 @@ settings or for overrides (``--set name=value``, RhythmConfig fields):
   records, with reference or model beat labels
   (also for the P-wave settings ``af_p_clear``, ``af_p_absent``, ``af_on_no_p`` and
   ``af_off_no_p``; ``--set af_p_clear=inf af_p_absent=0`` is RR irregularity alone;
-  ``--second-lead`` runs it on each DS1 record's other lead, V1 in most);
+  ``--second-lead`` runs it on each DS1 record's other lead, V1 in most, and
+  ``--premature-share X`` sets which early beats the coherence leaves out);
 * ``ectopy``: episode Se / +P of 3+ V runs, couplets, bigeminy, trigeminy and SVT on
   the DS1 records (``--labels model`` for the classifier-confidence cut
   ``ectopy_min_confidence``);
@@ -44,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import evaluate_rhythm as ev
 from tune_quality import noise_mask, qrs_power
 
+from monitor.classify import atrial
 from monitor.classify.alerts import AlertManager
 from monitor.classify.beat import ClassifiedBeat
 from monitor.classify.pause_check import GapActivity
@@ -327,6 +329,13 @@ def main() -> int:
     parser.add_argument("--data-dir", type=Path, default=default_data_dir())
     parser.add_argument("--labels", choices=["model", "reference"], default="reference")
     parser.add_argument(
+        "--premature-share",
+        type=float,
+        default=None,
+        help="af: monitor.classify.atrial.PREMATURE_SHARE (early beats left out of the "
+        "P-wave coherence; 0 keeps them all)",
+    )
+    parser.add_argument(
         "--second-lead",
         action="store_true",
         help="af: run on each DS1 record's lead other than MLII (a check of other leads)",
@@ -335,6 +344,8 @@ def main() -> int:
     parser.add_argument("--set", nargs="*", action="extend", default=[], metavar="NAME=VALUE")
     args = parser.parse_args()
     config = parse_overrides(args.set)
+    if args.premature_share is not None:
+        atrial.PREMATURE_SHARE = args.premature_share
     labeller = ev.reference_labeller if args.labels == "reference" else ev.model_labeller()
     if args.what == "af":
         tune_af(args.data_dir, labeller, config, args.second_lead)
