@@ -23,11 +23,13 @@ from typing import cast
 
 import numpy as np
 import torch
+from scipy.stats import rankdata
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import beatdata
 import train as tr
 
+from monitor.classify import features as feat
 from monitor.classify.features import CANDIDATE_FEATURES
 from monitor.evaluation import DS1
 
@@ -86,11 +88,67 @@ VARIANTS: dict[str, tuple[tuple[str, ...], str]] = {
         (*ALL_NO_POST, "log_rr_pre_over_normal", "qrs_corr"),
         "all-no-post + RR before over the usual RR and QRS correlation (the S rule's inputs)",
     ),
+    "rule-inputs-pr": (
+        (*ALL_NO_POST, "log_rr_pre_over_normal", "qrs_corr", "pr_detrended_corr"),
+        "rule-inputs + the beat's PR stretch (0.30-0.08 s before R, line removed) against "
+        "the template's (correlation)",
+    ),
+    "rule-inputs-prs": (
+        (*ALL_NO_POST, "log_rr_pre_over_normal", "qrs_corr", "pr_short_corr"),
+        "rule-inputs + the end of the beat's PR stretch (0.15-0.08 s before R, line "
+        "removed) against the template's (correlation)",
+    ),
     "adaptive": (
         ALL_NO_POST + ADAPTIVE,
         "all-no-post + P-wave, QRS and usual-RR features (feature version 5 candidates)",
     ),
 }
+
+
+def roc_auc(positive: np.ndarray, score: np.ndarray) -> float:
+    """Area under the ROC curve of `score` for the `positive` beats (Mann-Whitney:
+    the chance a positive beat scores above a negative one, ties counting half)."""
+    ranks = rankdata(score)
+    n_pos = int(positive.sum())
+    n_neg = positive.size - n_pos
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+P_CHECK_STRETCHES = ((39, 10), (33, 10), (26, 10), (26, 5), (20, 10), (20, 5))
+"""(start, end) samples before the R-peak of the PR stretches the P-wave check compares."""
+
+
+def pwave_check(records: list[beatdata.RecordBeats]) -> None:
+    """Does the P-wave feature separate S beats from early N beats? (no training)
+
+    ROC AUC of S against N, lower correlation meaning S, among the beats with RR before
+    under 0.8 x the patient's usual RR: all of them, those in a regular rhythm, and
+    those the S rule would call S with its shipped-like thresholds (irregularity under
+    0.1, QRS correlation above 0.8); then which stretch each fold's other two folds pick.
+    """
+    data = tr.build_beats(records, (*tr.RULE_FEATURES, "p_corr"))
+    c, y = data.context, data.label
+    early = (y <= 1) & (c[:, 0] < np.log(0.8))
+    regular = early & (c[:, 1] < 0.1)
+    fires = regular & (c[:, 2] > 0.8)
+    w, t = data.wave[:, 0].astype(np.float64), data.wave[:, 1].astype(np.float64)
+    columns = {"p_corr (0.31-0.08 s, mean removed)": c[:, 3]}
+    for start, end in P_CHECK_STRETCHES:
+        sl = slice(feat.WINDOW_BEFORE - start, feat.WINDOW_BEFORE - end)
+        corr = feat.template_corr_detrended(w[:, sl], t[:, sl])
+        columns[f"{start / feat.INPUT_FS:.2f}-{end / feat.INPUT_FS:.2f} s, line removed"] = corr
+    print(
+        f"S / N beats: early {int((y[early] == 1).sum())} / {int((y[early] == 0).sum())}, "
+        f"regular {int((y[regular] == 1).sum())} / {int((y[regular] == 0).sum())}, "
+        f"rule fires {int((y[fires] == 1).sum())} / {int((y[fires] == 0).sum())}"
+    )
+    for name, v in columns.items():
+        aucs = [roc_auc(y[m] == 1, -v[m]) for m in (early, regular, fires)]
+        print(f"  {name:40s} AUC early {aucs[0]:.3f}  regular {aucs[1]:.3f}  fires {aucs[2]:.3f}")
+    for k, fold in enumerate(tr.FOLDS):
+        m = fires & ~np.isin(data.record, fold)
+        best = max(columns, key=lambda n: roc_auc(y[m] == 1, -columns[n][m]))
+        print(f"  fold {k + 1}: the other folds pick {best}")
 
 
 def run_variant(
@@ -145,6 +203,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=20260407)
     parser.add_argument("--seeds", type=int, default=3, help="training runs per variant")
     parser.add_argument(
+        "--rule-p",
+        choices=("p_corr", "pr_detrended_corr", "pr_short_corr"),
+        default=None,
+        help="also score the S rule with a fourth, P-wave condition on this feature "
+        "(the beat's P-wave stretch unlike the template's; thresholds nested as well)",
+    )
+    parser.add_argument(
+        "--pwave-check",
+        action="store_true",
+        help="only print how well P-wave correlations separate S from early N beats (AUC)",
+    )
+    parser.add_argument(
         "--retrain",
         action="store_true",
         help="train again even where --oof-dir holds a run's logits",
@@ -153,10 +223,14 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
     records = beatdata.load(args.data_dir, DS1, args.cache_dir)
+    if args.pwave_check:
+        pwave_check(records)
+        return 0
     labels = tr.build_beats(records, ()).label
     # The S rule's inputs for every beat, whatever the variant's network reads: the
     # rule is scored on top of each run's decisions, thresholds nested in the folds.
-    rule_data = tr.build_beats(records, tr.RULE_FEATURES)
+    rule_data = tr.build_beats(records, tr.RULE_FEATURES + ((args.rule_p,) if args.rule_p else ()))
+    kinds = ("bar", "macro", "rule") + (("rule_p",) if args.rule_p else ())
     args.oof_dir.mkdir(parents=True, exist_ok=True)
     results = json.loads(args.out.read_text()) if args.out.is_file() else {}
     results.setdefault("variants", {})
@@ -188,13 +262,17 @@ def main(argv: list[str] | None = None) -> int:
             pred = (oof + tr.choose_offsets(labels, oof, "bar")).argmax(1)
             nested, _ = tr.nested_rule_scores(rule_data, pred)
             run["oof_rule"] = {k: round(v, 2) for k, v in nested.items()}
+            if args.rule_p:
+                nested_p, chosen_p = tr.nested_rule_scores(rule_data, pred, args.rule_p)
+                run["oof_rule_p"] = {k: round(v, 2) for k, v in nested_p.items()}
+                run["rule_p_thresholds"] = chosen_p
             run["bar_score"] = {
                 rule: tr.offset_score(cast(dict, run[f"oof_{rule}"]), "bar")
                 for rule in ("bar", "macro")
             }
             runs.append(run)
         summary: dict[str, object] = {}
-        for rule in ("bar", "macro", "rule"):
+        for rule in kinds:
             figs = [cast(dict, run[f"oof_{rule}"]) for run in runs]
             summary[rule] = {k: round(float(np.mean([f[k] for f in figs])), 2) for k in figs[0]}
             spread = float(np.ptp([f["macro_f1"] for f in figs]))
@@ -216,7 +294,13 @@ def main(argv: list[str] | None = None) -> int:
             f" N Se {m['N_se']:.1f}  S {m['S_se']:.1f}/{m['S_ppv']:.1f}  "
             f"V {m['V_se']:.1f}/{m['V_ppv']:.1f}  F {m['F_se']:.1f}/{m['F_ppv']:.1f}"
             f"; with the S rule: score {summary['rule_bar_score']} "
-            f"(spread {summary['rule_macro_f1_spread']})",
+            f"(spread {summary['rule_macro_f1_spread']})"
+            + (
+                f"; with the P-wave condition ({args.rule_p}): score "
+                f"{summary['rule_p_bar_score']} (spread {summary['rule_p_macro_f1_spread']})"
+                if args.rule_p
+                else ""
+            ),
             file=sys.stderr,
         )
         results.update(

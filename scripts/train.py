@@ -496,6 +496,10 @@ def pruned_finetune(
 # -- the supraventricular rule -------------------------------------------------------
 
 
+P_OFF = 2.0
+"""A P-wave correlation threshold above any correlation: no P-wave condition."""
+
+
 @dataclass(frozen=True)
 class SRule:
     """Which beats of those the network calls N or S are S: a premature beat (RR before
@@ -516,14 +520,24 @@ class SRule:
     irregularity: float
     qrs_corr: float
     columns: tuple[int, int, int]  # context columns of the three features
+    p_corr: float = P_OFF
+    """An optional fourth condition, for DS1 experiments (scripts/ablate_beats.py
+    --rule-p): the P-wave stretch unlike the template's (correlation below this; P_OFF,
+    the default, means no condition). Why it might help: an atrial premature beat's P
+    wave differs from the sinus one, an early sinus beat's does not. On DS1 it did not
+    earn its place (nested out-of-fold score, see features.PR_SHORT_STRETCH)."""
+    p_column: int | None = None
 
     def fires(self, context: np.ndarray) -> np.ndarray:
         c = np.asarray(context)
-        return (
+        fires = (
             (c[:, self.columns[0]] < np.log(self.prematurity))
             & (c[:, self.columns[1]] < self.irregularity)
             & (c[:, self.columns[2]] > self.qrs_corr)
         )
+        if self.p_column is not None and self.p_corr < P_OFF:
+            fires &= c[:, self.p_column] < self.p_corr
+        return fires
 
     def apply(self, pred: np.ndarray, context: np.ndarray) -> np.ndarray:
         """Class indices after the rule: N or S by the rule where the network said N or S."""
@@ -540,6 +554,8 @@ class SRule:
             & (context[:, self.columns[1]] < self.irregularity)
             & (context[:, self.columns[2]] > self.qrs_corr)
         )
+        if self.p_column is not None and self.p_corr < P_OFF:
+            fires = fires & (context[:, self.p_column] < self.p_corr)
         hi = torch.maximum(logits[:, 0], logits[:, 1])
         lo = torch.minimum(logits[:, 0], logits[:, 1])
         # Where the rule fires N sits a little below S: int8 logits can tie, and a tie
@@ -550,11 +566,14 @@ class SRule:
         return torch.cat([n[:, None], s[:, None], logits[:, 2:]], dim=1)
 
     def describe(self) -> dict[str, float]:
-        return {
+        out = {
             "rr_pre_over_usual_below": self.prematurity,
             "irregularity_below": self.irregularity,
             "qrs_corr_above": self.qrs_corr,
         }
+        if self.p_column is not None and self.p_corr < P_OFF:
+            out["p_corr_below"] = self.p_corr
+        return out
 
 
 TIE_MARGIN = 0.01
@@ -569,14 +588,25 @@ RULE_GRID = (
 the irregularity and QRS conditions off."""
 
 
+P_RULE_GRID = (P_OFF, 0.9, 0.8, 0.7, 0.6, 0.4, 0.2, 0.0)
+"""Candidate P-wave correlation thresholds of the optional fourth condition."""
+
+
 def choose_rule(
-    names: tuple[str, ...], labels: np.ndarray, pred: np.ndarray, context: np.ndarray
+    names: tuple[str, ...],
+    labels: np.ndarray,
+    pred: np.ndarray,
+    context: np.ndarray,
+    p_feature: str | None = None,
 ) -> SRule:
-    """The thresholds maximising the "bar" score of the predictions after the rule."""
+    """The thresholds maximising the "bar" score of the predictions after the rule
+    (with `p_feature`, a column of `names`, the P-wave condition is on the grid too)."""
     columns = cast(tuple[int, int, int], tuple(names.index(f) for f in RULE_FEATURES))
+    p_column = None if p_feature is None else names.index(p_feature)
+    p_grid = (P_OFF,) if p_feature is None else P_RULE_GRID
     best: tuple[float, SRule] | None = None
-    for t in itertools.product(*RULE_GRID):
-        rule = SRule(t[0], t[1], t[2], columns)
+    for t in itertools.product(*RULE_GRID, p_grid):
+        rule = SRule(t[0], t[1], t[2], columns, t[3], p_column)
         value = offset_score(scores(labels, rule.apply(pred, context)), "bar")
         if best is None or value > best[0] + 1e-9:
             best = (value, rule)
@@ -585,7 +615,7 @@ def choose_rule(
 
 
 def nested_rule_scores(
-    data: BeatSet, pred: np.ndarray
+    data: BeatSet, pred: np.ndarray, p_feature: str | None = None
 ) -> tuple[dict[str, float], list[dict[str, float]]]:
     """Out-of-fold figures of the rule with its thresholds chosen without the held-out
     patients: for each fold, chosen on the other two folds' (out-of-fold) predictions."""
@@ -593,7 +623,9 @@ def nested_rule_scores(
     chosen = []
     for fold in FOLDS:
         held = np.isin(data.record, fold)
-        rule = choose_rule(data.names, data.label[~held], pred[~held], data.context[~held])
+        rule = choose_rule(
+            data.names, data.label[~held], pred[~held], data.context[~held], p_feature
+        )
         out[held] = rule.apply(pred[held], data.context[held])
         chosen.append(rule.describe())
     return scores(data.label, out), chosen

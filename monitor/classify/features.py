@@ -71,6 +71,20 @@ the previous T wave)."""
 QRS_SEGMENT = slice(WINDOW_BEFORE - 10, WINDOW_BEFORE + 16)
 """The window's samples 0.08 s before to 0.12 s after the R-peak: the QRS complex
 (supraventricular beats keep the usual QRS, ventricular ones do not)."""
+PR_STRETCH = slice(WINDOW_BEFORE - 39, WINDOW_BEFORE - 10)
+"""The window's samples 0.30 s to 0.08 s before the R-peak at 130 Hz: the PR stretch that
+monitor.classify.atrial reads for P-wave coherence (0.99 DS1 AUC for AF against sinus),
+here compared beat by beat with the template's after removing each one's straight line
+(baseline wander, or the end of the previous T wave, adds a slope)."""
+PR_SHORT_STRETCH = slice(WINDOW_BEFORE - 20, WINDOW_BEFORE - 10)
+"""The window's samples 0.15 s to 0.08 s before the R-peak: the end of the PR stretch,
+which a premature beat's previous T wave reaches less. On the pooled DS1 beats it was
+the best of 12 stretches at separating S beats from early N beats where the S rule
+fires (ROC AUC 0.78, the whole stretch 0.65), but that choice does not hold across
+patients: chosen on the other two folds' beats, two of the three folds picked another
+stretch, and the S rule's P-wave condition then lowered the nested DS1 score by about
+3 points (`python scripts/ablate_beats.py --pwave-check`). A candidate for
+experiments, not a finding."""
 NORMAL_ALPHA = 1.0 / 8.0
 """Weight of the newest non-premature RR in the running average of the patient's
 usual (non-premature) RR: in bigeminy the plain averages mix the short and long RR."""
@@ -98,6 +112,8 @@ CANDIDATE_FEATURES: tuple[str, ...] = (
     "qrs_corr",
     "log_qrs_distance",
     "log_rr_pre_over_normal",
+    "pr_detrended_corr",
+    "pr_short_corr",
 )
 """Every context feature `BeatFeaturizer` can compute (the training script's ablation
 compares subsets of them on DS1 cross-validation); the model reads `RR_FEATURES`."""
@@ -266,6 +282,8 @@ TEMPLATE_FEATURES: tuple[str, ...] = (
     "log_p_energy_over_template",
     "qrs_corr",
     "log_qrs_distance",
+    "pr_detrended_corr",
+    "pr_short_corr",
 )
 """The context features that compare a beat's window with its template (training
 recomputes them on augmented windows)."""
@@ -287,7 +305,29 @@ def template_features(
         out["qrs_corr"] = _correlation(w[:, QRS_SEGMENT], t[:, QRS_SEGMENT])[0]
     if "log_qrs_distance" in names:
         out["log_qrs_distance"] = _distance(w[:, QRS_SEGMENT], t[:, QRS_SEGMENT])
+    if "pr_detrended_corr" in names:
+        out["pr_detrended_corr"] = template_corr_detrended(w[:, PR_STRETCH], t[:, PR_STRETCH])
+    if "pr_short_corr" in names:
+        out["pr_short_corr"] = template_corr_detrended(
+            w[:, PR_SHORT_STRETCH], t[:, PR_SHORT_STRETCH]
+        )
     return out
+
+
+def template_corr_detrended(w: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Correlation of matching rows after removing each row's straight line: a P wave
+    against the template's, blind to the slope baseline wander or a T wave's end adds."""
+    return _correlation(_detrend_rows(w), _detrend_rows(t))[0]
+
+
+def _detrend_rows(x: np.ndarray) -> np.ndarray:
+    """Each row less its least-squares straight line (what scipy.signal.detrend does,
+    as two row sums: the rows are short and many)."""
+    k = x.shape[1]
+    line = np.linspace(-1.0, 1.0, k)
+    centred = x - np.add.reduce(x, axis=1, keepdims=True) / k
+    slope = np.add.reduce(centred * line, axis=1) / float(line @ line)
+    return centred - slope[:, None] * line
 
 
 @dataclass

@@ -19,7 +19,6 @@ from monitor.classify import features as feat
 from monitor.classify.beat import ClassifiedBeat
 from monitor.classify.features import (
     AMP_ALPHA,
-    CANDIDATE_FEATURES,
     INPUT_FS,
     IRREGULAR_RR,
     LOCAL_RR,
@@ -39,6 +38,12 @@ from monitor.classify.features import (
     WINDOW_BEFORE,
 )
 from monitor.classify.model import BeatModel, ModelError
+
+PR_FEATURES = ("pr_detrended_corr", "pr_short_corr")
+"""Candidate P-wave features added after this reference was written (not read by the
+shipped model); tests/classify/test_pwave_features.py checks them against scipy."""
+CANDIDATE_FEATURES = tuple(n for n in feat.CANDIDATE_FEATURES if n not in PR_FEATURES)
+"""The context features this reference computes (the equivalence tests compare these)."""
 
 
 def normalize_windows(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
