@@ -79,7 +79,9 @@ def prepare(base: Path) -> RecordBeats:
 
 def load(data_dir: Path, names: list[str] | tuple[str, ...], cache_dir: Path) -> list[RecordBeats]:
     """Prepared records, from the cache when the signal code has not changed."""
-    key = _code_key()
+    # The folder is part of the key: two databases may both have a record "100".
+    folder = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:8]
+    key = f"{folder}-{_code_key()}"
     cache_dir.mkdir(parents=True, exist_ok=True)
     out = []
     for i, name in enumerate(names, 1):

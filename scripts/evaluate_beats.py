@@ -233,13 +233,19 @@ def main(argv: list[str] | None = None) -> int:
         "--records",
         nargs="*",
         default=None,
-        help="other records (pipeline checks; implies --no-write)",
+        help="score these records of --data-dir instead of DS2: any annotated WFDB "
+        "database (implies --no-write)",
     )
     args = parser.parse_args(argv)
     if args.records:
         args.no_write = True
-    if not (args.data_dir / "100.hea").is_file():
-        print(f"error: no MIT-BIH records in {args.data_dir}", file=sys.stderr)
+    # Any annotated WFDB database can be scored with --records (e.g. another database
+    # the model never saw); without it the folder must be MIT-BIH, for DS2.
+    wanted = args.records or ["100"]
+    missing = [name for name in wanted if not (args.data_dir / f"{name}.hea").is_file()]
+    if missing:
+        what = "records " + " ".join(missing) if args.records else "MIT-BIH records"
+        print(f"error: no {what} in {args.data_dir}", file=sys.stderr)
         return 2
     folder = args.models or model_dir()
     names = args.records or list(DS2)
