@@ -15,6 +15,13 @@ MLII, so the other lead is the DS1 check of how the verdict carries over to anot
 lead. ``--qrs-band LO HI`` and ``--peak-ratio-max`` try another envelope band or
 peak-ratio limit without editing the stage.
 
+What it showed (2026-12): nearly all clean other-lead seconds called unreadable fail
+the peak ratio alone (small QRS under large T waves or AF/flutter waves, which reach
+into the 5-18 Hz envelope band; 101 V1 has a QRS of about 110 uV). A higher band
+(8-20, 10-25 Hz) or another background percentile, with the limit set to catch as
+much `em` noise at 6 dB on MLII, marks more clean seconds of the other lead, not
+fewer: the setting in use is the best of those tried.
+
     python scripts/tune_quality.py --data-dir ../shared/data --second-lead --noise bw em ma
 """
 
