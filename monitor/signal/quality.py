@@ -68,6 +68,12 @@ PEAK_RATIO_MAX = 0.12
 On DS1 records (clean 95th percentile 0.106) mixed with NSTDB `em` noise this marks
 1.1% of clean seconds and 63% / 83% of noisy seconds at 0 / -6 dB (tune_quality.py)."""
 PEAK_RATIO_LOOSE = 0.10
+QRS_BAND_HZ = (5.0, 18.0)
+"""The band of the envelope the peak ratio reads: where the QRS has its energy. Motion
+noise (`em`) has much energy here too, which is what lets the ratio see it; so do
+large T waves and AF/flutter waves in V1, which is why the ratio calls much clean V1
+unreadable (tune_quality.py --second-lead; a higher band trades noise detection
+for it, it does not remove the conflict)."""
 HF_SHARE_MAX = 0.35
 """Share of band power above 35 Hz above this: muscle noise dominates."""
 MISSING_SHARE_MAX = 0.5
@@ -199,7 +205,7 @@ class SignalQuality:
         hf_low = min(35.0, 0.35 * self.fs)
         self._sections = [
             bandpass_sos(self.fs, *BAND_HZ, order=2),  # band
-            bandpass_sos(self.fs, 5.0, 18.0, order=2),  # QRS band (envelope)
+            bandpass_sos(self.fs, *QRS_BAND_HZ, order=2),  # QRS band (envelope)
             bandpass_sos(self.fs, hf_low, 0.49 * self.fs, order=2),  # high frequencies
             _lowpass_sos(self.fs, 0.7),  # baseline
         ]
