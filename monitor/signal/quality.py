@@ -68,6 +68,17 @@ PEAK_RATIO_MAX = 0.12
 On DS1 records (clean 95th percentile 0.106) mixed with NSTDB `em` noise this marks
 1.1% of clean seconds and 63% / 83% of noisy seconds at 0 / -6 dB (tune_quality.py)."""
 PEAK_RATIO_LOOSE = 0.10
+PEAKED_KURTOSIS = float("inf")
+"""A peak-ratio breach up to PEAK_RATIO_CAP with kurtosis (kSQI) at or above this is
+not noise (inf: off). Tried with scripts/tune_rhythm.py noise --quality: 5, 6 and 7
+each added a false AF alarm on DS1 + NSTDB em at 12 dB (209)."""
+PEAK_RATIO_CAP = 0.3
+ADAPT_FACTOR = 0.0
+"""Peak-ratio limit = ADAPT_FACTOR x the stream's own level (`SignalQuality._limits`),
+within [PEAK_RATIO_MAX, PEAK_RATIO_CAP]; 0: the fixed PEAK_RATIO_MAX."""
+ADAPT_WINDOW_S = 300
+ADAPT_PERCENTILE = 20.0
+ADAPT_MIN_S = 60
 QRS_BAND_HZ = (5.0, 18.0)
 """The band of the envelope the peak ratio reads: where the QRS has its energy. Motion
 noise (`em`) has much energy here too, which is what lets the ratio see it; so do
@@ -226,6 +237,8 @@ class SignalQuality:
         self._first_kept = 0
         self._next_feature = 0  # index of the next second whose features are computed
         self._next_verdict = 0  # index of the next second to judge
+        # Peak ratios of the last ADAPT_WINDOW_S judged seconds with a signal.
+        self._history = np.empty(0)
 
     @property
     def delay_s(self) -> float:
@@ -290,6 +303,7 @@ class SignalQuality:
         self._next_feature = self._next_verdict  # the stream ends here
         self._kept = _empty_seconds(self._per_second)
         self._first_kept = self._next_verdict
+        self._history = np.empty(0)
         return out
 
     # -- measurement ------------------------------------------------------------------
@@ -418,7 +432,8 @@ class SignalQuality:
             median, peak = _window_median_and_peak(kept.envelope, offset, count, self._top)
             measures = _measures(band, median, peak, hf_power, band_power)
             centre = kept.rows(offset + CONTEXT_S, offset + CONTEXT_S + count)
-            out += _verdicts(start + self._first_index, centre, measures)
+            limits = self._limits(measures.peak_ratio, centre)
+            out += _verdicts(start + self._first_index, centre, measures, limits)
             self._next_verdict += count
         return out
 
@@ -443,7 +458,45 @@ class SignalQuality:
             _python_sum([float(r.hf_power[0]) for r in window]),
             _python_sum([float(r.band_power[0]) for r in window]),
         )
-        return _verdicts(index + self._first_index, rows[index - first], measures)[0]
+        centre = rows[index - first]
+        limits = self._limits(measures.peak_ratio, centre)
+        return _verdicts(index + self._first_index, centre, measures, limits)[0]
+
+    def _limits(self, ratio: np.ndarray, centre: _Seconds) -> np.ndarray:
+        """The peak-ratio limit of each of these consecutive seconds (judged in order).
+
+        PEAK_RATIO_MAX until the stream has ADAPT_WINDOW_S seconds with a signal; then
+        ADAPT_FACTOR times the ADAPT_PERCENTILE-th percentile (an order statistic) of
+        the peak ratios of the last ADAPT_WINDOW_S such seconds before it, within
+        [PEAK_RATIO_MAX, PEAK_RATIO_CAP].
+        """
+        limits = np.full(ratio.size, PEAK_RATIO_MAX)
+        if ADAPT_FACTOR <= 0:
+            return limits
+        w = int(ADAPT_WINDOW_S)
+        usable = (
+            (centre.missing <= MISSING_SHARE_MAX)
+            & ~centre.flat
+            & ~centre.saturated
+            & ~centre.wander
+            & np.isfinite(ratio)
+        )
+        past = np.concatenate([self._history, ratio[usable]])
+        before = self._history.size + np.cumsum(usable) - usable
+        full = before >= w
+        if full.any():
+            windows = np.lib.stride_tricks.sliding_window_view(past, w)[before[full] - w]
+            rank = int(ADAPT_PERCENTILE / 100 * (w - 1))
+            limits[full] = np.partition(windows, rank, axis=1)[:, rank]
+        # The stream's first minutes: the level of what there is, once it is enough.
+        for i in np.flatnonzero(~full & (before >= ADAPT_MIN_S)):
+            n = int(before[i])
+            rank = int(ADAPT_PERCENTILE / 100 * (n - 1))
+            limits[i] = np.partition(past[:n], rank)[rank]
+        known = before >= ADAPT_MIN_S
+        limits[known] = np.clip(ADAPT_FACTOR * limits[known], PEAK_RATIO_MAX, PEAK_RATIO_CAP)
+        self._history = past[-w:].copy()
+        return limits
 
 
 def _ptp(rows: np.ndarray) -> np.ndarray:
@@ -580,11 +633,17 @@ def _interpolate(a: np.ndarray, b: np.ndarray, gamma: float) -> np.ndarray:
     return np.asarray(a + diff * gamma if gamma < 0.5 else b - diff * (1 - gamma))
 
 
-def _verdicts(start: int, centre: _Seconds, m: _Measures) -> list[QualitySecond]:
+def _verdicts(start: int, centre: _Seconds, m: _Measures, limit: np.ndarray) -> list[QualitySecond]:
     """The verdicts of consecutive seconds from their own flags and their windows' measures."""
     noisy = (
-        (m.peak_ratio > PEAK_RATIO_MAX)
-        | ((m.kurtosis < KURTOSIS_MIN) & (m.peak_ratio > PEAK_RATIO_LOOSE))
+        (
+            (m.peak_ratio > limit)
+            & ((m.kurtosis < PEAKED_KURTOSIS) | (m.peak_ratio > PEAK_RATIO_CAP))
+        )
+        | (
+            (m.kurtosis < KURTOSIS_MIN)
+            & (m.peak_ratio > PEAK_RATIO_LOOSE + (limit - PEAK_RATIO_MAX))
+        )
         | (m.hf_share > HF_SHARE_MAX)
     )
     # The first reason that holds (as np.select would pick it): set in reverse order.

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from monitor.signal import quality
 from monitor.signal.filters import StreamingSosFilter, bandpass_sos, check_fs
 from monitor.signal.quality import (
     CONTEXT_S,
@@ -21,6 +22,7 @@ from monitor.signal.quality import (
     HF_SHARE_MAX,
     KURTOSIS_MIN,
     MISSING_SHARE_MAX,
+    PEAK_RATIO_CAP,
     PEAK_RATIO_LOOSE,
     PEAK_RATIO_MAX,
     SATURATION_RUN_S,
@@ -64,6 +66,7 @@ class SignalQuality:
         self._next_verdict = 0  # index of the next second to judge
         self._run_value = np.nan
         self._run_length = 0
+        self._history: deque[float] = deque()  # peak ratios of seconds with a signal
 
     @property
     def delay_s(self) -> float:
@@ -166,6 +169,10 @@ class SignalQuality:
         total = sum(f.band_power for f in window)
         hf_share = sum(f.hf_power for f in window) / total if total > 0 else 0.0
 
+        usable = not (
+            centre.missing > MISSING_SHARE_MAX or centre.flat or centre.saturated or centre.wander
+        ) and bool(np.isfinite(ratio))
+        limit = self._limit(ratio, usable)
         reason: str | None = None
         if centre.missing > MISSING_SHARE_MAX:
             reason = "no signal"
@@ -176,8 +183,8 @@ class SignalQuality:
         elif centre.wander:
             reason = "baseline wander"
         elif (
-            ratio > PEAK_RATIO_MAX
-            or (kurt < KURTOSIS_MIN and ratio > PEAK_RATIO_LOOSE)
+            (ratio > limit and (kurt < quality.PEAKED_KURTOSIS or ratio > PEAK_RATIO_CAP))
+            or (kurt < KURTOSIS_MIN and ratio > PEAK_RATIO_LOOSE + (limit - PEAK_RATIO_MAX))
             or hf_share > HF_SHARE_MAX
         ):
             reason = "noise"
@@ -189,6 +196,22 @@ class SignalQuality:
             peak_ratio=round(ratio, 4),
             hf_share=round(hf_share, 4),
         )
+
+    def _limit(self, ratio: float, usable: bool) -> float:
+        """The peak-ratio limit of the second being judged: PEAK_RATIO_MAX, or with
+        adaptation on and enough history, ADAPT_FACTOR x the ADAPT_PERCENTILE-th
+        order statistic of the last ADAPT_WINDOW_S usable seconds' ratios, clipped to
+        [PEAK_RATIO_MAX, PEAK_RATIO_CAP]; then this second joins the history."""
+        limit = PEAK_RATIO_MAX
+        past = sorted(self._history)
+        if quality.ADAPT_FACTOR > 0 and len(past) >= quality.ADAPT_MIN_S:
+            level = past[int(quality.ADAPT_PERCENTILE / 100 * (len(past) - 1))]
+            limit = min(max(quality.ADAPT_FACTOR * level, PEAK_RATIO_MAX), PEAK_RATIO_CAP)
+        if usable:
+            self._history.append(ratio)
+            while len(self._history) > quality.ADAPT_WINDOW_S:
+                self._history.popleft()
+        return limit
 
 
 def _kurtosis(x: np.ndarray) -> float:
