@@ -113,8 +113,7 @@ def main() -> int:
     print(
         f"envelope band {quality.QRS_BAND_HZ} Hz, peak ratio max {quality.PEAK_RATIO_MAX}, "
         f"adaptive factor {quality.ADAPT_FACTOR} (percentile {quality.ADAPT_PERCENTILE} of "
-        f"{quality.ADAPT_WINDOW_S} s, cap {quality.PEAK_RATIO_CAP}), peaked kurtosis "
-        f"{quality.PEAKED_KURTOSIS}"
+        f"{quality.ADAPT_WINDOW_S} s, cap {quality.PEAK_RATIO_CAP})"
     )
     wfdb = import_wfdb("reading the noise records")
     noises = {}

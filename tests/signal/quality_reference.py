@@ -67,6 +67,7 @@ class SignalQuality:
         self._run_value = np.nan
         self._run_length = 0
         self._history: deque[float] = deque()  # peak ratios of seconds with a signal
+        self._level: float | None = None  # the stream's level in force
 
     @property
     def delay_s(self) -> float:
@@ -172,7 +173,7 @@ class SignalQuality:
         usable = not (
             centre.missing > MISSING_SHARE_MAX or centre.flat or centre.saturated or centre.wander
         ) and bool(np.isfinite(ratio))
-        limit = self._limit(ratio, usable)
+        limit = self._limit(index, ratio, usable)
         reason: str | None = None
         if centre.missing > MISSING_SHARE_MAX:
             reason = "no signal"
@@ -183,7 +184,7 @@ class SignalQuality:
         elif centre.wander:
             reason = "baseline wander"
         elif (
-            (ratio > limit and (kurt < quality.PEAKED_KURTOSIS or ratio > PEAK_RATIO_CAP))
+            ratio > limit
             or (kurt < KURTOSIS_MIN and ratio > PEAK_RATIO_LOOSE + (limit - PEAK_RATIO_MAX))
             or hf_share > HF_SHARE_MAX
         ):
@@ -197,16 +198,21 @@ class SignalQuality:
             hf_share=round(hf_share, 4),
         )
 
-    def _limit(self, ratio: float, usable: bool) -> float:
-        """The peak-ratio limit of the second being judged: PEAK_RATIO_MAX, or with
-        adaptation on and enough history, ADAPT_FACTOR x the ADAPT_PERCENTILE-th
-        order statistic of the last ADAPT_WINDOW_S usable seconds' ratios, clipped to
-        [PEAK_RATIO_MAX, PEAK_RATIO_CAP]; then this second joins the history."""
+    def _limit(self, index: int, ratio: float, usable: bool) -> float:
+        """The peak-ratio limit of second `index`: on every ADAPT_EVERY_S-th second the
+        stream's level is taken anew, the ADAPT_PERCENTILE-th order statistic of the
+        last ADAPT_WINDOW_S usable seconds' ratios (none before ADAPT_MIN_S of them);
+        the limit is PEAK_RATIO_MAX without a level (or with adaptation off), else
+        ADAPT_FACTOR x the level within [PEAK_RATIO_MAX, PEAK_RATIO_CAP]. Then this
+        second joins the history."""
+        if index % quality.ADAPT_EVERY_S == 0:
+            past = sorted(self._history)
+            self._level = None
+            if len(past) >= quality.ADAPT_MIN_S:
+                self._level = past[int(quality.ADAPT_PERCENTILE / 100 * (len(past) - 1))]
         limit = PEAK_RATIO_MAX
-        past = sorted(self._history)
-        if quality.ADAPT_FACTOR > 0 and len(past) >= quality.ADAPT_MIN_S:
-            level = past[int(quality.ADAPT_PERCENTILE / 100 * (len(past) - 1))]
-            limit = min(max(quality.ADAPT_FACTOR * level, PEAK_RATIO_MAX), PEAK_RATIO_CAP)
+        if quality.ADAPT_FACTOR > 0 and self._level is not None:
+            limit = min(max(quality.ADAPT_FACTOR * self._level, PEAK_RATIO_MAX), PEAK_RATIO_CAP)
         if usable:
             self._history.append(ratio)
             while len(self._history) > quality.ADAPT_WINDOW_S:

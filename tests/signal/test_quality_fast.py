@@ -210,6 +210,7 @@ def test_adaptive_limit_same_as_reference_with_short_history(
         patch.setattr(quality, "ADAPT_FACTOR", 1.5)
         patch.setattr(quality, "ADAPT_WINDOW_S", 7)
         patch.setattr(quality, "ADAPT_MIN_S", 3)
+        patch.setattr(quality, "ADAPT_EVERY_S", 2)
         patch.setattr(quality, "MEASURE_BLOCK", blocks[0])
         patch.setattr(quality, "JUDGE_BLOCK", blocks[1])
         rng = np.random.default_rng(seed)
