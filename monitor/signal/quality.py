@@ -43,6 +43,7 @@ one-window path. Both paths compute the same measures the same way.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from math import isfinite
 
 import numpy as np
 from scipy import signal
@@ -260,8 +261,8 @@ class SignalQuality:
         self._next_feature = 0  # index of the next second whose features are computed
         self._next_verdict = 0  # index of the next second to judge
         # Peak ratios of the last ADAPT_WINDOW_S judged seconds with a signal.
-        self._history = np.empty(0)
-        self._level = np.nan  # the stream's level in force (NaN: not known yet)
+        self._history: list[float] = []
+        self._limit = PEAK_RATIO_MAX  # the peak-ratio limit in force
 
     @property
     def delay_s(self) -> float:
@@ -326,8 +327,8 @@ class SignalQuality:
         self._next_feature = self._next_verdict  # the stream ends here
         self._kept = _empty_seconds(self._per_second)
         self._first_kept = self._next_verdict
-        self._history = np.empty(0)
-        self._level = np.nan
+        self._history = []
+        self._limit = PEAK_RATIO_MAX
         return out
 
     # -- measurement ------------------------------------------------------------------
@@ -486,46 +487,56 @@ class SignalQuality:
         limits = self._limits(index, measures.peak_ratio, centre)
         return _verdicts(index + self._first_index, centre, measures, limits)[0]
 
-    def _limits(self, first: int, ratio: np.ndarray, centre: _Seconds) -> np.ndarray:
+    def _limits(self, first: int, ratio: np.ndarray, centre: _Seconds) -> np.ndarray | float:
         """The peak-ratio limit of consecutive seconds from stream second `first` (judged
-        in order).
+        in order): one value for all of them, or one each.
 
         The stream's level is the ADAPT_PERCENTILE-th percentile (an order statistic)
         of the peak ratios of the last ADAPT_WINDOW_S seconds with a signal, taken
         every ADAPT_EVERY_S seconds of the stream (at fixed second numbers, so chunking
-        does not change it; the level moves slowly and this keeps the cost a partition
-        per ADAPT_EVERY_S seconds). With fewer than ADAPT_MIN_S such seconds (the start
-        of a stream) the limit is PEAK_RATIO_MAX; then ADAPT_FACTOR times the level,
-        within [PEAK_RATIO_MAX, PEAK_RATIO_CAP].
+        does not change it). With fewer than ADAPT_MIN_S such seconds (the start of a
+        stream) the limit is PEAK_RATIO_MAX; then ADAPT_FACTOR times the level, within
+        [PEAK_RATIO_MAX, PEAK_RATIO_CAP]. Plain Python on the few seconds of a chunk:
+        array calls on one to ten values cost more than the arithmetic.
         """
         if ADAPT_FACTOR <= 0:
-            return np.full(ratio.size, PEAK_RATIO_MAX)
-        w = int(ADAPT_WINDOW_S)
-        usable = (
+            return PEAK_RATIO_MAX
+        signal_ok = (
             (centre.missing <= MISSING_SHARE_MAX)
-            & ~centre.flat
-            & ~centre.saturated
-            & ~centre.wander
-            & np.isfinite(ratio)
-        )
-        past = np.concatenate([self._history, ratio[usable]])
-        levels = np.full(ratio.size, self._level)
+            & ~(centre.flat | centre.saturated | centre.wander)
+        ).tolist()
+        values = ratio.tolist()
         every = int(ADAPT_EVERY_S)
-        for i in range(-first % every, ratio.size, every):
-            n = self._history.size + int(np.count_nonzero(usable[:i]))
-            level = np.nan
-            if n >= ADAPT_MIN_S:
-                values = past[max(0, n - w) : n]
-                rank = int(ADAPT_PERCENTILE / 100 * (values.size - 1))
-                level = float(np.partition(values, rank)[rank])
-            levels[i:] = level
-        self._level = float(levels[-1]) if ratio.size else self._level
-        self._history = past[-w:].copy()
-        return np.where(
-            np.isnan(levels),
-            PEAK_RATIO_MAX,
-            np.clip(ADAPT_FACTOR * levels, PEAK_RATIO_MAX, PEAK_RATIO_CAP),
-        )
+        start = 0
+        limits: np.ndarray | None = None
+        for i in range(-first % every, len(values), every):
+            if limits is None:
+                limits = np.empty(len(values))
+            limits[start:i] = self._limit
+            self._remember(values[start:i], signal_ok[start:i])
+            self._limit = self._level_limit()
+            start = i
+        self._remember(values[start:], signal_ok[start:])
+        if limits is None:
+            return self._limit
+        limits[start:] = self._limit
+        return limits
+
+    def _remember(self, values: list[float], signal_ok: list[bool]) -> None:
+        """Add the peak ratios of seconds with a signal to the stream's history."""
+        history = self._history
+        history.extend(r for r, ok in zip(values, signal_ok, strict=True) if ok and isfinite(r))
+        if len(history) > 2 * ADAPT_WINDOW_S:
+            del history[: -int(ADAPT_WINDOW_S)]
+
+    def _level_limit(self) -> float:
+        """The limit from the history as it stands (see `_limits`)."""
+        past = self._history[-int(ADAPT_WINDOW_S) :]
+        if len(past) < ADAPT_MIN_S:
+            return PEAK_RATIO_MAX
+        rank = int(ADAPT_PERCENTILE / 100 * (len(past) - 1))
+        level = float(np.partition(np.array(past), rank)[rank])
+        return min(max(ADAPT_FACTOR * level, PEAK_RATIO_MAX), PEAK_RATIO_CAP)
 
 
 def _ptp(rows: np.ndarray) -> np.ndarray:
@@ -662,7 +673,9 @@ def _interpolate(a: np.ndarray, b: np.ndarray, gamma: float) -> np.ndarray:
     return np.asarray(a + diff * gamma if gamma < 0.5 else b - diff * (1 - gamma))
 
 
-def _verdicts(start: int, centre: _Seconds, m: _Measures, limit: np.ndarray) -> list[QualitySecond]:
+def _verdicts(
+    start: int, centre: _Seconds, m: _Measures, limit: np.ndarray | float
+) -> list[QualitySecond]:
     """The verdicts of consecutive seconds from their own flags and their windows' measures."""
     noisy = (
         (m.peak_ratio > limit)
