@@ -782,8 +782,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "",
         "How the thresholds were chosen, never on the figures below: signal quality on "
         "DS1 records mixed with the NSTDB noise-only recordings (`scripts/tune_quality.py`"
-        "), not on the NSTDB 118/119 test files; the VF detector (window, spectral limits, "
-        "harmonic test) on the odd-numbered CUDB records, DS1 and the paced records 102 and "
+        "; its adaptive limit's factor by false alarms under that noise, "
+        "`scripts/tune_rhythm.py noise`), not on the NSTDB 118/119 test files; the VF "
+        "detector (window, spectral limits, harmonic test) on the odd-numbered CUDB "
+        "records, DS1 and the paced records 102 and "
         "107 (the even-numbered CUDB records are reported apart as held out); AF "
         "irregularity, its RR-pattern test, the P-wave coherence limits, which early "
         "beats it leaves out (also on the DS1 records' second lead) and the lower "

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from dataclasses import fields, replace
 from pathlib import Path
 
@@ -43,7 +44,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import evaluate_rhythm as ev
-from tune_quality import noise_mask, qrs_power
+from tune_quality import noise_mask, qrs_power, set_thresholds
 
 from monitor.classify import atrial
 from monitor.classify.alerts import AlertManager
@@ -276,51 +277,101 @@ def tune_vf(data: Path, config: RhythmConfig) -> None:
     )
 
 
-def tune_noise(data: Path, labeller: ev.Labeller, config: RhythmConfig) -> None:
+def _noise_intervals(mask: np.ndarray, fs: float) -> list[ev.Interval]:
+    """The noisy segments of a `noise_mask` as (start_s, end_s) intervals."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
+    return [(a / fs, b / fs) for a, b in zip(edges[::2], edges[1::2], strict=True)]
+
+
+def tune_noise(
+    data: Path,
+    labeller: ev.Labeller,
+    config: RhythmConfig,
+    noises: Sequence[str] = ("em",),
+    second_lead: bool = False,
+) -> None:
+    """False alarms per hour on DS1 records (not 118/119) mixed with NSTDB noise-only
+    recordings at 12 and 6 dB, and the share of noisy / clean segment time the quality
+    stage calls unreadable. MLII with the noise's first channel (as NSTDB 118e/119e are
+    built), or with `second_lead` each record's other lead with the noise's second."""
     wfdb = import_wfdb("reading the noise record")
-    noise = np.asarray(wfdb.rdrecord(str(data / "nstdb" / "em")).p_signal[:, 0]) * 1000.0
-    false: dict[int, int] = {12: 0, 6: 0}
+    channel = 1 if second_lead else 0
+    snrs = (12, 6)
+    false = {(name, snr): 0 for name in noises for snr in snrs}
+    lost = {(name, snr): [0.0, 0.0] for name in noises for snr in snrs}  # noisy, clean s
+    span = {"noisy": 0.0, "clean": 0.0}
+    where: list[str] = []
     hours = 0.0
+    recordings = {
+        name: np.asarray(wfdb.rdrecord(str(data / "nstdb" / name)).p_signal[:, channel]) * 1000.0
+        for name in noises
+    }
     for rec in (r for r in DS1 if r not in ("118", "119")):
         ref = load_reference(data / "mitdb" / rec)
         like = ev.RefLike(ref.fs, ref.beat_samples, ref.beat_symbols)
         truth = ev.rhythm_truth(ref.rhythm_samples, ref.rhythm_notes, ref.fs, ref.duration_s)
         truth.update(ev.beat_truth(ref.beat_samples, ref.beat_symbols, ref.fs))
-        n = min(len(noise), len(ref.samples_uv))
-        x_clean = resample_record(ref.samples_uv[:n], ref.fs, WORKING_FS)
+        samples = ref.samples_uv
+        if second_lead:
+            record = wfdb.rdrecord(str(data / "mitdb" / rec))
+            other = next(i for i, n in enumerate(record.sig_name) if n != "MLII")
+            samples = np.asarray(record.p_signal[:, other], dtype=np.float64) * 1000.0
+        n = min(min(len(r) for r in recordings.values()), len(samples))
+        x_clean = resample_record(samples[:n], ref.fs, WORKING_FS)
         clean_alerts = AlertManager().process(
             analyse(x_clean, labelled(x_clean, like, labeller), config)[0]
         )
         mask = noise_mask(n, ref.fs)
-        nz = noise[:n] - np.mean(noise[:n])
-        gain_base = qrs_power(ref.samples_uv, ref.beat_samples, ref.fs) / float(
-            np.mean(nz[mask] ** 2)
-        )
+        noisy = _noise_intervals(mask, ref.fs)
+        clean_parts = [(0.0, noisy[0][0])] + [
+            (a[1], b[0]) for a, b in zip(noisy, [*noisy[1:], (n / ref.fs, 0.0)], strict=True)
+        ]
+        span["noisy"] += sum(b - a for a, b in noisy)
+        span["clean"] += sum(b - a for a, b in clean_parts)
+        s_power = qrs_power(samples, ref.beat_samples, ref.fs)
         hours += n / ref.fs / 3600.0
-        for snr in false:
-            mixed = ref.samples_uv[:n] + np.where(
-                mask, np.sqrt(gain_base / 10 ** (snr / 10)) * nz, 0.0
-            )
-            x = resample_record(mixed, ref.fs, WORKING_FS)
-            alerts = AlertManager().process(analyse(x, labelled(x, like, labeller), config)[0])
-            for a in alerts:
-                kind = ev.OUR_KIND.get(a.kind, a.kind)
-                if not (
-                    any(
-                        c.kind == a.kind and abs(c.episode_start_s - a.episode_start_s) < 10
-                        for c in clean_alerts
-                    )
-                    or any(
-                        ev._overlaps((a.episode_start_s, a.raised_s), r)
-                        for r in truth.get(kind, [])
-                    )
-                ):
-                    false[snr] += 1
+        for name, recording in recordings.items():
+            nz = recording[:n] - np.mean(recording[:n])
+            gain_base = s_power / float(np.mean(nz[mask] ** 2))
+            for snr in snrs:
+                mixed = samples[:n] + np.where(
+                    mask, np.sqrt(gain_base / 10 ** (snr / 10)) * nz, 0.0
+                )
+                x = resample_record(mixed, ref.fs, WORKING_FS)
+                events, episodes = analyse(x, labelled(x, like, labeller), config)
+                unreadable = ev.intervals(episodes, "unreadable")
+                lost[name, snr][0] += ev._overlap_total(noisy, unreadable)
+                lost[name, snr][1] += ev._overlap_total(clean_parts, unreadable)
+                for a in AlertManager().process(events):
+                    kind = ev.OUR_KIND.get(a.kind, a.kind)
+                    if not (
+                        any(
+                            c.kind == a.kind and abs(c.episode_start_s - a.episode_start_s) < 10
+                            for c in clean_alerts
+                        )
+                        or any(
+                            ev._overlaps((a.episode_start_s, a.raised_s), r)
+                            for r in truth.get(kind, [])
+                        )
+                    ):
+                        false[name, snr] += 1
+                        where.append(
+                            f"{rec} {name} {snr} dB: {a.kind} at {a.episode_start_s:.0f} s"
+                        )
         print(f"  {rec}: {false}", file=sys.stderr, flush=True)
-    print(
-        "false alarms per hour, DS1 + NSTDB em: "
-        + ", ".join(f"{snr} dB {count / hours:.2f}" for snr, count in false.items())
-    )
+    lead = "second lead" if second_lead else "MLII"
+    for name in noises:
+        print(
+            f"false alarms per hour, DS1 {lead} + NSTDB {name}: "
+            + ", ".join(f"{snr} dB {false[name, snr] / hours:.2f}" for snr in snrs)
+            + "; unreadable noisy / clean segments %: "
+            + ", ".join(
+                f"{snr} dB {ev.pct(lost[name, snr][0], span['noisy'])} / "
+                f"{ev.pct(lost[name, snr][1], span['clean'])}"
+                for snr in snrs
+            )
+        )
+    print("false alarms: " + ("; ".join(where) if where else "none"))
 
 
 def main() -> int:
@@ -338,12 +389,28 @@ def main() -> int:
     parser.add_argument(
         "--second-lead",
         action="store_true",
-        help="af: run on each DS1 record's lead other than MLII (a check of other leads)",
+        help="af, noise: run on each DS1 record's lead other than MLII (a check of other leads)",
+    )
+    parser.add_argument(
+        "--noise",
+        nargs="+",
+        default=["em"],
+        choices=["em", "ma", "bw"],
+        help="noise: the NSTDB noise-only recordings to mix in (em: as NSTDB 118e/119e)",
+    )
+    parser.add_argument(
+        "--quality",
+        nargs="*",
+        action="extend",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set a monitor.signal.quality threshold (a float) for this run",
     )
     # (extend: `--set a=1 --set b=2` keeps both; "*" kept only the last --set)
     parser.add_argument("--set", nargs="*", action="extend", default=[], metavar="NAME=VALUE")
     args = parser.parse_args()
     config = parse_overrides(args.set)
+    set_thresholds(args.quality)
     if args.premature_share is not None:
         atrial.PREMATURE_SHARE = args.premature_share
     labeller = ev.reference_labeller if args.labels == "reference" else ev.model_labeller()
@@ -356,7 +423,7 @@ def main() -> int:
     elif args.what == "vf":
         tune_vf(args.data_dir, config)
     else:
-        tune_noise(args.data_dir, labeller, config)
+        tune_noise(args.data_dir, labeller, config, args.noise, args.second_lead)
     return 0
 
 

@@ -18,7 +18,12 @@ the band-passed ECG (kSQI; clean ECG is strongly peaked, noise is close to Gauss
 and the share of power inside the QRS band (pSQI). We add a peak-to-background ratio
 of the QRS-band envelope: in clean ECG the QRS occupies about a tenth of the time,
 so the median envelope is a small fraction of its high percentile; under
-electrode-motion or muscle noise the two converge.
+electrode-motion or muscle noise the two converge. Its limit follows the patient
+(``ADAPT_FACTOR``): in leads other than MLII a small QRS under a large T wave, or
+flutter/AF waves, fill the QRS band all the time (203's V1: 86% of clean time was
+unreadable with a fixed limit), whereas noise comes in episodes; so, once a stream
+has a minute of history, the limit is a factor times the stream's own low level
+(20th percentile of its last 5 minutes), never below the fixed limit.
 
 Noise is judged over a window centred on each second (``CONTEXT_S`` each side), so a
 verdict is issued ``delay_s`` after the second ends. The stage is streaming and pure:
@@ -38,6 +43,7 @@ one-window path. Both paths compute the same measures the same way.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from math import isfinite
 
 import numpy as np
 from scipy import signal
@@ -64,10 +70,38 @@ KURTOSIS_MIN = 3.5
 noise-like (Li et al. 2008 treat kurtosis > 5 as clean ECG); used with a looser
 peak ratio (PEAK_RATIO_LOOSE)."""
 PEAK_RATIO_MAX = 0.12
-"""Median / 98th percentile of the QRS-band envelope above this: QRS do not stand out.
+"""Median / 98th percentile of the QRS-band envelope above this: QRS do not stand out
+(the limit at the start of a stream, and the least limit; see ADAPT_FACTOR).
 On DS1 records (clean 95th percentile 0.106) mixed with NSTDB `em` noise this marks
 1.1% of clean seconds and 63% / 83% of noisy seconds at 0 / -6 dB (tune_quality.py)."""
 PEAK_RATIO_LOOSE = 0.10
+"""With kurtosis below KURTOSIS_MIN the peak ratio limit is this much lower
+(PEAK_RATIO_MAX - PEAK_RATIO_LOOSE below the limit in force)."""
+PEAK_RATIO_CAP = 0.3
+"""The peak-ratio limit never rises above this, whatever the stream's level: a second
+over it is noise (2.5 times PEAK_RATIO_MAX)."""
+ADAPT_FACTOR = 1.3
+"""The peak-ratio limit is this times the stream's own level (see ADAPT_PERCENTILE),
+within [PEAK_RATIO_MAX, PEAK_RATIO_CAP] (0: always PEAK_RATIO_MAX). A small QRS under
+large T waves, or flutter/AF waves in the QRS band, keep the ratio high all the time,
+while noise comes and goes. Chosen on DS1 + NSTDB noise-only recordings as the factor
+with the least clean and AF time unreadable (MLII and second lead) among those that
+add no false alarm at 12 or 6 dB (em, ma, bw; reference and model labels): 1.5 and
+1.7 each added one (215, em 6 dB, model labels), 2.0 two (203, ma, reference labels);
+scripts/tune_rhythm.py noise --quality ADAPT_FACTOR=..."""
+ADAPT_PERCENTILE = 20.0
+"""The stream's level: this percentile (an order statistic) of the peak ratios of its
+last ADAPT_WINDOW_S seconds with a signal. A low percentile, so noise has to fill
+four fifths of the window before it moves the level (NSTDB's noise fills at most
+three fifths of any 5 minutes)."""
+ADAPT_WINDOW_S = 300
+ADAPT_MIN_S = 60
+"""Seconds with a signal a stream needs before it has a level (until then, and after
+every new stream, the limit is PEAK_RATIO_MAX)."""
+ADAPT_EVERY_S = 10
+"""The level is taken anew every this many seconds of the stream (at fixed second
+numbers, so chunking does not change it); it moves slowly, and once per second would
+cost a partition of ADAPT_WINDOW_S values per second."""
 QRS_BAND_HZ = (5.0, 18.0)
 """The band of the envelope the peak ratio reads: where the QRS has its energy. Motion
 noise (`em`) has much energy here too, which is what lets the ratio see it; so do
@@ -226,6 +260,9 @@ class SignalQuality:
         self._first_kept = 0
         self._next_feature = 0  # index of the next second whose features are computed
         self._next_verdict = 0  # index of the next second to judge
+        # Peak ratios of the last ADAPT_WINDOW_S judged seconds with a signal.
+        self._history: list[float] = []
+        self._limit = PEAK_RATIO_MAX  # the peak-ratio limit in force
 
     @property
     def delay_s(self) -> float:
@@ -290,6 +327,8 @@ class SignalQuality:
         self._next_feature = self._next_verdict  # the stream ends here
         self._kept = _empty_seconds(self._per_second)
         self._first_kept = self._next_verdict
+        self._history = []
+        self._limit = PEAK_RATIO_MAX
         return out
 
     # -- measurement ------------------------------------------------------------------
@@ -418,7 +457,8 @@ class SignalQuality:
             median, peak = _window_median_and_peak(kept.envelope, offset, count, self._top)
             measures = _measures(band, median, peak, hf_power, band_power)
             centre = kept.rows(offset + CONTEXT_S, offset + CONTEXT_S + count)
-            out += _verdicts(start + self._first_index, centre, measures)
+            limits = self._limits(start, measures.peak_ratio, centre)
+            out += _verdicts(start + self._first_index, centre, measures, limits)
             self._next_verdict += count
         return out
 
@@ -443,7 +483,60 @@ class SignalQuality:
             _python_sum([float(r.hf_power[0]) for r in window]),
             _python_sum([float(r.band_power[0]) for r in window]),
         )
-        return _verdicts(index + self._first_index, rows[index - first], measures)[0]
+        centre = rows[index - first]
+        limits = self._limits(index, measures.peak_ratio, centre)
+        return _verdicts(index + self._first_index, centre, measures, limits)[0]
+
+    def _limits(self, first: int, ratio: np.ndarray, centre: _Seconds) -> np.ndarray | float:
+        """The peak-ratio limit of consecutive seconds from stream second `first` (judged
+        in order): one value for all of them, or one each.
+
+        The stream's level is the ADAPT_PERCENTILE-th percentile (an order statistic)
+        of the peak ratios of the last ADAPT_WINDOW_S seconds with a signal, taken
+        every ADAPT_EVERY_S seconds of the stream (at fixed second numbers, so chunking
+        does not change it). With fewer than ADAPT_MIN_S such seconds (the start of a
+        stream) the limit is PEAK_RATIO_MAX; then ADAPT_FACTOR times the level, within
+        [PEAK_RATIO_MAX, PEAK_RATIO_CAP]. Plain Python on the few seconds of a chunk:
+        array calls on one to ten values cost more than the arithmetic.
+        """
+        if ADAPT_FACTOR <= 0:
+            return PEAK_RATIO_MAX
+        signal_ok = (
+            (centre.missing <= MISSING_SHARE_MAX)
+            & ~(centre.flat | centre.saturated | centre.wander)
+        ).tolist()
+        values = ratio.tolist()
+        every = int(ADAPT_EVERY_S)
+        start = 0
+        limits: np.ndarray | None = None
+        for i in range(-first % every, len(values), every):
+            if limits is None:
+                limits = np.empty(len(values))
+            limits[start:i] = self._limit
+            self._remember(values[start:i], signal_ok[start:i])
+            self._limit = self._level_limit()
+            start = i
+        self._remember(values[start:], signal_ok[start:])
+        if limits is None:
+            return self._limit
+        limits[start:] = self._limit
+        return limits
+
+    def _remember(self, values: list[float], signal_ok: list[bool]) -> None:
+        """Add the peak ratios of seconds with a signal to the stream's history."""
+        history = self._history
+        history.extend(r for r, ok in zip(values, signal_ok, strict=True) if ok and isfinite(r))
+        if len(history) > 2 * ADAPT_WINDOW_S:
+            del history[: -int(ADAPT_WINDOW_S)]
+
+    def _level_limit(self) -> float:
+        """The limit from the history as it stands (see `_limits`)."""
+        past = self._history[-int(ADAPT_WINDOW_S) :]
+        if len(past) < ADAPT_MIN_S:
+            return PEAK_RATIO_MAX
+        rank = int(ADAPT_PERCENTILE / 100 * (len(past) - 1))
+        level = float(np.partition(np.array(past), rank)[rank])
+        return min(max(ADAPT_FACTOR * level, PEAK_RATIO_MAX), PEAK_RATIO_CAP)
 
 
 def _ptp(rows: np.ndarray) -> np.ndarray:
@@ -580,11 +673,16 @@ def _interpolate(a: np.ndarray, b: np.ndarray, gamma: float) -> np.ndarray:
     return np.asarray(a + diff * gamma if gamma < 0.5 else b - diff * (1 - gamma))
 
 
-def _verdicts(start: int, centre: _Seconds, m: _Measures) -> list[QualitySecond]:
+def _verdicts(
+    start: int, centre: _Seconds, m: _Measures, limit: np.ndarray | float
+) -> list[QualitySecond]:
     """The verdicts of consecutive seconds from their own flags and their windows' measures."""
     noisy = (
-        (m.peak_ratio > PEAK_RATIO_MAX)
-        | ((m.kurtosis < KURTOSIS_MIN) & (m.peak_ratio > PEAK_RATIO_LOOSE))
+        (m.peak_ratio > limit)
+        | (
+            (m.kurtosis < KURTOSIS_MIN)
+            & (m.peak_ratio > PEAK_RATIO_LOOSE + (limit - PEAK_RATIO_MAX))
+        )
         | (m.hf_share > HF_SHARE_MAX)
     )
     # The first reason that holds (as np.select would pick it): set in reverse order.

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from monitor.signal import quality
 from monitor.signal.filters import StreamingSosFilter, bandpass_sos, check_fs
 from monitor.signal.quality import (
     CONTEXT_S,
@@ -21,6 +22,7 @@ from monitor.signal.quality import (
     HF_SHARE_MAX,
     KURTOSIS_MIN,
     MISSING_SHARE_MAX,
+    PEAK_RATIO_CAP,
     PEAK_RATIO_LOOSE,
     PEAK_RATIO_MAX,
     SATURATION_RUN_S,
@@ -64,6 +66,8 @@ class SignalQuality:
         self._next_verdict = 0  # index of the next second to judge
         self._run_value = np.nan
         self._run_length = 0
+        self._history: deque[float] = deque()  # peak ratios of seconds with a signal
+        self._level: float | None = None  # the stream's level in force
 
     @property
     def delay_s(self) -> float:
@@ -166,6 +170,10 @@ class SignalQuality:
         total = sum(f.band_power for f in window)
         hf_share = sum(f.hf_power for f in window) / total if total > 0 else 0.0
 
+        usable = not (
+            centre.missing > MISSING_SHARE_MAX or centre.flat or centre.saturated or centre.wander
+        ) and bool(np.isfinite(ratio))
+        limit = self._limit(index, ratio, usable)
         reason: str | None = None
         if centre.missing > MISSING_SHARE_MAX:
             reason = "no signal"
@@ -176,8 +184,8 @@ class SignalQuality:
         elif centre.wander:
             reason = "baseline wander"
         elif (
-            ratio > PEAK_RATIO_MAX
-            or (kurt < KURTOSIS_MIN and ratio > PEAK_RATIO_LOOSE)
+            ratio > limit
+            or (kurt < KURTOSIS_MIN and ratio > PEAK_RATIO_LOOSE + (limit - PEAK_RATIO_MAX))
             or hf_share > HF_SHARE_MAX
         ):
             reason = "noise"
@@ -189,6 +197,27 @@ class SignalQuality:
             peak_ratio=round(ratio, 4),
             hf_share=round(hf_share, 4),
         )
+
+    def _limit(self, index: int, ratio: float, usable: bool) -> float:
+        """The peak-ratio limit of second `index`: on every ADAPT_EVERY_S-th second the
+        stream's level is taken anew, the ADAPT_PERCENTILE-th order statistic of the
+        last ADAPT_WINDOW_S usable seconds' ratios (none before ADAPT_MIN_S of them);
+        the limit is PEAK_RATIO_MAX without a level (or with adaptation off), else
+        ADAPT_FACTOR x the level within [PEAK_RATIO_MAX, PEAK_RATIO_CAP]. Then this
+        second joins the history."""
+        if index % quality.ADAPT_EVERY_S == 0:
+            past = sorted(self._history)
+            self._level = None
+            if len(past) >= quality.ADAPT_MIN_S:
+                self._level = past[int(quality.ADAPT_PERCENTILE / 100 * (len(past) - 1))]
+        limit = PEAK_RATIO_MAX
+        if quality.ADAPT_FACTOR > 0 and self._level is not None:
+            limit = min(max(quality.ADAPT_FACTOR * self._level, PEAK_RATIO_MAX), PEAK_RATIO_CAP)
+        if usable:
+            self._history.append(ratio)
+            while len(self._history) > quality.ADAPT_WINDOW_S:
+                self._history.popleft()
+        return limit
 
 
 def _kurtosis(x: np.ndarray) -> float:

@@ -185,3 +185,35 @@ def test_same_verdicts_as_reference_on_real_records(
     got = streamed(SignalQuality(WORKING_FS), x, cuts)
     assert got == expected
     assert len(got) == round(x.size / WORKING_FS)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    seconds=st.floats(0.0, 30.0),
+    kinds=st.lists(st.sampled_from(["nan", "flat", "clip", "wander", "noise"]), max_size=4),
+    cuts=st.lists(st.integers(0, 30 * 130), max_size=10),
+    blocks=st.sampled_from([(1, 1), (3, 2), (600, 64)]),
+)
+def test_adaptive_limit_same_as_reference_with_short_history(
+    seed: int,
+    seconds: float,
+    kinds: list[str],
+    cuts: list[int],
+    blocks: tuple[int, int],
+) -> None:
+    """The running level the peak-ratio limit adapts to, with a history of seconds
+    instead of minutes so that generated streams reach it: the same verdicts as the
+    reference whatever the chunks and blocks (the level is carried across both, and
+    seconds without a signal stay out of it)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(quality, "ADAPT_FACTOR", 1.5)
+        patch.setattr(quality, "ADAPT_WINDOW_S", 7)
+        patch.setattr(quality, "ADAPT_MIN_S", 3)
+        patch.setattr(quality, "ADAPT_EVERY_S", 2)
+        patch.setattr(quality, "MEASURE_BLOCK", blocks[0])
+        patch.setattr(quality, "JUDGE_BLOCK", blocks[1])
+        rng = np.random.default_rng(seed)
+        x = damage(synthetic(seconds, WORKING_FS, rng), WORKING_FS, rng, kinds)
+        expected = reference.assess_quality(x, WORKING_FS)
+        assert streamed(SignalQuality(WORKING_FS), x, cuts) == expected
