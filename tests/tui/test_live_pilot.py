@@ -53,6 +53,7 @@ async def test_live_screen_shows_trace_beats_and_vitals(start_daemon: StartDaemo
         # Zoom and theme keys work at any time.
         await pilot.press("minus", "t")
         assert app.query_one(EcgTrace).window_s == 9.0
+        assert app.query_one(EcgTrace).border_title == "ECG  9 s"
         assert app.theme == "textual-light"
         await pilot.press("q")
     assert app.return_code == 0 or app.return_code is None
