@@ -35,7 +35,11 @@ What it does, like an H10 on the air (byte sources in docs/PROTOCOL.md):
 Time: all pacing uses the event loop's clock divided by `speed` (1.0 = real
 time, 50.0 = fifty times faster). `strap.clock` is the matching host clock in
 Unix ns, to give the session so that strap and host agree. Tests run the loop
-on virtual time (monitor/ble/simtime.py) and take no wall time at all.
+on virtual time (monitor/ble/simtime.py) and take no wall time at all. On real
+time the strap shares the host's event loop and can wake late; it then sends all
+that is due at once, and a scripted link loss first sends every frame due before
+it and takes effect (with its out-of-range window) at its scripted instant, as a
+strap that sends on its own clock would.
 
 Fault switches (`Faults`) act on frame indices of the source (frame k holds
 samples k*n .. k*n+n-1): drop, duplicate, reorder (sent after the next),
