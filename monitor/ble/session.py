@@ -25,7 +25,11 @@ see docs/PROTOCOL.md):
 * notification callbacks are synchronous and only enqueue, so order is kept;
 * every frame is placed by its timestamp: gaps, duplicates, reordering, late
   frames and jumps of the strap's clock become events, malformed packets are
-  counted and skipped.
+  counted and skipped;
+* a frame's host time follows the strap's timeline: the clock map places the start
+  of a timeline (the first frame, or one the strap's clock cannot bridge) and each
+  later frame starts where the one before it (or a gap) ended, so a host that stalls
+  or whose clock steps delays frames but never makes a hole in the stream.
 
 Time and randomness are injectable (`clock`, `sleep`, `rng`) so tests run fast
 and deterministically; all timeouts use the event loop's clock.
@@ -179,6 +183,7 @@ class StrapSession:
         self._link_reason = ""
         self._hr_feeds_watchdog = False
         self._end_ns: int | None = None
+        self._anchor = True
         self.device_name = ""
         self.device_address = ""
         self._bridge_from_ns: int | None = None
@@ -526,7 +531,17 @@ class StrapSession:
             self._emit_sequenced(item, t_ns)
 
     def _observe_clock(self, sensor_ns: int, t_ns: int) -> None:
-        """Feed the clock map with on-time frames; report late ones; follow clock jumps."""
+        """Feed the clock map with on-time frames; report late ones; follow clock jumps.
+
+        Frames more than `late_threshold_s` late are reported and kept out of the map
+        (its lower envelope is the fastest latency). After 8 in a row, or at once when
+        30 s off, the map is reset onto the host's clock as it now is: the host's clock
+        stepped (NTP, suspend) and would otherwise make every later frame look late and
+        every later forward jump of the strap's clock look like a frame from the future.
+        A stalled host (frames buffered by the strap, then delivered in a burst) trips
+        the same rule; the host times of frames do not follow the map's reset, they
+        follow the strap's timeline (`_emit_sequenced`), so neither case is a gap.
+        """
         cmap = self.clock_map
         if not cmap.ready:
             cmap.observe(sensor_ns, t_ns)
@@ -549,29 +564,35 @@ class StrapSession:
     def _emit_sequenced(self, item: SequencerOutput, t_ns: int) -> None:
         cmap = self.clock_map
         if isinstance(item, Placed):
-            t0 = cmap.to_host(item.first_sensor_ns)
-            if self._bridge_from_ns is not None:
-                # the strap's clock restarted: measure the loss on the host's clock
-                lost = t0 - self._bridge_from_ns
-                samples = round(lost * pmd.H10_ECG_FS / 1e9)
-                if samples > 0:
-                    self._emit(Gap(self._bridge_from_ns, lost, samples))
-                self._bridge_from_ns = None
+            if self._anchor or self._end_ns is None:
+                # a new timeline on the strap's clock: the clock map places its start
+                t0 = cmap.to_host(item.first_sensor_ns)
+                self._anchor = False
+                if self._bridge_from_ns is not None:
+                    # the strap's clock restarted: measure the loss on the host's clock
+                    lost = t0 - self._bridge_from_ns
+                    samples = round(lost * pmd.H10_ECG_FS / 1e9)
+                    if samples > 0:
+                        self._emit(Gap(self._bridge_from_ns, lost, samples))
+                    self._bridge_from_ns = None
+            else:
+                # the sequencer says this frame follows the last one on the strap's
+                # clock: so does its host time, however late it arrived (see
+                # `_observe_clock`: a stalled host re-anchors the map, not the timeline)
+                t0 = self._end_ns
             samples_uv = item.frame.samples_uv.astype(np.float64)
             self._end_ns = t0 + cmap.host_duration(len(samples_uv) * item.interval_ns)
             self._emit(EcgFrame(t0, float(pmd.H10_ECG_FS), samples_uv))
         elif isinstance(item, Missing):
-            self._emit(
-                Gap(
-                    cmap.to_host(item.start_sensor_ns),
-                    cmap.host_duration(item.samples * item.interval_ns),
-                    item.samples,
-                )
-            )
+            start = self._end_ns if self._end_ns is not None else cmap.to_host(item.start_sensor_ns)
+            duration = cmap.host_duration(item.samples * item.interval_ns)
+            self._end_ns = start + duration
+            self._emit(Gap(start, duration, item.samples))
         elif isinstance(item, Repeated):
             self._emit(DuplicateFrame(t_ns, item.sensor_ns))
         elif isinstance(item, Restarted):
             self._bridge_from_ns = self._end_ns
+            self._anchor = True
         elif isinstance(item, Jumped):
             self._emit(ClockJump(t_ns, round(item.jump_ns / 1e9, 6)))
         else:

@@ -35,7 +35,11 @@ What it does, like an H10 on the air (byte sources in docs/PROTOCOL.md):
 Time: all pacing uses the event loop's clock divided by `speed` (1.0 = real
 time, 50.0 = fifty times faster). `strap.clock` is the matching host clock in
 Unix ns, to give the session so that strap and host agree. Tests run the loop
-on virtual time (monitor/ble/simtime.py) and take no wall time at all.
+on virtual time (monitor/ble/simtime.py) and take no wall time at all. On real
+time the strap shares the host's event loop and can wake late; it then sends all
+that is due at once, and a scripted link loss first sends every frame due before
+it and takes effect (with its out-of-range window) at its scripted instant, as a
+strap that sends on its own clock would.
 
 Fault switches (`Faults`) act on frame indices of the source (frame k holds
 samples k*n .. k*n+n-1): drop, duplicate, reorder (sent after the next),
@@ -361,7 +365,7 @@ class VirtualStrap:
             self._streaming = False
         return connection
 
-    def _release(self, connection: _Connection, solicited: bool) -> None:
+    def _release(self, connection: _Connection, solicited: bool, at: float | None = None) -> None:
         if self._connection is not connection:
             return
         self._connection = None
@@ -369,7 +373,8 @@ class VirtualStrap:
         if (solicited or not self.faults.stale_stream) and self.faults.stuck_stops >= 0:
             self._streaming = False  # a stream that cannot be stopped survives any disconnect
         if not solicited and self.faults.out_of_range_s > 0:
-            self._invisible_until = self._loop_time() + self.faults.out_of_range_s / self.speed
+            lost_at = self._loop_time() if at is None else at
+            self._invisible_until = lost_at + self.faults.out_of_range_s / self.speed
 
     # ------------------------------------------------------------------ GATT
 
@@ -580,6 +585,12 @@ class _Connection:
         self.ecg_task: asyncio.Task[None] | None = None
         self.hr_task: asyncio.Task[None] | None = None
         self.closed = False
+        # the ECG sender's place on the strap's timeline (set at each START)
+        self._next_frame = 0
+        self._held: bytes | None = None
+        self._extra_s = 0.0
+        self._silent = False
+        self._stall_at: float | None = None
 
     def notify(self, uuid: str, data: bytes) -> None:
         callback = self.subscriptions.get(uuid)
@@ -595,7 +606,8 @@ class _Connection:
     def start_ecg(self, now: float) -> None:
         if self.ecg_task is not None:
             self.ecg_task.cancel()
-        self.ecg_task = asyncio.ensure_future(self._send_ecg(now))
+        self._begin_ecg(now)
+        self.ecg_task = asyncio.ensure_future(self._send_ecg())
         self.tasks.append(self.ecg_task)
 
     def start_hr(self) -> None:
@@ -614,7 +626,14 @@ class _Connection:
         if delay > 0:
             await asyncio.sleep(delay)
 
-    async def _send_ecg(self, started: float) -> None:
+    def _begin_ecg(self, started: float) -> None:
+        """A START at loop time `started`: where on the strap's timeline streaming resumes.
+
+        Like an H10, the strap's clock ran on while nobody listened: the first frame sent
+        is the first one measured after START, whatever the host's loop was doing. The
+        scripted link loss is placed on the same timeline, so a late event loop moves
+        neither it nor the out-of-range window that follows it.
+        """
         strap = self.strap
         faults = strap.faults
         source = strap.source()
@@ -623,46 +642,91 @@ class _Connection:
         k = 0
         while k < source.frame_count and source.frame_due_s(k) < elapsed:
             k += 1  # frames measured while nobody was listening are gone
-        if faults.disconnect_after_s is not None and strap._disconnects < faults.max_disconnects:
-            asyncio.get_running_loop().call_later(
-                faults.disconnect_after_s / strap.speed, self._link_loss
-            )
-        stall_at = (
+        self._next_frame = k
+        self._held = None
+        self._extra_s = 0.0
+        self._silent = False
+        self._stall_at = (
             elapsed + faults.stall_after_s
             if faults.stall_after_s is not None and not strap._stalled
             else None
         )
-        held: bytes | None = None
-        extra = 0.0
-        while k < source.frame_count and strap._streaming and not self.closed:
-            extra = max(extra, faults.delay_s.get(k, 0.0))
+        if faults.disconnect_after_s is not None and strap._disconnects < faults.max_disconnects:
+            loss_s = elapsed + faults.disconnect_after_s
+            asyncio.get_running_loop().call_at(
+                strap._stream_origin + loss_s / strap.speed, self._link_loss, loss_s
+            )
+
+    def _strap_now_s(self) -> float:
+        """Now on the strap's timeline: seconds since the stream's origin."""
+        strap = self.strap
+        assert strap._stream_origin is not None
+        return (asyncio.get_running_loop().time() - strap._stream_origin) * strap.speed
+
+    def _leaves_at_s(self, k: int) -> float:
+        """When frame k leaves the strap (its due time, held back by a scripted delay)."""
+        return self.strap.source().frame_due_s(k) + max(
+            self._extra_s, self.strap.faults.delay_s.get(k, 0.0)
+        )
+
+    def _send_due(self, until_s: float) -> bool:
+        """Send every frame that has left the strap by `until_s` (strap timeline).
+
+        A real strap sends on its own clock; this one runs in the host's event loop and
+        can fall behind it, so whoever wakes it (the sender's timer, or the scripted
+        link loss) sends all that is due at once. False once the strap went silent.
+        """
+        strap = self.strap
+        faults = strap.faults
+        source = strap.source()
+        while (
+            self._next_frame < source.frame_count
+            and strap._streaming
+            and not self.closed
+            and not self._silent
+        ):
+            k = self._next_frame
+            if self._leaves_at_s(k) > until_s:
+                break
+            self._extra_s = max(self._extra_s, faults.delay_s.get(k, 0.0))
             due = source.frame_due_s(k)
-            await self._sleep_until(due + extra, strap._stream_origin)
-            if not strap._streaming or self.closed:
-                return
-            if stall_at is not None and due >= stall_at:
+            if self._stall_at is not None and due >= self._stall_at:
                 strap._stalled = True
-                return  # connected but silent: the host's watchdog must notice
+                self._silent = True  # connected but silent: the host's watchdog must notice
+                break
             payload = source.frame_payload(k)
             if k in faults.malformed:
                 payload = payload[: pmd.ECG_FRAME_HEADER + 1]
             if k in faults.drop:
                 pass
-            elif k in faults.reorder and held is None:
-                held = payload
+            elif k in faults.reorder and self._held is None:
+                self._held = payload
             else:
                 self.notify(pmd.PMD_DATA_UUID, payload)
                 if k in faults.duplicate:
                     self.notify(pmd.PMD_DATA_UUID, payload)
-                if held is not None:
-                    self.notify(pmd.PMD_DATA_UUID, held)
-                    held = None
+                if self._held is not None:
+                    self.notify(pmd.PMD_DATA_UUID, self._held)
+                    self._held = None
             if faults.delay_s.get(k):
-                extra = 0.0
-            k += 1
-        if held is not None:
-            self.notify(pmd.PMD_DATA_UUID, held)
-        if k >= source.frame_count and strap._streaming and not self.closed:
+                self._extra_s = 0.0
+            self._next_frame = k + 1
+        return not self._silent
+
+    async def _send_ecg(self) -> None:
+        strap = self.strap
+        source = strap.source()
+        while self._next_frame < source.frame_count and strap._streaming and not self.closed:
+            leaves = self._leaves_at_s(self._next_frame)
+            await self._sleep_until(leaves, strap._stream_origin)
+            if not strap._streaming or self.closed:
+                return
+            if not self._send_due(max(leaves, self._strap_now_s())):
+                return
+        if self._held is not None:
+            self.notify(pmd.PMD_DATA_UUID, self._held)
+            self._held = None
+        if self._next_frame >= source.frame_count and strap._streaming and not self.closed:
             strap._exhausted = True
             strap._streaming = False
             self.notify(pmd.PMD_CP_UUID, bytes((0x01, pmd.MeasurementType.ECG)))
@@ -678,11 +742,21 @@ class _Connection:
                 return
             self.notify(hrs.HR_MEASUREMENT_UUID, payload)
 
-    def _link_loss(self) -> None:
+    def _link_loss(self, loss_s: float) -> None:
+        """The scripted link loss, `loss_s` on the strap's timeline.
+
+        Every frame that left the strap before the link dropped was on the air: send
+        it first (the event loop may have run this late, behind the sender), then drop
+        the link as of `loss_s`.
+        """
         if self.closed:
             return
-        self.strap._disconnects += 1
-        self.client._link_lost()
+        strap = self.strap
+        if strap._streaming:
+            self._send_due(loss_s)
+        strap._disconnects += 1
+        assert strap._stream_origin is not None
+        self.client._link_lost(strap._stream_origin + loss_s / strap.speed)
 
 
 # --------------------------------------------------------------------- bleak backends
@@ -780,11 +854,12 @@ class VirtualBleakClient(BaseBleakClient):
         self._strap._release(connection, solicited=True)
         self._fire_disconnected()
 
-    def _link_lost(self) -> None:
+    def _link_lost(self, at: float | None = None) -> None:
+        """The link dropped (at loop time `at`, default now), unasked."""
         connection = self._connection
         if connection is None or connection.closed or self._strap is None:
             return
-        self._strap._release(connection, solicited=False)
+        self._strap._release(connection, solicited=False, at=at)
         self._fire_disconnected()
 
     def _fire_disconnected(self) -> None:

@@ -35,6 +35,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from monitor.classify.beat import ClassifiedBeat
+from monitor.classify.sample_history import SampleHistory
 
 WINDOW_BEATS = 12
 """Supraventricular beats averaged (12 beat DS1 AUC 0.993, 8: 0.989, 16: 0.994;
@@ -106,7 +107,7 @@ class AtrialActivity:
 
     def __init__(self, fs: float, first_index: int = 0) -> None:
         self.fs = float(fs)
-        self._keep = round(BUFFER_S * self.fs)
+        self._history = SampleHistory(round(BUFFER_S * self.fs), first_index)
         self._before = round(PR_START_S * self.fs)
         self._offsets = np.arange(-self._before, -round(PR_END_S * self.fs))
         self._t = np.linspace(-1.0, 1.0, self._offsets.size)
@@ -115,8 +116,7 @@ class AtrialActivity:
 
     def restart(self, first_index: int) -> None:
         """A new run of samples begins at stream sample `first_index`."""
-        self._buffer = np.empty(0)
-        self._start = first_index  # stream index of _buffer[0]
+        self._history.restart(first_index)
         # The window as running sums: the last WINDOW_BEATS stretches (zeros before
         # the first), their sum and their summed energy, and how many have been seen.
         self._last = np.zeros((WINDOW_BEATS, self._offsets.size))
@@ -130,16 +130,13 @@ class AtrialActivity:
 
     def feed(self, samples: np.ndarray) -> None:
         """Append samples (the next ones of the stream)."""
-        x = np.asarray(samples, dtype=np.float64).ravel()
-        # (all of this call's samples stay, with up to BUFFER_S before them)
-        drop = max(0, self._buffer.size - self._keep)
-        self._buffer = np.concatenate([self._buffer[drop:], x])
-        self._start += drop
+        self._history.feed(samples)  # (all of them stay, with up to BUFFER_S before them)
 
     def measure(self, beats: Iterable[ClassifiedBeat]) -> list[float | None]:
         """The coherence at each beat (in order), from the samples fed so far."""
         beats = list(beats)
-        lo, hi, start = self._start + self._before, self._start + self._buffer.size, self._start
+        history = self._history
+        lo, hi, start = history.start + self._before, history.end, history.start
         timely = self._timely(beats)
         usable = [
             i
@@ -197,7 +194,7 @@ class AtrialActivity:
         a few array operations whatever its number of beats (what `pr_stretches` and
         `p_wave_coherence` compute, in that form)."""
         n = at.size
-        new = self._buffer[at[:, None] + self._offsets]
+        new = self._history.values[at[:, None] + self._offsets]
         new -= (new.sum(axis=1) * (1.0 / self._offsets.size))[:, None]
         new -= ((new * self._t).sum(axis=1) * self._inv_tt)[:, None] * self._t
         energy = (new * new).sum(axis=1)

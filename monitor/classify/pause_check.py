@@ -37,6 +37,7 @@ import numpy as np
 from scipy import signal
 
 from monitor.classify.beat import ClassifiedBeat
+from monitor.classify.sample_history import SampleHistory
 
 BAND_HZ = (5.0, 20.0)
 """The QRS band (Pan and Tompkins, IEEE Trans Biomed Eng 32:230-236, 1985)."""
@@ -74,7 +75,7 @@ class GapActivity:
         self.pause_s = float(pause_s)
         self._sos = signal.butter(2, BAND_HZ, "bandpass", fs=self.fs, output="sos")
         self._zi = signal.sosfilt_zi(self._sos)
-        self._keep = round(BUFFER_S * self.fs)
+        self._history = SampleHistory(round(BUFFER_S * self.fs), first_index)
         self._half = round(BEAT_HALF_S * self.fs)
         self._after = round(GUARD_AFTER_S * self.fs)
         self._before = round(GUARD_BEFORE_S * self.fs)
@@ -83,16 +84,12 @@ class GapActivity:
 
     def restart(self, first_index: int) -> None:
         """A new run of samples begins at stream sample `first_index`."""
-        self._buffer = np.empty(0)
-        self._start = first_index  # stream index of _buffer[0]
+        self._history.restart(first_index)
         self._recent: deque[int] = deque(maxlen=RECENT_BEATS)
 
     def feed(self, samples: np.ndarray) -> None:
         """Append samples (the next ones of the stream)."""
-        x = np.asarray(samples, dtype=np.float64).ravel()
-        drop = max(0, self._buffer.size - self._keep)
-        self._buffer = np.concatenate([self._buffer[drop:], x])
-        self._start += drop
+        self._history.feed(samples)
 
     def measure(self, beats: Iterable[ClassifiedBeat]) -> list[tuple[int, float]]:
         """(beat index, gap activity) for the beats, in order, that end an interval
@@ -115,17 +112,15 @@ class GapActivity:
 
     def _activity(self, recent: deque[int], end: int) -> float | None:
         half = self._half
-        lo = recent[0] - half - self._warmup - self._start  # the window in the buffer
-        hi = end - self._before - self._start
-        gap_from = recent[-1] + self._after - self._start
-        if lo < 0 or hi > self._buffer.size or hi <= gap_from:
+        buffer, start = self._history.values, self._history.start
+        lo = recent[0] - half - self._warmup - start  # the window in the buffer
+        hi = end - self._before - start
+        gap_from = recent[-1] + self._after - start
+        if lo < 0 or hi > buffer.size or hi <= gap_from:
             return None
-        x = self._buffer[lo:hi]
+        x = buffer[lo:hi]
         band = np.abs(signal.sosfilt(self._sos, x, zi=self._zi * x[0])[0])
-        sizes = [
-            band[i - self._start - lo - half : i - self._start - lo + half + 1].max()
-            for i in recent
-        ]
+        sizes = [band[i - start - lo - half : i - start - lo + half + 1].max() for i in recent]
         size = float(np.median(sizes))
         if size <= 0.0:
             return None

@@ -4,7 +4,11 @@ The live screen shows the scrolling ECG with each beat's class letter, heart rat
 rhythm, class counts, signal quality, and a header with connection, battery,
 staleness and log state at all times. Alerts sit in a banner until someone
 acknowledges them (the acknowledgement goes to the daemon, so every client sees it).
-The screen redraws at most 10 times a second, and only when something changed.
+The screen redraws at most 10 times a second, and only what changed: the trace when
+ECG or beats arrived (a strap frame every 0.56 s, so about twice a second; the eye
+needs no more for a strip that moves one braille column per 0.05 s of ECG), the text
+lines when their text differs. The header and vitals have fixed heights, so their
+updates skip Textual's layout pass, which was most of the TUI's CPU while live.
 """
 
 from __future__ import annotations
@@ -48,6 +52,8 @@ BEAT_STYLES = {
     "?": "bold",
 }
 SEVERITY_CLASS = {"critical": "critical", "warning": "warning", "info": "info"}
+TRACE_MESSAGES = frozenset({"hello", "samples", "beats"})
+"""Daemon messages that change what the trace draws."""
 
 
 class EcgTrace(Widget):
@@ -60,10 +66,22 @@ class EcgTrace(Widget):
     def __init__(self, state: LiveState, window_s: float = 8.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.state = state
+        self._window_s = 0.0
         self.window_s = window_s
 
+    @property
+    def window_s(self) -> float:
+        """Seconds of ECG across the strip."""
+        return self._window_s
+
+    @window_s.setter
+    def window_s(self, seconds: float) -> None:
+        # (the title is set here, not in render: setting it asks for another render)
+        if seconds != self._window_s:
+            self._window_s = seconds
+            self.border_title = f"ECG  {seconds:.0f} s"
+
     def render(self) -> Text:
-        self.border_title = f"ECG  {self.window_s:.0f} s"
         width, height = self.content_size.width, self.content_size.height - 1
         if width < 4 or height < 1:
             return Text("")
@@ -143,6 +161,9 @@ class MonitorApp(App[None]):
         self.theme = "textual-dark" if dark else "textual-light"
         self._client: DaemonClient | None = None
         self._dirty = True
+        self._trace_dirty = True
+        self._shown: dict[str, tuple[Text, Any]] = {}
+        self._silent = False
         self._last_message = time.monotonic()
         self._changed = asyncio.Event()
 
@@ -187,12 +208,15 @@ class MonitorApp(App[None]):
     def _set_disconnected(self, why: str) -> None:
         self.live.connected = False
         self.live.connect_error = why
+        self._trace_dirty = True  # (an empty trace says why)
         self._mark()
 
     def feed(self, msg: dict[str, Any]) -> None:
         """Apply one daemon message (the socket worker calls this; tests may too)."""
         self.live.apply(msg)
         self._last_message = time.monotonic()
+        if msg.get("type") in TRACE_MESSAGES:
+            self._trace_dirty = True
         self._mark()
 
     def _mark(self) -> None:
@@ -212,22 +236,42 @@ class MonitorApp(App[None]):
     # -- drawing -------------------------------------------------------------------------
 
     def _tick(self) -> None:
+        silent = self._is_silent()
+        if silent != self._silent:  # the daemon fell silent (or spoke again): say so
+            self._silent = silent
+            self._dirty = True
         if self._dirty:
             self._redraw()
 
+    def _is_silent(self) -> bool:
+        return time.monotonic() - self._last_message > SILENT_AFTER_S
+
     def _redraw(self) -> None:
         self._dirty = False
-        self.query_one(StatusHeader).update(self._header_text())
+        self._show(self.query_one(StatusHeader), self._header_text(), layout=False)
         banner = self.query_one(AlertBanner)
         pending = self.live.pending_alerts()
-        banner.display = bool(pending)
+        if banner.display != bool(pending):
+            banner.display = bool(pending)
         if pending:
             top = pending[0]
             for cls in SEVERITY_CLASS.values():
                 banner.set_class(cls == top.get("severity"), cls)
-            banner.update(self._banner_text(top, len(pending) - 1))
-        self.query_one(Vitals).update(self._vitals_text())
-        self.query_one(EcgTrace).refresh()
+            self._show(banner, self._banner_text(top, len(pending) - 1), layout=True)
+        self._show(self.query_one(Vitals), self._vitals_text(), layout=False)
+        if self._trace_dirty:
+            self._trace_dirty = False
+            self.query_one(EcgTrace).refresh()
+
+    def _show(self, widget: Static, text: Text, layout: bool) -> None:
+        """Update `widget` only if `text` differs from what it shows. layout=False for
+        widgets of fixed size (CSS height), so Textual skips its layout pass."""
+        key = widget.id or str(id(widget))
+        last = self._shown.get(key)
+        if last is not None and last[0] == text and last[1] == text.style:
+            return
+        self._shown[key] = (text, text.style)
+        widget.update(text, layout=layout)
 
     def _header_text(self) -> Text:
         live, status = self.live, self.live.status
@@ -242,8 +286,7 @@ class MonitorApp(App[None]):
         battery = status.get("battery_pct")
         text.append(f"  battery {'--' if battery is None else f'{battery}%'}")
         age = status.get("last_sample_age_s")
-        silent = time.monotonic() - self._last_message > SILENT_AFTER_S
-        if silent:
+        if self._is_silent():
             text.append("  daemon silent", style="bold red")
         elif age is None:
             text.append("  no ECG yet", style="bold red")

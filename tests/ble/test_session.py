@@ -6,6 +6,7 @@ strap time) cost no wall time and every run sees the same order of events.
 
 from __future__ import annotations
 
+import asyncio
 import random
 
 import numpy as np
@@ -26,9 +27,10 @@ from monitor.ble.events import (
     StateChanged,
 )
 from monitor.ble.session import SessionConfig, backoff_delay
-from monitor.ble.simtime import run_virtual
+from monitor.ble.simtime import VirtualTimeLoop, run_virtual
 from monitor.ble.virtual import Faults
-from tests.ble.helpers import N, Run, expected_samples, run_session, strap
+from monitor.frame import EcgFrame
+from tests.ble.helpers import N, Run, expected_samples, run_session, strap, until_stream_end
 
 S = SessionState
 
@@ -331,3 +333,66 @@ def test_a_clock_reset_during_a_link_loss_restarts_the_timeline_on_the_host_cloc
     assert abs(len(run.samples()) + gap.samples - total) <= 2  # host clock: within 2 samples
     assert gap.duration_ns / 1e9 > 8.0
     check_timing(run)
+
+
+def check_contiguous(run: Run) -> None:
+    """Every frame starts where the previous one ended on the host clock (within 1 ms):
+    no sample was lost, so the host timeline has no hole and no overlap either."""
+    t0 = np.array([f.t0_ns for f in run.frames], dtype=np.float64)
+    np.testing.assert_allclose(np.diff(t0) / 1e9, N / 130.0, atol=1e-3)
+
+
+def test_a_stalled_host_is_late_frames_not_a_gap() -> None:
+    """The host's event loop stalls for 6 s (a busy laptop); the strap keeps measuring
+    and its frames then arrive in a burst, over 1 s late for 8 frames in a row, which
+    re-anchors the clock map. The strap's timestamps say the frames are contiguous, so
+    the host timeline must be too: it used to jump ~1.5 s forwards at the re-anchoring
+    (the daemon's false "1.5 s of ECG missing between two frames") and then back."""
+    delivered = 0
+
+    def stall_once(item: object) -> bool:
+        nonlocal delivered
+        if isinstance(item, EcgFrame):
+            delivered += 1
+            if delivered == 60:
+                loop = asyncio.get_running_loop()
+                assert isinstance(loop, VirtualTimeLoop)
+                loop.advance(6.0)  # nothing runs for 6 s of virtual time
+        return until_stream_end(item)
+
+    run = run_session(strap(90), stop=stall_once)
+    assert len(run.of(LateFrame)) >= 8  # the burst was late enough to re-anchor the map
+    assert not run.of(Gap)
+    np.testing.assert_array_equal(
+        run.samples(), expected_samples(run.strap, list(range(frames_sent(run))))
+    )
+    check_contiguous(run)
+
+
+@pytest.mark.parametrize(("step_s", "late"), [(5.0, 8), (60.0, 0)])
+def test_a_host_clock_step_re_anchors_the_map_not_the_timeline(
+    step_s: float, late: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The host's clock steps forwards at 30 s (NTP): every frame now looks `step_s`
+    late. What the clock map's reset is for: after 8 late frames in a row (or at once,
+    beyond 30 s) the map follows the host's new clock, so lateness is no longer
+    reported. No sample is missing on the strap's clock, so neither a gap nor a jump of
+    the frames' host timeline."""
+    vstrap = strap(60)
+    strap_clock = vstrap.clock
+    first: list[int] = []
+
+    def stepping_clock() -> int:
+        now = strap_clock()
+        first[:] = first or [now]
+        return now + round(step_s * 1e9) if now - first[0] > 30e9 else now
+
+    kwargs = vstrap.session_kwargs() | {"clock": stepping_clock}
+    monkeypatch.setattr(vstrap, "session_kwargs", lambda: kwargs)
+    run = run_session(vstrap)
+    assert len(run.of(LateFrame)) == late
+    assert not run.of(Gap)
+    np.testing.assert_array_equal(
+        run.samples(), expected_samples(run.strap, list(range(frames_sent(run))))
+    )
+    check_contiguous(run)

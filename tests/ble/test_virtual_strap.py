@@ -9,7 +9,7 @@ from bleak import BleakClient, BleakScanner
 from bleak.exc import BleakDeviceNotFoundError
 
 from monitor.ble import battery, hrs, pmd
-from monitor.ble.simtime import run_virtual
+from monitor.ble.simtime import VirtualTimeLoop, run_virtual
 from monitor.ble.virtual import Faults, VirtualStrap
 from tests.ble.helpers import strap
 
@@ -182,5 +182,47 @@ def test_connect_by_address_string_and_unknown_address() -> None:
         stranger = BleakClient("00:00:00:00:00:01", backend=vstrap.client_backend)
         with pytest.raises(BleakDeviceNotFoundError):
             await stranger.connect()
+
+    run_virtual(main())
+
+
+def test_a_late_event_loop_loses_no_frame_that_left_before_the_link_loss() -> None:
+    """The virtual strap runs in the host's event loop. When that loop is busy, the
+    sender and the scripted link loss wake up together, late, and the link loss used to
+    win: frames due before it were never sent and the host counted them lost. A real
+    strap sends on its own clock, so every frame due before the link dropped was on the
+    air, and its out-of-range window starts when the link dropped, not when the loop got
+    round to it. Here the loop is stalled for 4 s across the link loss (virtual time)."""
+    vstrap = strap(60, Faults(disconnect_after_s=20.0, out_of_range_s=8.0))
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        assert isinstance(loop, VirtualTimeLoop)
+        events: list[object] = []
+        device = await BleakScanner.find_device_by_address(
+            vstrap.address, timeout=2.0, backend=vstrap.scanner_backend
+        )
+        assert device is not None
+        client = BleakClient(device, lambda c: events.append("lost"), backend=vstrap.client_backend)
+        await client.connect()
+        await client.start_notify(pmd.PMD_CP_UUID, lambda c, d: None)
+        await client.start_notify(
+            pmd.PMD_DATA_UUID, lambda c, d: events.append(pmd.decode_ecg_frame(d).sensor_ns)
+        )
+        started = loop.time()
+        await client.write_gatt_char(pmd.PMD_CP_UUID, pmd.start_ecg_request(), response=True)
+        await asyncio.sleep(17.0 - (loop.time() - started))
+        sent_before_stall = len(events)
+        loop.advance(4.0)  # the host is busy from 17 s to 21 s: nothing runs meanwhile
+        await asyncio.sleep(0.5)
+        # every frame whose last sample was measured by the link loss at 20 s, then the loss
+        due = [k for k in range(60) if (73 * k + 72) / 130 <= 20.0]
+        assert events == [vstrap.sensor_ns_of_sample(73 * k + 72) for k in due] + ["lost"]
+        assert sent_before_stall < len(due) - 4  # the stall held back several frames
+        # out of range for 8 s from the link loss (20 s), not from when the loop ran it
+        await asyncio.sleep(started + 27.9 - loop.time())
+        assert not vstrap.advertising()
+        await asyncio.sleep(0.2)
+        assert vstrap.advertising()
 
     run_virtual(main())
