@@ -8,7 +8,8 @@ For every model in models/ (teacher, students, pruned, int8):
   detection within 150 ms; an undetected reference beat is missed for its class, an
   extra detection is a false positive of the class it was given;
 * the classifier alone on the reference beat positions (how most papers report it);
-* latency per beat: the model alone, in batches of 1024 beats, one onnxruntime thread.
+* latency per beat: the model alone, in batches of 1024 beats, one onnxruntime thread,
+  at the graph optimisation level the runtime uses (monitor.classify.model).
 Nothing here feeds back into training: DS2 is read only by this script.
 """
 
@@ -32,7 +33,7 @@ import beatdata
 from monitor.classify import features as feat
 from monitor.classify.beat import BEAT_CLASSES
 from monitor.classify.classifier import classify_beats
-from monitor.classify.model import DEFAULT_MODEL, BeatModel, model_dir
+from monitor.classify.model import DEFAULT_MODEL, GRAPH_OPTIMIZATION, BeatModel, model_dir
 from monitor.classify.scoring import accuracy, class_scores, confusion, macro_f1
 from monitor.evaluation import DS2
 
@@ -179,6 +180,11 @@ def record_metrics(meta_path: Path, r: Result) -> None:
         "data": "MIT-BIH DS2 (de Chazal 2004), lead MLII at 130 Hz",
         "script": "scripts/evaluate_beats.py",
         "date": dt.date.today().isoformat(),
+        "onnxruntime": {
+            "version": ort_version(),
+            "graph_optimization_level": GRAPH_OPTIMIZATION,
+            "cpu": (platform.processor() or platform.machine()) + cpu_int8(),
+        },
         "end_to_end": metrics(r.e2e),
         "reference_positions": metrics(r.ref),
     }
@@ -377,6 +383,34 @@ def cpu_int8() -> str:
         return ""
     vnni = any("vnni" in f for f in have)
     return f", {' '.join(have).upper()}" + ("" if vnni else ", no VNNI")
+
+
+def machine_note() -> list[str]:
+    """What the int8 labels still depend on besides the model file, and what is fixed."""
+    return [
+        f"Every session is built at {GRAPH_OPTIMIZATION} (set in monitor/classify/model.py, "
+        "not left to onnxruntime's default): onnxruntime runs the int8 QDQ graph as written "
+        "(dequantise, float op, quantise), so the labels no longer depend on which integer "
+        "kernels the CPU has (VNNI or not) nor on which fusions an onnxruntime version "
+        "makes. Chosen on DS1 only (python scripts/compare_int8_paths.py, rule fixed "
+        "before measuring: fewest int8-vs-float32 label differences, <= 20 us/beat, <= 2x "
+        "the default's time): 24 differences in 51,355 DS1 beats against 29 at "
+        "onnxruntime's default ORT_ENABLE_ALL, which fuses the QDQ groups into integer "
+        "kernels, at about 1.9x its CPU time.",
+        "What still depends on the machine: the float kernels (Conv, Gemm) pick their code "
+        "by instruction set and onnxruntime version, so their sums can differ in the last "
+        "bits, and a value on the edge of a quantisation step can round the other way; "
+        "such beats are rare but the labels are not guaranteed bit for bit across CPUs.",
+        "Before this level was set, the same int8 file (same sha256) at the default level "
+        "scored V Se 89.8 / +P 84.9, S Se 48.1 / +P 41.4, macro F1 57.00 on this machine "
+        "(card of commit 2c4e50c) and V Se 90.3 / +P 84.5, S Se 48.2 / +P 41.5, macro F1 "
+        "57.03 in the card of 2026-11-25, on another machine; at the level now set, this "
+        "machine gave the 2026-11-25 figures (2026-12-07).",
+        "Cost in the streaming classifier over the 48 MIT-BIH records joined (24 h at 130 Hz, "
+        "60 s frames, the replay's calls, levels interleaved call by call): 4.0 CPU s per "
+        "24 h against 3.2 at the default level (2026-12-07, three runs 3.9-4.2 against "
+        "3.1-3.4); 273 of its 109,814 beats change label between the two levels.",
+    ]
 
 
 def _pair_runs(groups: list[dict]) -> str:
@@ -679,10 +713,8 @@ def report(
         "",
         "DS2, end to end unless marked. Latency: model alone, batches of 1024 beats, one "
         f"onnxruntime thread ({platform.processor() or platform.machine()}{cpu_int8()}, "
-        f"Python {platform.python_version()}, onnxruntime {ort_version()}). The int8 rows "
-        "depend on onnxruntime's int8 kernels, which differ between its versions and CPUs: "
-        "the same int8 file (same sha256) scored V Se 90.3 / +P 84.5, S Se 48.2 / +P 41.5, "
-        "macro F1 57.03 in the card of 2026-11-25, on another machine.",
+        f"Python {platform.python_version()}, onnxruntime {ort_version()}), graph "
+        f"optimisation level {GRAPH_OPTIMIZATION}. " + " ".join(machine_note()),
         "",
         "| variant | parameters (non-zero) | bytes | gzip bytes | N Se | S Se | S +P | V Se | "
         "V +P | F Se | macro F1 | macro F1 at ref. positions | accuracy | us / beat |",
@@ -788,7 +820,10 @@ def report(
         "an N/S logit tie went to N where the rule said S; the same weights were "
         "re-exported with a tie margin, which moved a few beats). Step 11 (fourth session) "
         "was decided on DS1 alone; DS2 was run once, to regenerate this card with the "
-        "shipped models unchanged.",
+        "shipped models unchanged. Step 12 (fifth session) was decided on DS1 alone; DS2 "
+        "was run only to regenerate this card at the chosen level (four times: the later "
+        "runs for the card's text and metadata fields alone, with the same figures; model "
+        "files unchanged).",
         "",
         "1. Window + RR context, running template of all previous beats, class-weighted "
         "cross-entropy, offsets chosen on macro F1 of N S V F: V close to the bar, S far "
@@ -841,6 +876,9 @@ def report(
         "The KD-versus-labels choice, on the nested out-of-fold score with the rule, "
         "picked the student trained on labels alone this time.",
         _step11(folder),
+        "12. The int8 model's onnxruntime path (fifth session, DS1 only): the graph "
+        f"optimisation level is now set explicitly, to {GRAPH_OPTIMIZATION}, by the rule "
+        "and measurement in the section above on variants; the model files are unchanged.",
         "",
         "Compared with the models shipped before, DS2 end to end int8: commit cd356bc "
         '(feature version 3, the "macro" offset rule with F at +1.5) V Se 93.3 / +P 84.0, '
