@@ -9,14 +9,30 @@ held-out patients' beats (out of fold), before and after the class offsets that
 scripts/train.py would choose on them, and with the S rule of scripts/train.py on top
 (its thresholds chosen on the other folds' beats: nested). DS2 is never read. The figures go to
 models/beat-ablation-cv.json, which scripts/evaluate_beats.py renders in docs/MODEL.md.
+
+Each run's out-of-fold logits are kept in --oof-dir under a key of everything that
+determines them (features, epochs, seed, wave dropout, the training and feature code,
+the prepared beats' code and data folder, torch's version), so a kept file is reused
+only when a fresh run would give the same logits. (The key was once the variant, run
+number and epochs alone: logits trained by older code were silently reused.)
+
+--ensemble K also scores students averaged: the runs taken K at a time in order
+(disjoint groups: with 6 runs and K = 2, runs 0+1, 2+3, 4+5), their out-of-fold
+logits averaged (logits, not probabilities: the exported graph would average logits
+before the class offsets and the S rule), then offsets and the nested S rule chosen
+exactly as for a single run.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import fcntl
+import hashlib
+import inspect
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import cast
@@ -151,6 +167,94 @@ def pwave_check(records: list[beatdata.RecordBeats]) -> None:
         print(f"  fold {k + 1}: the other folds pick {best}")
 
 
+def oof_key(
+    names: tuple[str, ...], epochs: int, seed: int, wave_dropout: float, data_dir: Path
+) -> str:
+    """A digest of everything a run's out-of-fold logits depend on (see the docstring)."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps([list(names), epochs, seed, wave_dropout, torch.__version__]).encode())
+    digest.update(str(data_dir.resolve()).encode())
+    digest.update(CODE_STATE.encode())
+    return digest.hexdigest()[:16]
+
+
+def score_run(
+    labels: np.ndarray, oof: np.ndarray, rule_data: tr.BeatSet, rule_p: str | None
+) -> dict[str, object]:
+    """Out-of-fold figures of one run (or of an averaged group of runs): offsets chosen
+    by each rule, then the S rule with its thresholds nested in the folds."""
+    run: dict[str, object] = {}
+    for rule in ("bar", "macro"):
+        offsets = tr.choose_offsets(labels, oof, rule)
+        run[f"offsets_{rule}"] = offsets.tolist()
+        run[f"oof_{rule}"] = {
+            k: round(v, 2) for k, v in tr.scores(labels, (oof + offsets).argmax(1)).items()
+        }
+    pred = (oof + tr.choose_offsets(labels, oof, "bar")).argmax(1)
+    nested, _ = tr.nested_rule_scores(rule_data, pred)
+    run["oof_rule"] = {k: round(v, 2) for k, v in nested.items()}
+    if rule_p:
+        nested_p, chosen_p = tr.nested_rule_scores(rule_data, pred, rule_p)
+        run["oof_rule_p"] = {k: round(v, 2) for k, v in nested_p.items()}
+        run["rule_p_thresholds"] = chosen_p
+    run["bar_score"] = {
+        rule: tr.offset_score(cast(dict, run[f"oof_{rule}"]), "bar") for rule in ("bar", "macro")
+    }
+    return run
+
+
+def summarise(runs: list[dict[str, object]], kinds: tuple[str, ...]) -> dict[str, object]:
+    """Mean figures over runs, the spread of macro F1 and the mean "bar" score per kind."""
+    summary: dict[str, object] = {}
+    for rule in kinds:
+        figs = [cast(dict, run[f"oof_{rule}"]) for run in runs]
+        summary[rule] = {k: round(float(np.mean([f[k] for f in figs])), 2) for k in figs[0]}
+        spread = float(np.ptp([f["macro_f1"] for f in figs]))
+        summary[f"{rule}_macro_f1_spread"] = round(spread, 2)
+        summary[f"{rule}_bar_score"] = round(
+            float(np.mean([tr.offset_score(f, "bar") for f in figs])), 2
+        )
+    return summary
+
+
+ENSEMBLE_MARGIN = 1.0
+"""Points of mean score (nested, with the S rule) an ensemble must gain over single runs."""
+
+
+def ensemble_decision(singles: list[float], groups: list[float]) -> dict[str, object]:
+    """The rule fixed before any ensemble was scored: ship averaged students only if the
+    ensembles' mean score beats the single runs' by ENSEMBLE_MARGIN points and the worst
+    ensemble scores at least the median single run (DS1 out of fold, nested S rule)."""
+    gain = float(np.mean(groups) - np.mean(singles))
+    worst, median = float(min(groups)), float(np.median(singles))
+    return {
+        "rule": f"mean gain >= {ENSEMBLE_MARGIN} and worst ensemble >= median single run "
+        "(score with the S rule, nested)",
+        "single_scores": [round(v, 2) for v in singles],
+        "ensemble_scores": [round(v, 2) for v in groups],
+        "mean_gain": round(gain, 2),
+        "worst_ensemble": round(worst, 2),
+        "median_single": round(median, 2),
+        "passes": bool(gain >= ENSEMBLE_MARGIN and worst >= median),
+    }
+
+
+def store(out: Path, name: str, entry: dict[str, object]) -> None:
+    """Merge one variant into the JSON as it is on disk now (under a lock, so that two
+    runs of this script over different variants do not overwrite each other)."""
+    tag = hashlib.sha256(str(out.resolve()).encode()).hexdigest()[:12]
+    with open(Path(tempfile.gettempdir()) / f"ecgmon-ablation-{tag}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        results = json.loads(out.read_text()) if out.is_file() else {}
+        results.setdefault("variants", {})[name] = entry
+        results.update(
+            folds=[list(f) for f in tr.FOLDS],
+            date=dt.date.today().isoformat(),
+            script="scripts/ablate_beats.py",
+        )
+        out.write_text(json.dumps(results, indent=1) + "\n")
+
+
 def run_variant(
     records: list[beatdata.RecordBeats],
     names: tuple[str, ...],
@@ -180,6 +284,20 @@ def run_variant(
     return oof
 
 
+CODE_STATE = (
+    beatdata.code_key(
+        (
+            *beatdata.CODE_FILES,
+            Path(tr.__file__),
+            Path(feat.__file__),
+        )
+    )
+    + hashlib.sha256(inspect.getsource(run_variant).encode()).hexdigest()[:12]
+)
+"""The code a run's logits depend on, read when this script starts (an edit made while
+it runs does not change what it runs)."""
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, default=Path("../shared/data/mitdb"))
@@ -190,7 +308,15 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         default=Path("/tmp/ecgmon-ablation"),
         help="out-of-fold logits of each run are kept here and reused "
-        "(same variant, run and epochs) unless --retrain",
+        "(same features, epochs, seed, wave dropout, code and data) unless --retrain",
+    )
+    parser.add_argument(
+        "--ensemble",
+        type=int,
+        nargs="*",
+        default=[],
+        metavar="K",
+        help="also score the runs averaged K at a time (disjoint groups, logits averaged)",
     )
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS))
     parser.add_argument("--epochs", type=int, default=10)
@@ -232,8 +358,6 @@ def main(argv: list[str] | None = None) -> int:
     rule_data = tr.build_beats(records, tr.RULE_FEATURES + ((args.rule_p,) if args.rule_p else ()))
     kinds = ("bar", "macro", "rule") + (("rule_p",) if args.rule_p else ())
     args.oof_dir.mkdir(parents=True, exist_ok=True)
-    results = json.loads(args.out.read_text()) if args.out.is_file() else {}
-    results.setdefault("variants", {})
     suffix = f"-wd{args.wave_dropout:g}" if args.wave_dropout else ""
     for variant in args.variants:
         names, what = VARIANTS[variant]
@@ -243,44 +367,25 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.time()
         print(f"variant {name}: {what}", file=sys.stderr)
         runs = []
+        logits = []
         for r in range(args.seeds):
             seed = args.seed + 1000 * r
-            path = args.oof_dir / f"{name}-e{args.epochs}-{r}.npz"
-            if path.is_file() and not args.retrain:
-                with np.load(path) as z:
-                    oof = z["logits"]
-            else:
+            key = oof_key(names, args.epochs, seed, args.wave_dropout, args.data_dir)
+            path = args.oof_dir / f"{name}-e{args.epochs}-s{seed}-{key}.npz"
+            trained = args.retrain or not path.is_file()
+            if trained:
                 oof = run_variant(records, names, args.epochs, seed, args.wave_dropout)
                 np.savez(path, logits=oof, label=labels)
-            run: dict[str, object] = {"seed": seed}
-            for rule in ("bar", "macro"):
-                offsets = tr.choose_offsets(labels, oof, rule)
-                run[f"offsets_{rule}"] = offsets.tolist()
-                run[f"oof_{rule}"] = {
-                    k: round(v, 2) for k, v in tr.scores(labels, (oof + offsets).argmax(1)).items()
-                }
-            pred = (oof + tr.choose_offsets(labels, oof, "bar")).argmax(1)
-            nested, _ = tr.nested_rule_scores(rule_data, pred)
-            run["oof_rule"] = {k: round(v, 2) for k, v in nested.items()}
-            if args.rule_p:
-                nested_p, chosen_p = tr.nested_rule_scores(rule_data, pred, args.rule_p)
-                run["oof_rule_p"] = {k: round(v, 2) for k, v in nested_p.items()}
-                run["rule_p_thresholds"] = chosen_p
-            run["bar_score"] = {
-                rule: tr.offset_score(cast(dict, run[f"oof_{rule}"]), "bar")
-                for rule in ("bar", "macro")
-            }
-            runs.append(run)
-        summary: dict[str, object] = {}
-        for rule in kinds:
-            figs = [cast(dict, run[f"oof_{rule}"]) for run in runs]
-            summary[rule] = {k: round(float(np.mean([f[k] for f in figs])), 2) for k in figs[0]}
-            spread = float(np.ptp([f["macro_f1"] for f in figs]))
-            summary[f"{rule}_macro_f1_spread"] = round(spread, 2)
-            summary[f"{rule}_bar_score"] = round(
-                float(np.mean([tr.offset_score(f, "bar") for f in figs])), 2
+            else:
+                with np.load(path) as z:
+                    oof = z["logits"]
+            logits.append(oof)
+            runs.append(
+                {"seed": seed, "oof_key": key, "trained": trained}
+                | score_run(labels, oof, rule_data, args.rule_p)
             )
-        results["variants"][name] = {
+        summary = summarise(runs, kinds)
+        entry: dict[str, object] = {
             "what": what,
             "features": list(names),
             "runs": runs,
@@ -288,6 +393,27 @@ def main(argv: list[str] | None = None) -> int:
             "mean": summary,
             "seconds": round(time.time() - t0),
         }
+        ensembles: dict[str, object] = {}
+        for k in args.ensemble:
+            groups = [list(range(i, i + k)) for i in range(0, args.seeds - k + 1, k)]
+            members = []
+            for g in groups:
+                avg = np.mean([logits[i] for i in g], axis=0)
+                members.append({"runs": g} | score_run(labels, avg, rule_data, args.rule_p))
+            singles = [tr.offset_score(cast(dict, r["oof_rule"]), "bar") for r in runs]
+            scored = [tr.offset_score(cast(dict, m["oof_rule"]), "bar") for m in members]
+            ensembles[str(k)] = {
+                "groups": members,
+                "mean": summarise(members, kinds),
+                "decision": ensemble_decision(singles, scored),
+            }
+            print(
+                f"  {name}, {k} averaged: scores {[round(v, 2) for v in scored]} "
+                f"(single runs {[round(v, 2) for v in singles]})",
+                file=sys.stderr,
+            )
+        if ensembles:
+            entry["ensembles"] = ensembles
         m = cast(dict, summary["bar"])
         print(
             f"  {name}: macro F1 {m['macro_f1']:.2f} (spread {summary['bar_macro_f1_spread']}) "
@@ -303,12 +429,7 @@ def main(argv: list[str] | None = None) -> int:
             ),
             file=sys.stderr,
         )
-        results.update(
-            folds=[list(f) for f in tr.FOLDS],
-            date=dt.date.today().isoformat(),
-            script="scripts/ablate_beats.py",
-        )
-        args.out.write_text(json.dumps(results, indent=1) + "\n")
+        store(args.out, name, entry)
     return 0
 
 

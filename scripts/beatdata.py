@@ -3,8 +3,9 @@
 Each record's lead MLII is resampled to 130 Hz and filtered with the runtime ECG
 filter; ecgmon's own streaming QRS detector finds the beats, and each detection gets
 the AAMI class of the reference beat it matches within 150 ms (or none). Results are
-cached on disk (outside the repository) keyed by the signal code, so a rerun after
-the detector changes recomputes them.
+cached on disk (outside the repository) keyed by the code that makes them (the signal
+package, the reference reader and the beat matcher), so a rerun after any of them
+changes recomputes them.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+import monitor.classify.scoring
+import monitor.evaluation
 import monitor.signal
 from monitor.classify.beat import BEAT_CLASSES
 from monitor.classify.scoring import match_beats
@@ -42,9 +45,21 @@ class RecordBeats:
     fs_native: float
 
 
-def _code_key() -> str:
+CODE_FILES: tuple[Path, ...] = (
+    *sorted(Path(monitor.signal.__file__).parent.glob("*.py")),
+    Path(monitor.evaluation.__file__),
+    Path(monitor.classify.scoring.__file__),
+    Path(__file__),
+)
+"""What a prepared record depends on besides the data: the filter, resampler and QRS
+detector; the reference reader and AAMI map; the beat matcher; this module."""
+
+
+def code_key(paths: tuple[Path, ...] = CODE_FILES) -> str:
+    """A short digest of the source files' bytes (any edit gives a new key)."""
     digest = hashlib.sha256()
-    for path in sorted(Path(monitor.signal.__file__).parent.glob("*.py")):
+    for path in paths:
+        digest.update(path.name.encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
 
@@ -78,10 +93,10 @@ def prepare(base: Path) -> RecordBeats:
 
 
 def load(data_dir: Path, names: list[str] | tuple[str, ...], cache_dir: Path) -> list[RecordBeats]:
-    """Prepared records, from the cache when the signal code has not changed."""
+    """Prepared records, from the cache when the code that prepares them has not changed."""
     # The folder is part of the key: two databases may both have a record "100".
     folder = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:8]
-    key = f"{folder}-{_code_key()}"
+    key = f"{folder}-{code_key()}"
     cache_dir.mkdir(parents=True, exist_ok=True)
     out = []
     for i, name in enumerate(names, 1):

@@ -8,7 +8,8 @@ For every model in models/ (teacher, students, pruned, int8):
   detection within 150 ms; an undetected reference beat is missed for its class, an
   extra detection is a false positive of the class it was given;
 * the classifier alone on the reference beat positions (how most papers report it);
-* latency per beat: the model alone, in batches of 1024 beats, one onnxruntime thread.
+* latency per beat: the model alone, in batches of 1024 beats, one onnxruntime thread,
+  at the graph optimisation level the runtime uses (monitor.classify.model).
 Nothing here feeds back into training: DS2 is read only by this script.
 """
 
@@ -32,7 +33,7 @@ import beatdata
 from monitor.classify import features as feat
 from monitor.classify.beat import BEAT_CLASSES
 from monitor.classify.classifier import classify_beats
-from monitor.classify.model import DEFAULT_MODEL, BeatModel, model_dir
+from monitor.classify.model import DEFAULT_MODEL, GRAPH_OPTIMIZATION, BeatModel, model_dir
 from monitor.classify.scoring import accuracy, class_scores, confusion, macro_f1
 from monitor.evaluation import DS2
 
@@ -179,6 +180,11 @@ def record_metrics(meta_path: Path, r: Result) -> None:
         "data": "MIT-BIH DS2 (de Chazal 2004), lead MLII at 130 Hz",
         "script": "scripts/evaluate_beats.py",
         "date": dt.date.today().isoformat(),
+        "onnxruntime": {
+            "version": ort_version(),
+            "graph_optimization_level": GRAPH_OPTIMIZATION,
+            "cpu": (platform.processor() or platform.machine()) + cpu_int8(),
+        },
         "end_to_end": metrics(r.e2e),
         "reference_positions": metrics(r.ref),
     }
@@ -317,12 +323,16 @@ def ablation_table(folder: Path, meta_features: list[str]) -> list[str]:
     if not path.is_file():
         return ["(no ablation recorded: run scripts/ablate_beats.py)"]
     ab = json.loads(path.read_text())
+    plain = [v for v in ab["variants"] if "-wd" not in v]
+    sizes = sorted({k for v in plain for k in ab["variants"][v].get("ensembles", {})}, key=int)
     lines = [
         f"Produced by `nice python {ab['script']} --data-dir ../shared/data/mitdb "
-        f"--variants {' '.join(v for v in ab['variants'] if '-wd' not in v)} --seeds 6` and, "
-        "for the variants marked with a wave-branch dropout, the same with "
+        f"--variants {' '.join(plain)} --seeds 6"
+        + (f" --ensemble {' '.join(sizes)}" if sizes else "")
+        + "` and, for the variants marked with a wave-branch dropout, the same with "
         "`--wave-dropout` (the context-only one, 1.0, with `--seeds 3`) "
-        f"({ab['date']}): the student trained on labels alone in the same patient-wise "
+        f"({ab['date']}; every run trained afresh: `--retrain` or a fresh `--oof-dir`): "
+        "the student trained on labels alone in the same patient-wise "
         "3-fold DS1 cross-validation as scripts/train.py, several training runs (seeds) "
         "per variant; figures are out of fold (DS1 patients the run did not train on), "
         'after the class offsets chosen on them by the "bar" rule (macro F1 of N S V less '
@@ -353,7 +363,106 @@ def ablation_table(folder: Path, meta_features: list[str]) -> list[str]:
             f"{b['S_se']:.1f} | {b['S_ppv']:.1f} | {b['V_se']:.1f} | {b['V_ppv']:.1f} | "
             f"{b['F_se']:.1f} | {mean['bar_bar_score']:.2f} | {rule_cells} |"
         )
-    return [*lines, "", choice_note(ab, meta_features)]
+    return [*lines, "", choice_note(ab, meta_features), *ensemble_note(ab, meta_features)]
+
+
+def ort_version() -> str:
+    import onnxruntime
+
+    return str(onnxruntime.__version__)
+
+
+def cpu_int8() -> str:
+    """The x86 instruction sets onnxruntime's int8 kernels pick from, where Linux says."""
+    try:
+        flags = set(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        return ""
+    have = [f for f in ("avx2", "avx512bw", "avx512_vnni", "avx_vnni") if f in flags]
+    if not have:
+        return ""
+    vnni = any("vnni" in f for f in have)
+    return f", {' '.join(have).upper()}" + ("" if vnni else ", no VNNI")
+
+
+def machine_note() -> list[str]:
+    """What the int8 labels still depend on besides the model file, and what is fixed."""
+    return [
+        f"Every session is built at {GRAPH_OPTIMIZATION} (set in monitor/classify/model.py, "
+        "not left to onnxruntime's default): onnxruntime runs the int8 QDQ graph as written "
+        "(dequantise, float op, quantise), so the labels no longer depend on which integer "
+        "kernels the CPU has (VNNI or not) nor on which fusions an onnxruntime version "
+        "makes. Chosen on DS1 only (python scripts/compare_int8_paths.py, rule fixed "
+        "before measuring: fewest int8-vs-float32 label differences, <= 20 us/beat, <= 2x "
+        "the default's time): 24 differences in 51,355 DS1 beats against 29 at "
+        "onnxruntime's default ORT_ENABLE_ALL, which fuses the QDQ groups into integer "
+        "kernels, at about 1.9x its CPU time.",
+        "What still depends on the machine: the float kernels (Conv, Gemm) pick their code "
+        "by instruction set and onnxruntime version, so their sums can differ in the last "
+        "bits, and a value on the edge of a quantisation step can round the other way; "
+        "such beats are rare but the labels are not guaranteed bit for bit across CPUs.",
+        "Before this level was set, the same int8 file (same sha256) at the default level "
+        "scored V Se 89.8 / +P 84.9, S Se 48.1 / +P 41.4, macro F1 57.00 on this machine "
+        "(card of commit 2c4e50c) and V Se 90.3 / +P 84.5, S Se 48.2 / +P 41.5, macro F1 "
+        "57.03 in the card of 2026-11-25, on another machine; at the level now set, this "
+        "machine gave the 2026-11-25 figures (2026-12-07).",
+        "Cost in the streaming classifier over the 48 MIT-BIH records joined (24 h at 130 Hz, "
+        "60 s frames, the replay's calls, levels interleaved call by call): 4.0 CPU s per "
+        "24 h against 3.2 at the default level (2026-12-07, three runs 3.9-4.2 against "
+        "3.1-3.4); 273 of its 109,814 beats change label between the two levels.",
+    ]
+
+
+def _pair_runs(groups: list[dict]) -> str:
+    return ", ".join("+".join(str(i) for i in g["runs"]) for g in groups)
+
+
+def ensemble_note(ab: dict, meta_features: list[str]) -> list[str]:
+    """Students averaged (scripts/ablate_beats.py --ensemble), against single runs."""
+    lines = []
+    for name, v in ab["variants"].items():
+        ens = v.get("ensembles")
+        if not ens:
+            continue
+        single = v["mean"]["rule"]
+        singles = next(iter(ens.values()))["decision"]["single_scores"]
+        parts = []
+        for k, e in sorted(ens.items(), key=lambda kv: int(kv[0])):
+            d, m = e["decision"], e["mean"]["rule"]
+            parts.append(
+                f"{k} averaged (runs {_pair_runs(e['groups'])}): scores "
+                f"{', '.join(f'{x:.2f}' for x in d['ensemble_scores'])} (mean "
+                f"{np.mean(d['ensemble_scores']):.2f}, {d['mean_gain']:+.2f} on the single runs; "
+                f"V Se {m['V_se']:.1f} / +P {m['V_ppv']:.1f}, S Se {m['S_se']:.1f} / +P "
+                f"{m['S_ppv']:.1f}, macro F1 spread {e['mean']['rule_macro_f1_spread']:.2f})"
+            )
+        d2 = ens.get("2", {}).get("decision")
+        verdict = ""
+        if d2 is not None and v["features"] == meta_features:
+            verdict = (
+                " Decision rule, fixed before the measurement, on the pairs (two int8 students "
+                f"fit in 64 KB): ship averaged students only if {d2['rule']}; median single "
+                f"run {d2['median_single']:.2f}: "
+                + (
+                    "**met**."
+                    if d2["passes"]
+                    else f"**not met** (gain {d2['mean_gain']:+.2f}, worst pair "
+                    f"{d2['worst_ensemble']:.2f})."
+                )
+            )
+        lines.append(
+            f"- `{name}` students averaged (out-of-fold logits of disjoint groups of runs "
+            "averaged, then offsets and the nested S rule chosen on the average as for one "
+            f"run), with the S rule: single runs score "
+            f"{', '.join(f'{x:.2f}' for x in singles)} (mean "
+            f"{v['mean']['rule_bar_score']:.2f}; V Se {single['V_se']:.1f} / +P "
+            f"{single['V_ppv']:.1f}, S Se {single['S_se']:.1f} / +P {single['S_ppv']:.1f}, "
+            f"macro F1 spread {v['mean']['rule_macro_f1_spread']:.2f}); "
+            + "; ".join(parts)
+            + "."
+            + verdict
+        )
+    return ["", *lines] if lines else []
 
 
 def choice_note(ab: dict, meta_features: list[str]) -> str:
@@ -423,6 +532,48 @@ def _rule_gain(folder: Path) -> str:
         f"{max(gains):.1f} points (run-to-run spread without it {min(spreads):.1f} to "
         f"{max(spreads):.1f}), while the variants with the rule lie within "
         f"{max(scores) - min(scores):.1f} points of each other."
+    )
+
+
+def _step11(folder: Path) -> str:
+    """Fourth session: the ablation made reproducible, and students averaged (DS1 only)."""
+    path = folder / "beat-ablation-cv.json"
+    ab = json.loads(path.read_text()) if path.is_file() else {"variants": {}}
+    decision = next(
+        (
+            v["ensembles"]["2"]["decision"]
+            for n, v in ab["variants"].items()
+            if n == "rule-inputs" and "2" in v.get("ensembles", {})
+        ),
+        None,
+    )
+    text = (
+        "11. Reproducible ablation and students averaged (fourth session, DS1 only). The "
+        "ablation's stored runs could not all be reproduced: scripts/ablate_beats.py kept "
+        "each run's out-of-fold logits under a key of the variant, run number and epochs "
+        "alone and reused them, so runs trained by earlier code were scored as if current "
+        "(the prepared-beats cache was not at fault: its beats matched fresh ones "
+        "bit for bit). The key now covers everything that determines the logits (features, "
+        "epochs, seed, wave dropout, the training, feature and beat-preparation code, the "
+        "data folder), the prepared-beats key covers the reference reader and matcher "
+        "too, and the table above was regenerated with every run trained afresh (the "
+        "previous table, commit cd07b3b, had `rule-inputs` at 77.21 with the rule, rank 3 "
+        "of 5; its entries took 11-27 s for 3 to 6 runs: loaded, not trained). "
+    )
+    if decision is None:
+        return text + "Students averaged: not measured."
+    return text + (
+        "Students averaged (`--ensemble`, above): the pairs of `rule-inputs` runs scored "
+        f"{decision['mean_gain']:+.2f} points over single runs on average, worst pair "
+        f"{decision['worst_ensemble']:.2f} against a median single run of "
+        f"{decision['median_single']:.2f}. The rule fixed beforehand was "
+        + (
+            "met, but scripts/train.py still trains and ships one student"
+            if decision["passes"]
+            else "not met, so one student is shipped, as before, and DS2 was not run on "
+            "averaged students"
+        )
+        + f" (rule: {decision['rule']})."
     )
 
 
@@ -561,8 +712,9 @@ def report(
         "## Every variant: the cost of each step towards small",
         "",
         "DS2, end to end unless marked. Latency: model alone, batches of 1024 beats, one "
-        f"onnxruntime thread ({platform.processor() or platform.machine()}, "
-        f"Python {platform.python_version()}).",
+        f"onnxruntime thread ({platform.processor() or platform.machine()}{cpu_int8()}, "
+        f"Python {platform.python_version()}, onnxruntime {ort_version()}), graph "
+        f"optimisation level {GRAPH_OPTIMIZATION}. " + " ".join(machine_note()),
         "",
         "| variant | parameters (non-zero) | bytes | gzip bytes | N Se | S Se | S +P | V Se | "
         "V +P | F Se | macro F1 | macro F1 at ref. positions | accuracy | us / beat |",
@@ -666,7 +818,12 @@ def report(
         "Step 10 (third session) was decided on DS1 alone; DS2 was run on the chosen "
         "models, and again after a fix found by a unit test, not by DS2 (in the int8 graph "
         "an N/S logit tie went to N where the rule said S; the same weights were "
-        "re-exported with a tie margin, which moved a few beats).",
+        "re-exported with a tie margin, which moved a few beats). Step 11 (fourth session) "
+        "was decided on DS1 alone; DS2 was run once, to regenerate this card with the "
+        "shipped models unchanged. Step 12 (fifth session) was decided on DS1 alone; DS2 "
+        "was run only to regenerate this card at the chosen level (four times: the later "
+        "runs for the card's text and metadata fields alone, with the same figures; model "
+        "files unchanged).",
         "",
         "1. Window + RR context, running template of all previous beats, class-weighted "
         "cross-entropy, offsets chosen on macro F1 of N S V F: V close to the bar, S far "
@@ -718,6 +875,10 @@ def report(
         + " The network reads the rule's inputs and feature version 4's (`rule-inputs`). "
         "The KD-versus-labels choice, on the nested out-of-fold score with the rule, "
         "picked the student trained on labels alone this time.",
+        _step11(folder),
+        "12. The int8 model's onnxruntime path (fifth session, DS1 only): the graph "
+        f"optimisation level is now set explicitly, to {GRAPH_OPTIMIZATION}, by the rule "
+        "and measurement in the section above on variants; the model files are unchanged.",
         "",
         "Compared with the models shipped before, DS2 end to end int8: commit cd356bc "
         '(feature version 3, the "macro" offset rule with F at +1.5) V Se 93.3 / +P 84.0, '
@@ -736,8 +897,8 @@ def report(
         "ablation's spread), and the KD and labels-only students differ on DS2 by as much "
         "(the variant table). F is hardly ever called. Next steps worth trying: more S "
         "examples (INCART, SVDB: 128 Hz, close to the strap's rate), an irregularity "
-        "measure that tells a run of S beats from atrial fibrillation, and several students "
-        "averaged (the int8 budget leaves room for two).",
+        "measure that tells a run of S beats from atrial fibrillation, and a steadier "
+        "network than two students averaged gave on DS1 (step 11).",
         "",
         "## Limits",
         "",

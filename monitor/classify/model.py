@@ -26,6 +26,39 @@ DEFAULT_MODEL = "beat-student-int8"
 """The model ecgmon ships and uses: the distilled student, int8-quantised."""
 MODEL_DIR_ENV = "ECGMON_MODEL_DIR"
 
+OPTIMIZATION_LEVELS = (
+    "ORT_DISABLE_ALL",
+    "ORT_ENABLE_BASIC",
+    "ORT_ENABLE_EXTENDED",
+    "ORT_ENABLE_ALL",
+)
+"""onnxruntime's graph optimisation levels (names of `onnxruntime.GraphOptimizationLevel`)."""
+
+GRAPH_OPTIMIZATION = "ORT_DISABLE_ALL"
+"""The level every session is built with, set explicitly so that an onnxruntime default
+cannot move labels silently. ORT_DISABLE_ALL runs the int8 QDQ graph as written
+(DequantizeLinear, float op, QuantizeLinear), the arithmetic the QDQ format defines;
+from ORT_ENABLE_EXTENDED up, onnxruntime 1.32 fuses the QDQ groups into
+integer kernels whose results depend on the CPU's instruction set (AVX2 without VNNI
+here) and move labels. Measured on the 51,355 detected DS1 beats (x86_64 AVX2 without
+VNNI, onnxruntime 1.32.0, `python scripts/compare_int8_paths.py`): int8 labels differ
+from float32 on 24 beats at ORT_DISABLE_ALL and ORT_ENABLE_BASIC (and at ORT_ENABLE_ALL
+with QDQ fusion turned off), the three bit-identical, against 29 at ORT_ENABLE_EXTENDED
+and ORT_ENABLE_ALL (the previous default); 9-11 us per beat in batches of 1024 on one
+thread against 5-6 us at ORT_ENABLE_ALL (1.8-1.9x), under the 20 us bar and the 2x cap
+of the rule fixed before the measurement (fewest disagreements; equal counts to the
+faster). The three tied paths' times differ by less than their run-to-run spread, so
+the tie went to the one that rewrites nothing. The float32 models' labels are the same
+at every level. What still depends on the CPU: the float kernels (Conv, Gemm) pick their
+code by instruction set, so their sums can differ in the last bits, and a value on the
+edge of a quantisation step can then round the other way."""
+
+QDQ_FUSION = True
+"""Whether onnxruntime may fuse the int8 graph's QDQ groups into integer kernels at levels
+that do so (none does at ORT_DISABLE_ALL); set per session for the comparison script."""
+QDQ_FUSION_KEY = "session.disable_quant_qdq"
+"""onnxruntime's session config entry that turns QDQ fusion off ("1") or on ("0")."""
+
 
 class ModelError(EcgmonError):
     """The beat model cannot be used (missing, corrupt, or made for other input)."""
@@ -128,18 +161,41 @@ def read_metadata(onnx_path: Path) -> dict[str, Any]:
     return meta
 
 
+def session_options(
+    threads: int = 1, optimization: str = GRAPH_OPTIMIZATION, qdq_fusion: bool = QDQ_FUSION
+) -> Any:
+    """The onnxruntime SessionOptions a BeatModel is built with (one place, so tests can
+    build the same session and look at the graph onnxruntime actually runs)."""
+    if optimization not in OPTIMIZATION_LEVELS:
+        raise ValueError(f"unknown graph optimisation level {optimization!r}")
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, optimization)
+    options.add_session_config_entry(QDQ_FUSION_KEY, "0" if qdq_fusion else "1")
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return options
+
+
 class BeatModel:
     """An ONNX beat model in an onnxruntime CPU session (one thread by default)."""
 
-    def __init__(self, path: Path | str | None = None, threads: int = 1) -> None:
+    def __init__(
+        self,
+        path: Path | str | None = None,
+        threads: int = 1,
+        optimization: str = GRAPH_OPTIMIZATION,
+        qdq_fusion: bool = QDQ_FUSION,
+    ) -> None:
         self.path = resolve_model(path)
         self.metadata = read_metadata(self.path)
+        self.optimization = optimization
+        self.qdq_fusion = qdq_fusion
         import onnxruntime as ort
 
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
+        options = session_options(threads, optimization, qdq_fusion)
         try:
             self._session = ort.InferenceSession(
                 str(self.path), sess_options=options, providers=["CPUExecutionProvider"]
@@ -148,6 +204,11 @@ class BeatModel:
             raise ModelError(f"beat model {self.path} cannot be loaded: {exc}") from exc
         self.input_fs = float(self.metadata["input_fs"])
         self.classes: tuple[str, ...] = tuple(self.metadata["classes"])
+
+    @property
+    def session_optimization(self) -> str:
+        """The graph optimisation level onnxruntime reports for this session."""
+        return str(self._session.get_session_options().graph_optimization_level.name)
 
     @property
     def name(self) -> str:
