@@ -548,7 +548,7 @@ def _step11(folder: Path) -> str:
         None,
     )
     text = (
-        "11. Reproducible ablation and students averaged (fourth session, DS1 only). The "
+        "11. Reproducible ablation and students averaged (sixth session, DS1 only). The "
         "ablation's stored runs could not all be reproduced: scripts/ablate_beats.py kept "
         "each run's out-of-fold logits under a key of the variant, run number and epochs "
         "alone and reused them, so runs trained by earlier code were scored as if current "
@@ -818,9 +818,9 @@ def report(
         "Step 10 (third session) was decided on DS1 alone; DS2 was run on the chosen "
         "models, and again after a fix found by a unit test, not by DS2 (in the int8 graph "
         "an N/S logit tie went to N where the rule said S; the same weights were "
-        "re-exported with a tie margin, which moved a few beats). Step 11 (fourth session) "
+        "re-exported with a tie margin, which moved a few beats). Step 11 (sixth session) "
         "was decided on DS1 alone; DS2 was run once, to regenerate this card with the "
-        "shipped models unchanged. Step 12 (fifth session) was decided on DS1 alone; DS2 "
+        "shipped models unchanged. Step 12 (sixth session) was decided on DS1 alone; DS2 "
         "was run only to regenerate this card at the chosen level (four times: the later "
         "runs for the card's text and metadata fields alone, with the same figures; model "
         "files unchanged).",
@@ -876,7 +876,7 @@ def report(
         "The KD-versus-labels choice, on the nested out-of-fold score with the rule, "
         "picked the student trained on labels alone this time.",
         _step11(folder),
-        "12. The int8 model's onnxruntime path (fifth session, DS1 only): the graph "
+        "12. The int8 model's onnxruntime path (sixth session, DS1 only): the graph "
         f"optimisation level is now set explicitly, to {GRAPH_OPTIMIZATION}, by the rule "
         "and measurement in the section above on variants; the model files are unchanged.",
         "",
