@@ -78,6 +78,19 @@ def leads(data: Path, rec: str, second_lead: bool) -> list[tuple[str, np.ndarray
     ]
 
 
+def add_quality_option(parser: argparse.ArgumentParser) -> None:
+    """Add `--quality NAME=VALUE ...`, the overrides `set_thresholds` applies (shared)."""
+    parser.add_argument(
+        "--quality",
+        nargs="*",
+        action="extend",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set any monitor.signal.quality threshold (a number) for this run, e.g. "
+        "ADAPT_FACTOR=0 for the fixed limit",
+    )
+
+
 def set_thresholds(items: list[str]) -> None:
     """Apply NAME=VALUE overrides of monitor.signal.quality's numeric thresholds."""
     for item in items:
@@ -96,15 +109,7 @@ def main() -> int:
     parser.add_argument("--second-lead", action="store_true", help="check the other lead too")
     parser.add_argument("--qrs-band", nargs=2, type=float, metavar=("LO", "HI"))
     parser.add_argument("--peak-ratio-max", type=float)
-    parser.add_argument(
-        "--quality",
-        nargs="*",
-        action="extend",
-        default=[],
-        metavar="NAME=VALUE",
-        help="set any monitor.signal.quality threshold (a number) for this run, e.g. "
-        "ADAPT_FACTOR=0 for the fixed limit",
-    )
+    add_quality_option(parser)
     parser.add_argument(
         "--snrs", nargs="+", type=int, default=list(SNRS_DB), help="SNRs (dB) to mix at"
     )

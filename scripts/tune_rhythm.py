@@ -44,7 +44,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import evaluate_rhythm as ev
-from tune_quality import noise_mask, qrs_power, set_thresholds
+from tune_quality import add_quality_option, noise_mask, qrs_power, set_thresholds
 
 from monitor.classify import atrial
 from monitor.classify.alerts import AlertManager
@@ -398,14 +398,7 @@ def main() -> int:
         choices=["em", "ma", "bw"],
         help="noise: the NSTDB noise-only recordings to mix in (em: as NSTDB 118e/119e)",
     )
-    parser.add_argument(
-        "--quality",
-        nargs="*",
-        action="extend",
-        default=[],
-        metavar="NAME=VALUE",
-        help="set a monitor.signal.quality threshold (a float) for this run",
-    )
+    add_quality_option(parser)
     # (extend: `--set a=1 --set b=2` keeps both; "*" kept only the last --set)
     parser.add_argument("--set", nargs="*", action="extend", default=[], metavar="NAME=VALUE")
     args = parser.parse_args()
