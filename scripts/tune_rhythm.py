@@ -10,7 +10,9 @@ settings or for overrides (``--set name=value``, RhythmConfig fields):
   (also for the P-wave settings ``af_p_clear``, ``af_p_absent``, ``af_on_no_p`` and
   ``af_off_no_p``; ``--set af_p_clear=inf af_p_absent=0`` is RR irregularity alone;
   ``--second-lead`` runs it on each DS1 record's other lead, V1 in most, and
-  ``--premature-share X`` sets which early beats the coherence leaves out);
+  ``--premature-share X`` sets which early beats the coherence leaves out); and the
+  margin: AF stretches of any length (``af_min_s`` = 0) on the other DS1 records,
+  how close they come to a false AF episode;
 * ``ectopy``: episode Se / +P of 3+ V runs, couplets, bigeminy, trigeminy and SVT on
   the DS1 records (``--labels model`` for the classifier-confidence cut
   ``ectopy_min_confidence``);
@@ -72,11 +74,13 @@ def parse_overrides(items: list[str]) -> RhythmConfig:
         name, _, value = item.partition("=")
         if name not in types:
             raise SystemExit(f"--set: RhythmConfig has no field {name!r}")
-        kwargs[name] = (
-            tuple(int(v) for v in value.split(","))
-            if "tuple" in str(types[name])
-            else type(getattr(RhythmConfig(), name))(value)
-        )
+        default = getattr(RhythmConfig(), name)
+        if "tuple" in str(types[name]):
+            kwargs[name] = tuple(int(v) for v in value.split(","))
+        elif isinstance(default, bool):  # (bool("False") is True)
+            kwargs[name] = value.strip().lower() in ("1", "true", "yes", "on")
+        else:
+            kwargs[name] = type(default)(value)
     return RhythmConfig(**kwargs)  # type: ignore[arg-type]
 
 
@@ -115,6 +119,7 @@ def tune_af(
     lost_s = 0.0
     rows: list[str] = []
     false_where: list[str] = []
+    stretches: list[tuple[float, str]] = []
     for rec in DS1:
         ref = load_reference(data / "mitdb" / rec)
         lead = "MLII"
@@ -154,6 +159,9 @@ def tune_af(
             hours += ref.duration_s / 3600.0
             if det:
                 false_where.append(f"{rec} {lead} ({len(det)})")
+            # The margin: AF stretches of any length (af_min_s = 0) where there is none.
+            short = ev.intervals(analyse(x, beats, replace(config, af_min_s=0.0))[1], "af")
+            stretches.extend((b - a, rec) for a, b in short)
     print(
         f"AF on DS1: duration Se {ev.pct(tot.overlap_s, tot.ref_s)}%, specificity "
         f"{ev.pct(neg - false_s, neg)}% (201, 203); false AF {24 * n_false / hours:.1f} "
@@ -165,6 +173,12 @@ def tune_af(
         f"covered: {ev.pct(afl.overlap_s, afl.ref_s)}% of {afl.ref_s:.0f} s"
     )
     print("\n".join(rows))
+    longest = sorted(stretches, reverse=True)[:5]
+    print(
+        f"  margin on the other DS1 records: {len(stretches)} AF stretches of any length "
+        f"(af_min_s = 0), {sum(d for d, _ in stretches):.0f} s in all; longest "
+        + (", ".join(f"{d:.1f} s ({r})" for d, r in longest) if longest else "-")
+    )
 
 
 ECTOPY_KINDS = ("vrun", "couplet", "bigeminy", "trigeminy", "svt")

@@ -39,7 +39,9 @@ Kinds and the rules behind them (all thresholds live in `RhythmConfig`):
   Without the signal (beats alone) AF is decided on the RR series as before.
   Episodes shorter than
   30 s are not reported, the minimum the ESC 2020 guidelines (Hindricks et al., Eur
-  Heart J 42:373-498, 2021) require to call an episode AF.
+  Heart J 42:373-498, 2021) require to call an episode AF; 30 s of analysed signal:
+  a short unreadable gap inside AF not yet confirmed does not count
+  (``af_gap_counts``).
 * ``brady`` / ``tachy``: mean rate over the last ``rate_beats`` N-N intervals below
   ``brady_bpm`` (default 50/min) or above ``tachy_bpm`` (100/min) for at least
   ``rate_min_s``. The 2018 ACC/AHA/HRS bradycardia guideline (Kusumoto et al.,
@@ -178,6 +180,15 @@ class RhythmConfig:
     statistic (a missed beat doubles an interval); 0 disables."""
     af_stale_factor: int = 4
     """N-N intervals older than this many windows of beats no longer count for AF."""
+    af_gap_counts: bool = False
+    """Whether the unreadable time of a short gap (below ``bridge_s``) inside AF not
+    yet confirmed counts towards its ``af_min_s``. The AF window is kept across such a
+    gap, but the unconfirmed episode is dropped there and a new one opens after it, so
+    counting the gap let a few seconds after it be reported as confirmed AF (paced
+    record 107, its beats called N: two episodes of 0 s, after 26 s of AF state with
+    about 4 s unreadable in it). Off (the default): only analysed time counts, the
+    gap is added to the wait; AF confirmed before a gap still goes on at once after
+    it. Not tuned: True is the behaviour before."""
     af_p_clear: float = 0.45
     """P-wave coherence (`monitor.classify.atrial`) at or above which P waves are
     clear: irregular RR is then sinus arrhythmia or ectopy, so no AF begins and AF in
@@ -311,6 +322,7 @@ class RhythmAnalyzer:
         self._af_since = 0.0  # where the AF in progress began (its irregular edge)
         self._af_found = 0.0  # where its window crossed the threshold, for af_min_s
         self._af_ended = -math.inf  # end of the last AF episode
+        self._af_gap_from: float | None = None  # where a gap in unconfirmed AF began
         self._last_mark_s = 0.0  # end of the newest N-N interval pair
         self._regular = False  # the N-N intervals are known and not irregular
         self._atrial: deque[tuple[int, float | None]] = deque()  # (beat index, coherence)
@@ -778,6 +790,8 @@ class RhythmAnalyzer:
 
     def _interrupt(self, out: list[Episode], at_s: float, keep_af: bool) -> None:
         """Close everything in progress at `at_s` (the last analysed beat)."""
+        af_open = self._open.get("af")
+        unconfirmed_af = af_open is not None and not af_open.confirmed
         self._end_vrun(out)
         self._end_srun(out)
         for kind in list(self._open):
@@ -785,6 +799,10 @@ class RhythmAnalyzer:
         for name in self._patterns:
             self._end_pattern(name, at_s, out)
         af_state, af_since, af_found = self._af_state, self._af_since, self._af_found
+        if unconfirmed_af and keep_af and not self.config.af_gap_counts:
+            # The unreadable time from here to the next analysed beat is not AF seen:
+            # it does not count towards ``af_min_s`` (see `_on_af_beat`).
+            self._af_gap_from = at_s
         ordinal = self._ordinal
         kept = (self._rr, self._rr_normal, self._pairs, self._lag1, self._marks, self._clean_rr)
         self._reset_beats()
@@ -1093,6 +1111,9 @@ class RhythmAnalyzer:
         if "af" not in self._open:
             start = max(self._af_since, self._recent[0].time_s)
             self._open["af"] = _Open(self._new_id(), "af", start, Evidence(), 0.0)
+            if self._af_gap_from is not None:  # (resumed after a gap, see `_interrupt`)
+                self._af_found += start - self._af_gap_from
+                self._af_gap_from = None
         episode = self._open["af"]
         if irregularity is not None:
             conf = min(1.0, irregularity / (2 * cfg.af_on)) * (
@@ -1114,6 +1135,7 @@ class RhythmAnalyzer:
 
     def _end_af(self, at_s: float, out: list[Episode]) -> None:
         self._af_state = False
+        self._af_gap_from = None
         if "af" in self._open:
             at_s = max(at_s, self._open["af"].start_s)
             self._close("af", at_s, out)

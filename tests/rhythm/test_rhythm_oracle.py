@@ -72,6 +72,7 @@ ATRIAL_OFF: dict[str, Any] = {
     "af_off_no_p": rhythm.RhythmConfig().af_off,
     "pause_missed_beat_ratio": math.inf,
     "brady_end_s": 0.0,
+    "af_gap_counts": True,
 }
 """Settings under which the P-wave coherence (and the pause gap check and the end
 debounce of sinus bradycardia, which the oracle also predates) changes no decision."""
@@ -187,7 +188,10 @@ CONFIGS = [
 def test_synthetic_streams_give_identical_events(stream, settings_: dict) -> None:
     beats, quality, vf, cuts, lag = stream
     # (the brady end debounce is newer than the oracle: off here, tested in test_brady_end.py)
-    new = rhythm.RhythmAnalyzer(rhythm.RhythmConfig(**{"brady_end_s": 0.0, **settings_}))
+    # (so is not counting a gap in unconfirmed AF towards its 30 s: test_af_gap.py)
+    new = rhythm.RhythmAnalyzer(
+        rhythm.RhythmConfig(**{"brady_end_s": 0.0, "af_gap_counts": True, **settings_})
+    )
     old = rhythm_oracle.RhythmAnalyzer(_oracle_config(**settings_))
     b = q = v = 0
     for t in [*cuts, beats[-1].time_s + 3]:
