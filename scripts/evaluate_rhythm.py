@@ -705,9 +705,17 @@ WHY = """### Why goals are missed (causes found by looking at the episodes, not 
   PACs the classifier calls N) reach an irregularity of 0.08-0.12, at or just above
   the thresholds, and its P waves are too faint in this lead at 130 Hz for the veto
   (coherence outside AF with model labels: median 0.22, 10th percentile 0.11; at the
-  false onsets 0.14-0.44). No measure of ectopy tried tells it from AF with frequent
-  PVCs (looked at after the fact on 200 and 221, outside DS1, so none was adopted):
-  the regularity of the N-V-N spans (a sinus clock keeping time through full
+  false onsets 0.14-0.44). Leaving out the pairs of successive N-N intervals that one
+  displaced beat explains (their sum is two typical cycles: a premature beat and its
+  pause, a late R peak; `monitor/classify/af_ectopy.py`, `af_displaced_ratio`, chosen
+  on DS1 at 0.25 by its margin, the AF stretches on the non-AF DS1 records, 134 -> 94
+  s, at unchanged DS1 Se) took false AF to 1.2 per 24 h with either label set (200:
+  4 -> 1 with model labels), but on the 8 AF records lost AF duration Se, 86.4 ->
+  85.2% (210: 95.7 -> 90.6%; its AF, without P waves, sits near an irregularity of
+  0.10, and the pairs left out by chance pull it under the threshold after each
+  interruption), so it is off. Other measures of ectopy do not tell 200 from AF with
+  frequent PVCs (looked at after the fact on 200 and 221, outside DS1, so none was
+  adopted): the regularity of the N-V-N spans (a sinus clock keeping time through full
   compensatory pauses: 0.02-0.12 at 200's false onsets, while AF's 10th percentile is
   0.05 in 221 and 0.08 in 203, as 200's sinus rate moves with its ectopy), the share
   of irregular N-N pairs that one displaced beat explains (the two intervals add up

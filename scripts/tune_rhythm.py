@@ -12,7 +12,8 @@ settings or for overrides (``--set name=value``, RhythmConfig fields):
   ``--second-lead`` runs it on each DS1 record's other lead, V1 in most, and
   ``--premature-share X`` sets which early beats the coherence leaves out); and the
   margin: AF stretches of any length (``af_min_s`` = 0) on the other DS1 records,
-  how close they come to a false AF episode;
+  how close they come to a false AF episode (``af_displaced_ratio`` was chosen on
+  it, `monitor.classify.af_ectopy`);
 * ``ectopy``: episode Se / +P of 3+ V runs, couplets, bigeminy, trigeminy and SVT on
   the DS1 records (``--labels model`` for the classifier-confidence cut
   ``ectopy_min_confidence``);
