@@ -726,9 +726,12 @@ WHY = """### Why goals are missed (causes found by looking at the episodes, not 
   paced beats N, and paced beats have no P wave) had two AF episodes of 0 s: 26 s of
   AF state with about 4 s unreadable in it, confirmed because the unreadable time
   counted towards the 30 s. Only analysed time counts now (`af_gap_counts`): that
-  removed both and changed no DS1 figure; on the 8 AF records, model labels, AF
-  duration Se 86.5 -> 86.4% and specificity 93.3 -> 93.8% (all in 222), reference
-  labels unchanged.
+  removed both and changed no DS1 figure on MLII; on the 8 AF records, model labels,
+  AF duration Se 86.5 -> 86.4% and specificity 93.3 -> 93.8% (all in 222, a fifth
+  unreadable), reference labels unchanged. AF in a very noisy trace is confirmed
+  later: on the DS1 second leads AF Se went from 67.5 to 65.5% (203's V1, a quarter
+  of its AF unreadable; `scripts/tune_rhythm.py af --second-lead --set
+  af_gap_counts=True` gives the old figure).
 - **VF (CUDB)**: a 3 s window (4 s made onsets late) and a harmonic test (paced rhythms
   have lines at half and one and a half times their strongest frequency) took the
   odd-numbered records from 20 to 23 of 23 and paced false VF from 73 episodes to 1

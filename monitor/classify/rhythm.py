@@ -206,7 +206,10 @@ class RhythmConfig:
     record 107, its beats called N: two episodes of 0 s, after 26 s of AF state with
     about 4 s unreadable in it). Off (the default): only analysed time counts, the
     gap is added to the wait; AF confirmed before a gap still goes on at once after
-    it. Not tuned: True is the behaviour before."""
+    it. Not tuned: True is the behaviour before. The cost is later confirmation in a
+    very noisy trace: DS1 on MLII unchanged, on the DS1 second leads AF Se 67.5 ->
+    65.5% (203's V1, a quarter of its AF unreadable; `scripts/tune_rhythm.py af
+    --second-lead --set af_gap_counts=True`)."""
     af_p_clear: float = 0.45
     """P-wave coherence (`monitor.classify.atrial`) at or above which P waves are
     clear: irregular RR is then sinus arrhythmia or ectopy, so no AF begins and AF in
