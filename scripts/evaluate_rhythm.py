@@ -713,7 +713,8 @@ WHY = """### Why goals are missed (causes found by looking at the episodes, not 
   4 -> 1 with model labels), but on the 8 AF records lost AF duration Se, 86.4 ->
   85.2% (210: 95.7 -> 90.6%; its AF, without P waves, sits near an irregularity of
   0.10, and the pairs left out by chance pull it under the threshold after each
-  interruption), so it is off. Other measures of ectopy do not tell 200 from AF with
+  interruption). It is on, at its DS1 choice: deciding by these figures either way
+  would be choosing on the test records. Other measures of ectopy do not tell 200 from AF with
   frequent PVCs (looked at after the fact on 200 and 221, outside DS1, so none was
   adopted): the regularity of the N-V-N spans (a sinus clock keeping time through full
   compensatory pauses: 0.02-0.12 at 200's false onsets, while AF's 10th percentile is

@@ -1,7 +1,7 @@
 """Irregularity one displaced beat explains is ectopy, not AF (monitor.classify.af_ectopy).
 
-The rule is off by default (`RhythmConfig.af_displaced_ratio`: on the records outside
-DS1 it lost AF sensitivity in 210); these tests run it at its DS1 choice, 0.25."""
+The rule is on by default at its DS1 choice (`RhythmConfig.af_displaced_ratio` = 0.25);
+these tests run it at that value and with 0, the rule off."""
 
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ def test_record_200_sinus_rhythm_with_ectopy_begins_less_af(mitdb: Path) -> None
         events = run_rhythm(x, FS, beats, RhythmConfig(af_displaced_ratio=ratio))
         return [(e.start_s, e.end_s) for e in events if e.kind == "af" and e.final]
 
-    assert RhythmConfig().af_displaced_ratio == 0.0  # (off by default)
+    assert RhythmConfig().af_displaced_ratio == DS1_CHOICE  # (on by default)
     on = DS1_CHOICE
     assert len(af("200", 0.0)) >= 3
     assert len(af("200", on)) <= 1
