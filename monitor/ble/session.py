@@ -86,6 +86,9 @@ RawObserver = Callable[[str, str, bytes, int], None]
 """(characteristic uuid, kind 'notify'|'read'|'write', bytes, host ns) for captures."""
 
 STRAP_SERVICES = (pmd.PMD_SERVICE_UUID, hrs.HR_SERVICE_UUID)
+WATCH_PUSH_S = 1.0
+"""An ECG notification moves the stall timer on when it is due within this long (more
+than a notification's spacing, so while ECG flows it never fires; see `_watch`)."""
 PERMANENT_REFUSALS = frozenset(
     {
         pmd.Status.INVALID_OP_CODE,
@@ -181,6 +184,9 @@ class StrapSession:
         self._late_run = 0
         self._link_event: asyncio.Event | None = None
         self._link_reason = ""
+        self._watch_timer: asyncio.TimerHandle | None = None  # the stall timer (`_watch`)
+        self._watch_at = 0.0
+        self._watch_check: Callable[[], None] | None = None
         self._hr_feeds_watchdog = False
         self._end_ns: int | None = None
         self._anchor = True
@@ -386,18 +392,58 @@ class StrapSession:
             await self._teardown(client, ecg_on and self._closing)
 
     async def _watch(self, link: asyncio.Event) -> str:
-        """Wait for link loss, a stall (watchdog) or close; return the reason."""
+        """Wait for link loss, a stall (watchdog) or close; return the reason.
+
+        The stall timer is due `watchdog_s` after the last data. The data path moves it
+        on (`_on_data`, when it is due within WATCH_PUSH_S), so while data flows it never
+        fires: a timer that woke up to find data had come woke the daemon every
+        watchdog_s for nothing. When it fires it looks again at the last data (the heart
+        rate feeds the watchdog without moving the timer) and waits on if there was any.
+        """
         loop = asyncio.get_running_loop()
         watchdog = self.config.watchdog_s
-        while not link.is_set():
-            remaining = self._last_rx + watchdog - loop.time()
-            if remaining <= 0:
-                silence = loop.time() - self._last_rx
-                self._emit(Stalled(self._clock(), round(silence, 3)))
-                return f"no data for {silence:.1f} s while connected (stalled)"
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(link.wait(), remaining)
-        return self._link_reason or "strap disconnected"
+        stall = asyncio.Event()
+
+        def check() -> None:
+            self._watch_timer = None
+            if self._last_rx + watchdog - loop.time() <= 0:
+                stall.set()
+            else:
+                self._arm_watch(loop, self._last_rx + watchdog)
+
+        self._watch_check = check
+        try:
+            while not link.is_set():
+                # Looked at again once this task runs: data that came in the meantime
+                # (a burst after the host stalled) means the strap is not stalled.
+                if self._last_rx + watchdog - loop.time() <= 0:
+                    break
+                stall.clear()
+                self._arm_watch(loop, self._last_rx + watchdog)
+                waiters = [loop.create_task(link.wait()), loop.create_task(stall.wait())]
+                try:
+                    await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    for waiter in waiters:
+                        waiter.cancel()
+            else:
+                return self._link_reason or "strap disconnected"
+        finally:
+            if self._watch_timer is not None:
+                self._watch_timer.cancel()
+                self._watch_timer = None
+            self._watch_check = None
+        silence = loop.time() - self._last_rx
+        self._emit(Stalled(self._clock(), round(silence, 3)))
+        return f"no data for {silence:.1f} s while connected (stalled)"
+
+    def _arm_watch(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
+        """(Re)set the stall timer of `_watch` to loop time `when`."""
+        if self._watch_timer is not None:
+            self._watch_timer.cancel()
+        self._watch_at = when
+        if self._watch_check is not None:
+            self._watch_timer = loop.call_at(when, self._watch_check)
 
     async def _teardown(self, client: BleakClient, stop_ecg: bool) -> None:
         """Best effort: STOP the stream (a stale stream survives on an H10) and disconnect."""
@@ -512,7 +558,9 @@ class StrapSession:
     def _on_data(self, _: object, data: bytearray) -> None:
         loop = asyncio.get_running_loop()
         t_ns = self._clock()
-        self._last_rx = loop.time()
+        self._last_rx = now = loop.time()
+        if self._watch_timer is not None and now > self._watch_at - WATCH_PUSH_S:
+            self._arm_watch(loop, now + self.config.watchdog_s)
         self._observe(pmd.PMD_DATA_UUID, "notify", data, t_ns)
         try:
             frame = pmd.decode_ecg_frame(data)

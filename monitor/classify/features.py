@@ -28,6 +28,7 @@ with `scipy.signal.lfilter` and carried filter state), with no per-beat Python l
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy.signal import lfilter
@@ -198,14 +199,55 @@ def _ema_before(
     return every[:-1], every[-1]
 
 
-def _ema_all(x: np.ndarray, alpha: float, state: np.ndarray | None) -> np.ndarray:
+SMALL_EMA_ROWS = 4
+"""Up to this many rows of windows, `_ema_all` runs the recurrence row by row."""
+SMALL_EMA_VALUES = 32
+"""Up to this many scalars (RR intervals, amplitudes), it runs it on Python floats."""
+
+
+def _ema_all(x: np.ndarray, alpha: float, state: Any) -> np.ndarray:
     """The exponential average before the first row of `x` and after each row: the
-    state carried in (or x[0] when None), then the state after each row, len(x) + 1 rows."""
+    state carried in (or x[0] when None), then the state after each row, len(x) + 1 rows.
+
+    A live chunk holds one or two beats, where scipy's lfilter costs ~20 us per call in
+    argument handling for two multiplications: small inputs run `_ema_steps`, the same
+    recurrence with the same floating-point operations in the same order (the same
+    values to the bit, tests/classify/test_ema_exact.py), larger ones lfilter."""
     if state is None:
         state = x[0].astype(np.float64)
+    small = SMALL_EMA_VALUES if x.ndim == 1 else SMALL_EMA_ROWS
+    if len(x) <= small and x.dtype == np.float64:
+        return _ema_steps(x, alpha, state)
     zi = ((1.0 - alpha) * state)[None, ...]
     after, _ = lfilter([alpha], [1.0, alpha - 1.0], x, axis=0, zi=zi)
     return np.concatenate([state[None, ...], after], axis=0)
+
+
+def _ema_steps(x: np.ndarray, alpha: float, state: Any) -> np.ndarray:
+    """lfilter([alpha], [1, alpha - 1], x, zi=(1 - alpha) * state) along axis 0, with
+    `state` in front, step by step. lfilter's direct form II transposed, with b padded
+    to [alpha, 0] and a = [1, alpha - 1], does per sample: y = z + b0 * x, then
+    z = x * b1 - y * a1; so does this (x * 0.0 too: it keeps NaN and the sign of zero
+    as lfilter has them)."""
+    b0, b1, a1 = alpha, 0.0, alpha - 1.0
+    if x.ndim == 1:
+        state_f = float(state)
+        z = (1.0 - alpha) * state_f
+        out = [state_f]
+        for v in x.tolist():
+            y = z + b0 * v
+            z = v * b1 - y * a1
+            out.append(y)
+        return np.array(out, dtype=np.float64)
+    rows = np.empty((len(x) + 1, *x.shape[1:]), dtype=np.float64)
+    rows[0] = state
+    zr = (1.0 - alpha) * np.asarray(state, dtype=np.float64)
+    with np.errstate(all="ignore"):  # lfilter warns of nothing either (NaN windows)
+        for i, v in enumerate(x, start=1):
+            yr = zr + b0 * v
+            zr = v * b1 - yr * a1
+            rows[i] = yr
+    return rows
 
 
 def _median_full(x: np.ndarray) -> np.ndarray:

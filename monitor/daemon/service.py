@@ -66,6 +66,10 @@ SHUTDOWN_STEP_S = 5.0
 """Bound on each step of a shutdown that waits on something outside the daemon (the
 source closing the strap link, a client's socket): a stop never hangs."""
 
+STATUS_SLACK = 0.3
+"""A status message goes out with the frame handled within this share of the status
+interval of the moment it is due (either side), or by a timer at the end of that window."""
+
 CLIENT_BUFFER = 64 * 1024
 """Bytes a client may have in flight (transport buffer, and kernel send buffer)."""
 
@@ -161,6 +165,9 @@ class Daemon:
         self._publish_handle: asyncio.Handle | None = None
         self._resync = False
         self._expected_t0_ns: int | None = None  # host time the next frame should start
+        self._status_handle: asyncio.TimerHandle | None = None  # see `_arm_status`
+        self._status_due = 0.0  # loop time the next status message is due
+        self._status_slack = 0.0
 
     def attach_sink(self, sink: LogSink | None, problem: str = "") -> None:
         """Use `sink` as the log; with None, say why nothing is written (a warning alert)."""
@@ -183,16 +190,19 @@ class Daemon:
         await self._start_server()
         tasks = [
             asyncio.create_task(self._consume_source(), name="source"),
-            asyncio.create_task(
-                self._every(self.config.status_interval_s, self._send_status), name="status"
-            ),
             asyncio.create_task(self._watch_staleness(), name="watchdog"),
         ]
+        loop = asyncio.get_running_loop()
+        self._status_due = loop.time()
+        self._arm_status(loop)
         self.ready.set()
         try:
             await self._stop.wait()
         finally:
             self._stopping = True
+            if self._status_handle is not None:
+                self._status_handle.cancel()
+                self._status_handle = None
             await _cancel_within(tasks, SHUTDOWN_STEP_S)
             await self._shutdown()
 
@@ -462,6 +472,10 @@ class Daemon:
         out = self.pipeline.process(frame)
         self._to_log("write_frame", frame)
         self._handle_output(out)
+        if self._status_handle is not None:
+            loop = asyncio.get_running_loop()
+            if loop.time() >= self._status_due - self._status_slack:
+                self._status_tick(loop)
 
     def _handle_output(self, out: PipelineOutput) -> None:
         """Send what a frame produced to clients at once (see `_publish_soon`), and log it."""
@@ -602,13 +616,37 @@ class Daemon:
 
     # -- periodic work -------------------------------------------------------------------
 
-    async def _every(self, interval: float, action: Any) -> None:
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                action()
-            except Exception:  # a bug here must not silence the watchdog or status for good
-                log.exception("periodic task %s failed", getattr(action, "__name__", action))
+    # Status messages ride on the frames. A status is due every status_interval_s (on a
+    # fixed cadence); the frame handled nearest to that moment, within STATUS_SLACK of
+    # the interval either side, sends it in the same turn of the event loop, and a
+    # timer sends it only when no frame came in that window (a stall, a disconnect).
+    # Why: a timer of its own woke the daemon once more every second, and each such
+    # wake-up from sleep cost more CPU than building and sending the status itself.
+
+    def _arm_status(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Set the next status moment and the timer that covers it when no frame does."""
+        interval = self.config.status_interval_s
+        self._status_slack = interval * STATUS_SLACK
+        now = loop.time()
+        due = self._status_due + interval
+        if due < now:  # the loop was held up past a whole interval: restart the cadence
+            due = now + interval
+        self._status_due = due
+        if self._status_handle is not None:
+            self._status_handle.cancel()
+        self._status_handle = loop.call_at(due + self._status_slack, self._status_timer)
+
+    def _status_timer(self) -> None:
+        self._status_handle = None
+        self._status_tick(asyncio.get_running_loop())
+
+    def _status_tick(self, loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            self._send_status()
+        except Exception:  # a bug here must not silence the status for good
+            log.exception("sending the status failed")
+        if not self._stopping:
+            self._arm_status(loop)
 
     def _publish_soon(self) -> None:
         """Send the pending live samples and beats in this turn of the event loop.

@@ -254,3 +254,26 @@ async def test_live_data_goes_out_in_the_turn_that_produced_it() -> None:
         fast._on_frame(EcgFrame(lo * 10**9 // 130, FS, x[lo : lo + 73]))
         await asyncio.sleep(0)
     assert slow_client.queue.qsize() == 1  # the first went out; the rest waits its turn
+
+
+async def test_status_keeps_its_cadence_while_frames_carry_it(start_daemon: StartDaemon) -> None:
+    """Status messages go out with the frames near each due moment (or by a timer when
+    no frame is near): about one per status_interval_s, never one per frame."""
+    interval = 0.5
+    daemon = await start_daemon(speed=1.0, loop=True, status_interval_s=interval)
+    client = await DaemonClient.connect(daemon.config.socket)
+    await client.next_of("status")  # the welcome's
+    loop = asyncio.get_running_loop()
+    times: list[float] = []
+    frames_before = daemon.stats.frames
+    async with asyncio.timeout(TIMEOUT):
+        while len(times) < 8:
+            await client.next_of("status")
+            times.append(loop.time())
+    frames = daemon.stats.frames - frames_before
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert frames >= 5  # frames flowed meanwhile (one every 0.56 s)
+    # On a fixed cadence: the 7 gaps span 7 intervals, within the slack either side.
+    assert 7 * interval - 2 * interval <= times[-1] - times[0] <= 7 * interval + 2 * interval
+    assert min(gaps) > interval * (1 - 2 * 0.3) - 0.05
+    await client.close()
