@@ -340,6 +340,7 @@ class RhythmAnalyzer:
         self._atrial: deque[tuple[int, float | None]] = deque()  # (beat index, coherence)
         self._p: float | None = None  # P-wave coherence at the last AF decision
         self._gaps: dict[int, float] = {}  # beat index -> gap activity before it
+        self._usual_kept: float | None = None  # usual RR from before a short interruption
 
     # -- public -----------------------------------------------------------------------
 
@@ -811,7 +812,10 @@ class RhythmAnalyzer:
         af_state, af_since, af_found = self._af_state, self._af_since, self._af_found
         ordinal = self._ordinal
         kept = (self._rr, self._rr_normal, self._pairs, self._lag1, self._marks, self._clean_rr)
+        # (the usual RR for the V-run rate check outlives a short unreadable stretch)
+        usual = usual_rr(self._rate_rr) or self._usual_kept
         self._reset_beats()
+        self._usual_kept = usual if keep_af else None
         if keep_af:
             self._rr, self._rr_normal, self._pairs, self._lag1, self._marks, self._clean_rr = kept
             self._ordinal = ordinal
@@ -885,7 +889,7 @@ class RhythmAnalyzer:
             if not run.beats:
                 prev = self._prev
                 run.onset_rr = None if prev is None else beat.time_s - prev.time_s
-                run.usual_rr = usual_rr(self._rate_rr)
+                run.usual_rr = usual_rr(self._rate_rr) or self._usual_kept
             run.beats.append(beat)
             if (
                 run.duration_s >= self.config.sustained_vt_s

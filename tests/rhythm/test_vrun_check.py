@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from monitor.classify.rhythm import RhythmAnalyzer, RhythmConfig, run_rhythm
 from monitor.classify.vrun_check import MIN_INTERVALS, fastest_rr, is_fast, usual_rr
 
-from .helpers import FS, beats_from_rr, good_seconds, kinds, quiet_vf
+from .helpers import FS, bad_seconds, beats_from_rr, good_seconds, kinds, quiet_vf
 
 OFF = RhythmConfig(vrun_fast_ratio=math.inf)
 RUN_KINDS = ("couplet", "triplet", "nsvt", "vt")
@@ -59,6 +59,30 @@ def test_v_calls_at_the_usual_rate_make_no_run_premature_ones_do() -> None:
     assert _analyse([*usual, 0.8, 0.55, 1.0, 0.8], "N" * 11 + "VV" + "NN") == ["couplet"]
     # without a known usual rhythm (the first beats) the run is kept
     assert _analyse([0.8] * 5, "NVVVNN") == ["triplet"]
+
+
+def test_usual_rate_is_remembered_across_a_short_unreadable_stretch() -> None:
+    """Beats called V at the usual rate right after a few unreadable seconds (the
+    analysis restarts there, so no N-N interval is known yet) still make no run: the
+    usual RR from before the stretch is kept, as the AF window is (NSTDB 118e06 at
+    865 s: four normal beats called V just after noise)."""
+    labels = "N" * 14 + "NNN" + "VVVV" + "N" * 6
+    beats = beats_from_rr([0.7] * (len(labels) - 1), labels)  # 86/min
+    seconds = int(beats[-1].time_s) + 2
+    noisy = int(beats[14].time_s)  # this second and the next: beats 14-16 are not used
+    assert int(beats[17].time_s) >= noisy + 2
+
+    def runs(config: RhythmConfig) -> list[str]:
+        quality = good_seconds(0, noisy) + bad_seconds(noisy, noisy + 2)
+        quality += good_seconds(noisy + 2, seconds)
+        analyzer = RhythmAnalyzer(config)
+        events = analyzer.process(beats, quality, quiet_vf(0, seconds)) + analyzer.flush()
+        return [k for k in kinds(events) if k in RUN_KINDS]
+
+    assert runs(OFF) == ["nsvt"]
+    assert runs(RhythmConfig()) == []
+    # after a long gap (beyond `bridge_s`) the old rate is not trusted: kept, as unknown
+    assert runs(RhythmConfig(bridge_s=1.0)) == ["nsvt"]
 
 
 @settings(max_examples=60, deadline=None)
