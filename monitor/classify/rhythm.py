@@ -230,7 +230,11 @@ class RhythmConfig:
     largest Se + +P of 3+ V runs and couplets (`scripts/tune_rhythm.py ectopy`). For
     the feature-version-5 model: cut 0 gives runs 84.6/77.8, couplets 95.4/90.4;
     0.7 gives 84.6/92.1 and 95.9/92.0 (tied with 0.75; 0.8: 82.1/92.1, 94.7/93.5;
-    0.9: 76.9/97.2, 88.0/94.8)."""
+    0.9: 76.9/97.2, 88.0/94.8). Those labels are in-sample; with DS1 out-of-fold
+    labels (`--labels oof`, with ``vrun_fast_ratio`` 0.95) the same rule would pick
+    0.6, the lowest cut tried (0.6: runs 53.8/72.4, couplets 75.3/82.5; 0.7: 51.3/60.6, 68.7/84.1;
+    0.8: 51.3/76.9, 63.1/87.6; 0.9: 41.0/94.1, 52.9/89.3), but the fold models'
+    probabilities are not the shipped model's, so the cut was not moved on them."""
     bridge_s: float = 10.0
     """An unreadable stretch shorter than this keeps the AF window (the RR spanning it
     is dropped); a longer one restarts the analysis from scratch."""

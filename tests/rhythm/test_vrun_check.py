@@ -154,3 +154,16 @@ def test_ds1_normal_beats_called_v_make_no_run(mitdb: Path) -> None:
     assert len(unchecked) >= 0.9 * len(starts)
     assert set(checked) <= set(unchecked)
     assert len(checked) <= 0.1 * len(unchecked)
+
+
+def test_oof_labels_need_a_fold_model_for_every_ds1_record(tmp_path: Path) -> None:
+    """`tune_rhythm.py --labels oof` refuses a folder that does not hold out every DS1
+    patient (a record labelled by a model trained on it would be in-sample again)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+    import json
+
+    import tune_rhythm
+
+    (tmp_path / "beat-oof-fold1.json").write_text(json.dumps({"held_out": ["101", "106"]}))
+    with pytest.raises(SystemExit, match="holds out 108"):
+        tune_rhythm.oof_labeller(tmp_path)
