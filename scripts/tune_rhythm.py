@@ -16,7 +16,10 @@ settings or for overrides (``--set name=value``, RhythmConfig fields):
   it, `monitor.classify.af_ectopy`);
 * ``ectopy``: episode Se / +P of 3+ V runs, couplets, bigeminy, trigeminy and SVT on
   the DS1 records (``--labels model`` for the classifier-confidence cut
-  ``ectopy_min_confidence``);
+  ``ectopy_min_confidence``; ``--labels oof --oof-dir DIR`` for the V-run rate check
+  ``vrun_fast_ratio``: out-of-fold labels, each DS1 record labelled by the fold model
+  of scripts/oof_beat_models.py that did not train on that patient, since the shipped
+  model's DS1 labels are in-sample and hide the false V beats a new patient gets);
 * ``vf``: CUDB VF onsets alerted within 5 s on the odd-numbered records, and VF
   episodes outside VF on the odd-numbered records, DS1 and the paced records 102
   and 107 (the even-numbered CUDB records, DS2, 104 and 217 are left for the report);
@@ -31,14 +34,17 @@ settings or for overrides (``--set name=value``, RhythmConfig fields):
     python scripts/tune_rhythm.py af --data-dir ../shared/data --set af_pattern_ratio=1.3
     python scripts/tune_rhythm.py af --data-dir ../shared/data --second-lead
     python scripts/tune_rhythm.py ectopy --labels model --set ectopy_min_confidence=0.7
+    python scripts/oof_beat_models.py --data-dir ../shared/data/mitdb --out /tmp/ecgmon-oof
+    python scripts/tune_rhythm.py ectopy --labels oof --oof-dir /tmp/ecgmon-oof
     python scripts/tune_rhythm.py pause
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import fields, replace
 from pathlib import Path
 
@@ -185,12 +191,54 @@ def tune_af(
 ECTOPY_KINDS = ("vrun", "couplet", "bigeminy", "trigeminy", "svt")
 
 
-def tune_ectopy(data: Path, labeller: ev.Labeller, config: RhythmConfig) -> None:
+RecordLabeller = Callable[[str], ev.Labeller]
+"""The labeller for one DS1 record (out-of-fold labels depend on the record's fold)."""
+
+
+def oof_labeller(oof_dir: Path) -> RecordLabeller:
+    """Out-of-fold model labels on DS1: each record is labelled by the fold model of
+    `scripts/oof_beat_models.py` that did not train on that patient, through the same
+    classifier path as the shipped model.
+
+    Why: the shipped model trained on every DS1 patient, so its DS1 labels are
+    in-sample; a rule tuned on them never meets the false V beats a new patient's
+    recording has."""
+    from monitor.classify.classifier import classify_beats
+    from monitor.classify.model import BeatModel
+    from monitor.signal.filters import filter_ecg
+
+    held: dict[str, Path] = {}
+    for meta in sorted(oof_dir.glob("beat-oof-fold*.json")):
+        for rec in json.loads(meta.read_text())["held_out"]:
+            held[rec] = meta.with_suffix(".onnx")
+    missing = sorted(set(DS1) - set(held))
+    if missing:
+        raise SystemExit(
+            f"--labels oof: no fold model in {oof_dir} holds out {' '.join(missing)} "
+            "(make them with scripts/oof_beat_models.py --out DIR)"
+        )
+    models: dict[Path, BeatModel] = {}
+
+    def for_record(rec: str) -> ev.Labeller:
+        path = held[rec]
+        model = models.get(path) or models.setdefault(path, BeatModel(path))
+
+        def label(x: np.ndarray, peaks: np.ndarray, ref: ev.RefLike) -> list[ClassifiedBeat]:
+            return classify_beats(filter_ecg(x, WORKING_FS), peaks, WORKING_FS, model)
+
+        return label
+
+    return for_record
+
+
+def tune_ectopy(data: Path, labeller_for: RecordLabeller, config: RhythmConfig) -> None:
     tallies = {kind: ev.Tally() for kind in ECTOPY_KINDS}
     for rec in DS1:
         ref = load_reference(data / "mitdb" / rec)
         x = resample_record(ref.samples_uv, ref.fs, WORKING_FS)
-        beats = labelled(x, ev.RefLike(ref.fs, ref.beat_samples, ref.beat_symbols), labeller)
+        beats = labelled(
+            x, ev.RefLike(ref.fs, ref.beat_samples, ref.beat_symbols), labeller_for(rec)
+        )
         _, episodes = analyse(x, beats, config)
         truth = ev.rhythm_truth(ref.rhythm_samples, ref.rhythm_notes, ref.fs, ref.duration_s)
         truth.update(ev.beat_truth(ref.beat_samples, ref.beat_symbols, ref.fs))
@@ -393,7 +441,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("what", choices=["af", "ectopy", "vf", "noise", "pause"])
     parser.add_argument("--data-dir", type=Path, default=default_data_dir())
-    parser.add_argument("--labels", choices=["model", "reference"], default="reference")
+    parser.add_argument(
+        "--labels",
+        choices=["model", "reference", "oof"],
+        default="reference",
+        help="oof (ectopy only): out-of-fold model labels from the fold models in --oof-dir",
+    )
+    parser.add_argument(
+        "--oof-dir",
+        type=Path,
+        default=Path("/tmp/ecgmon-oof"),
+        help="the fold models of scripts/oof_beat_models.py --out (for --labels oof)",
+    )
     parser.add_argument(
         "--premature-share",
         type=float,
@@ -421,11 +480,16 @@ def main() -> int:
     set_thresholds(args.quality)
     if args.premature_share is not None:
         atrial.PREMATURE_SHARE = args.premature_share
+    if args.labels == "oof":
+        if args.what != "ectopy":
+            parser.error("--labels oof is for ectopy only")
+        tune_ectopy(args.data_dir, oof_labeller(args.oof_dir), config)
+        return 0
     labeller = ev.reference_labeller if args.labels == "reference" else ev.model_labeller()
     if args.what == "af":
         tune_af(args.data_dir, labeller, config, args.second_lead)
     elif args.what == "ectopy":
-        tune_ectopy(args.data_dir, labeller, config)
+        tune_ectopy(args.data_dir, lambda rec: labeller, config)
     elif args.what == "pause":
         tune_pause(args.data_dir, labeller, config)
     elif args.what == "vf":

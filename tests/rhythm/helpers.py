@@ -29,6 +29,13 @@ def beats_from_rr(
     return make_beats(peaks, labs, FS)
 
 
+def ectopic_rr(labels: str, base_s: float, early: float = 0.6) -> list[float]:
+    """Intervals for a label string: `base_s`, and `early` times it into each V beat
+    (ventricular beats come early; at the usual rate the V-run rate check,
+    `monitor.classify.vrun_check`, rightly makes no run of them)."""
+    return [base_s * (early if c == "V" else 1.0) for c in labels[1:]]
+
+
 def good_seconds(first: int, last: int) -> list[QualitySecond]:
     """Readable verdicts for seconds first..last-1."""
     return [QualitySecond(k, True, None, 20.0, 0.05, 0.01) for k in range(first, last)]

@@ -15,6 +15,7 @@ from monitor.classify.rhythm import Episode, RhythmAnalyzer, final_episodes
 from .helpers import (
     bad_seconds,
     beats_from_rr,
+    ectopic_rr,
     good_seconds,
     kinds,
     overlap_s,
@@ -77,10 +78,10 @@ def test_brady_and_tachy_use_the_configured_limits() -> None:
 
 def test_ventricular_runs() -> None:
     labels = "N" * 10 + "VV" + "N" * 5 + "VVV" + "N" * 5 + "VVVVV" + "N" * 6
-    events = analyse(beats_from_rr([0.7] * (len(labels) - 1), labels), 30)
+    events = analyse(beats_from_rr(ectopic_rr(labels, 0.7), labels), 30)
     assert kinds(events) == ["couplet", "triplet", "nsvt"]
     long_run = "N" * 5 + "V" * 90 + "N" * 5
-    events = analyse(beats_from_rr([0.4] * (len(long_run) - 1), long_run), 45)
+    events = analyse(beats_from_rr(ectopic_rr(long_run, 0.7), long_run), 45)
     onset = [e for e in events if e.kind == "vt" and not e.final]
     assert len(onset) == 1 and abs(onset[0].duration_s - 30.0) < 0.5
     assert "tachy" not in kinds(events)  # V-V intervals are not a sinus rate

@@ -20,7 +20,7 @@ from monitor.classify.rhythm import (
     make_beats,
 )
 
-from .helpers import FS, beats_from_rr, good_seconds, kinds, quiet_vf
+from .helpers import FS, beats_from_rr, ectopic_rr, good_seconds, kinds, quiet_vf
 
 
 def analyse(beats, config: RhythmConfig | None = None) -> list[Episode]:
@@ -65,7 +65,7 @@ def test_slow_af_is_not_sinus_bradycardia() -> None:
 
 
 def _labelled(labels: str, confidences: list[float], rr: float = 0.8):
-    beats = beats_from_rr([rr] * (len(labels) - 1), labels)
+    beats = beats_from_rr(ectopic_rr(labels, rr), labels)
     peaks = np.array([b.index for b in beats])
     return make_beats(peaks, list(labels), FS, confidences=confidences)
 

@@ -11,7 +11,8 @@ so on real records the new analyzer runs with it switched off (`ATRIAL_OFF`): ev
 other rule, and the atrial plumbing itself, must then still give identical events.
 With it on, only AF (and sinus bradycardia, which ends where AF begins) may change:
 the other events keep their kinds and times. The same holds for the pause gap check
-(`monitor.classify.pause_check`): off, identical events; on, only pauses may go.
+(`monitor.classify.pause_check`): off, identical events; on, only pauses may go; and
+for the V-run rate check (`monitor.classify.vrun_check`): on, only runs may go.
 The synthetic streams carry no signal, so they test the default settings as they are.
 """
 
@@ -74,9 +75,11 @@ ATRIAL_OFF: dict[str, Any] = {
     "brady_end_s": 0.0,
     "af_gap_counts": True,
     "af_displaced_ratio": 0.0,
+    "vrun_fast_ratio": math.inf,
 }
-"""Settings under which the P-wave coherence (and the pause gap check and the end
-debounce of sinus bradycardia, which the oracle also predates) changes no decision."""
+"""Settings under which the P-wave coherence (and the pause gap check, the end
+debounce of sinus bradycardia, the AF gap count, the displaced-beat rule and the
+V-run rate check, which the oracle also predates) changes no decision."""
 
 
 def _oracle_config(**settings_: Any) -> rhythm_oracle.RhythmConfig:
@@ -108,17 +111,26 @@ def test_real_records_give_identical_events(mitdb: Path, record: str, labels: st
         _same(got, want)
         with_atrial = rhythm.run_rhythm(x, FS, beats, chunk_s=chunk_s)
         assert _not_af(with_atrial) == _not_af(want)
+        # the V-run rate check only drops runs (beats called V at the usual rate)
+        assert set(_runs(with_atrial)) <= set(_runs(want))
+
+
+RUN_KINDS = ("couplet", "triplet", "nsvt", "vt")
 
 
 def _not_af(events: list[Any]) -> list[tuple[str, float, float, bool]]:
-    """Events other than AF, sinus bradycardia and pauses (the gap check drops likely
-    missed beats), by kind and time (ids are counted over all episodes, so they shift
-    when AF episodes or pauses do)."""
+    """Events other than AF, sinus bradycardia, pauses (the gap check drops likely
+    missed beats) and V runs (the rate check drops some), by kind and time (ids are
+    counted over all episodes, so they shift when AF episodes or pauses do)."""
     return [
         (e.kind, e.start_s, e.end_s, e.final)
         for e in events
-        if e.kind not in ("af", "brady", "pause")
+        if e.kind not in ("af", "brady", "pause", *RUN_KINDS)
     ]
+
+
+def _runs(events: list[Any]) -> list[tuple[str, float, float, bool]]:
+    return [(e.kind, e.start_s, e.end_s, e.final) for e in events if e.kind in RUN_KINDS]
 
 
 @st.composite
@@ -190,10 +202,17 @@ def test_synthetic_streams_give_identical_events(stream, settings_: dict) -> Non
     beats, quality, vf, cuts, lag = stream
     # (the brady end debounce is newer than the oracle: off here, tested in test_brady_end.py)
     # (so is not counting a gap in unconfirmed AF towards its 30 s: test_af_gap.py,
-    # and leaving out pairs one displaced beat explains: test_af_ectopy.py)
+    # leaving out pairs one displaced beat explains: test_af_ectopy.py, and the V-run
+    # rate check: test_vrun_check.py)
     new = rhythm.RhythmAnalyzer(
         rhythm.RhythmConfig(
-            **{"brady_end_s": 0.0, "af_gap_counts": True, "af_displaced_ratio": 0.0, **settings_}
+            **{
+                "brady_end_s": 0.0,
+                "af_gap_counts": True,
+                "af_displaced_ratio": 0.0,
+                "vrun_fast_ratio": math.inf,
+                **settings_,
+            }
         )
     )
     old = rhythm_oracle.RhythmAnalyzer(_oracle_config(**settings_))

@@ -98,7 +98,7 @@ def test_triplets_and_short_svt_runs_are_logged_not_alerted() -> None:
 
 def test_noise_guard_distrusts_classes_next_to_unreadable_seconds() -> None:
     labels = "N" * 10 + "VVV" + "N" * 20
-    beats = beats_from_rr([0.5] * (len(labels) - 1), labels)
+    beats = beats_from_rr(ectopic_rr(labels, 0.3, 0.5), labels)
     first_v = int(beats[10].time_s)
     bad = [QualitySecond(k, False, "noise", 3.0, 0.3, 0.01) for k in range(first_v - 2, first_v)]
     quality = sorted(
