@@ -270,14 +270,7 @@ def run_variant(
     for k, fold in enumerate(tr.FOLDS):
         held = np.isin(data.record, fold)
         s = seed + 20 + k
-        torch.manual_seed(s)
-        model = tr.BeatNet(
-            cast(tuple[int, int, int], tr.STUDENT["channels"]),
-            cast(int, tr.STUDENT["hidden"]),
-            ctx_mean,
-            ctx_std,
-            wave_dropout,
-        )
+        model = tr.new_student(s, ctx_mean, ctx_std, wave_dropout)
         model = tr.train(model, data.subset(~held), epochs, s, f"fold {k + 1}")
         va = data.subset(held)
         oof[held] = tr.predict_logits(model, va.wave, va.context)

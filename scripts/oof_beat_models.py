@@ -85,13 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     for k, fold in enumerate(tr.FOLDS):
         held = np.isin(data.record, fold)
         seed = args.seed + 20 + k  # train.py's "student (no KD)" of fold k
-        torch.manual_seed(seed)
-        model = tr.BeatNet(
-            cast(tuple[int, int, int], tr.STUDENT["channels"]),
-            cast(int, tr.STUDENT["hidden"]),
-            ctx_mean,
-            ctx_std,
-        )
+        model = tr.new_student(seed, ctx_mean, ctx_std)
         model = tr.train(model, data.subset(~held), epochs, seed, f"fold {k + 1}")
         model.offset.copy_(torch.from_numpy(offsets))
         model.rule = rule

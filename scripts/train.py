@@ -287,6 +287,23 @@ TEACHER = {"channels": (24, 48, 48), "hidden": 96}
 STUDENT = {"channels": (8, 16, 16), "hidden": 32}
 
 
+def new_student(
+    seed: int, ctx_mean: np.ndarray, ctx_std: np.ndarray, wave_dropout: float = 0.0
+) -> BeatNet:
+    """A fresh student network, its weights initialised from `seed` (torch's own seed
+    is random per process): the one constructor of the fold students that
+    scripts/ablate_beats.py and scripts/oof_beat_models.py train, as this script's
+    cross-validation does."""
+    torch.manual_seed(seed)
+    return BeatNet(
+        cast(tuple[int, int, int], STUDENT["channels"]),
+        cast(int, STUDENT["hidden"]),
+        ctx_mean,
+        ctx_std,
+        wave_dropout,
+    )
+
+
 def n_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
